@@ -1,0 +1,8 @@
+//! mtlsctl: the lifecycle of the certificates behind mutual TLS.
+//!
+//! The library never prints, prompts or exits; `cli` is the only layer that talks to a
+//! person. See DESIGN.md for how the modules fit.
+
+pub mod pki;
+pub mod report;
+pub mod workspace;

@@ -1,0 +1,358 @@
+//! Building certificates: self-signed CAs and leaves signed by them (rcgen), with every
+//! default that rcgen gets wrong for production overridden.
+
+use std::net::IpAddr;
+
+use openssl::x509::X509;
+use rcgen::{
+    BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose, PublicKeyData, SanType, SerialNumber,
+};
+use time::{Duration, OffsetDateTime};
+
+use super::dn::Subject;
+use super::keys::PrivateKey;
+use super::serial::random_serial;
+use super::{Kind, PkiError, Result};
+
+/// How far back notBefore is set, for peers whose clocks run slow.
+pub const CLOCK_SKEW: Duration = Duration::minutes(5);
+
+/// A certificate just built.
+#[derive(Clone, Debug)]
+pub struct Built {
+    pub der: Vec<u8>,
+    pub pem: String,
+    pub serial: Vec<u8>,
+    pub not_before: OffsetDateTime,
+    pub not_after: OffsetDateTime,
+    /// Things the caller should tell the operator (a clipped validity, say).
+    pub warnings: Vec<String>,
+}
+
+/// What a root CA should look like.
+#[derive(Clone, Debug)]
+pub struct CaRequest {
+    pub subject: Subject,
+    pub validity: Duration,
+    /// Maximum number of intermediate CAs below this one (0: it signs leaves only).
+    pub path_length: u8,
+}
+
+/// Builds a self-signed root: CA:TRUE with a path length, keyCertSign + cRLSign, SKI.
+pub fn self_signed_ca(req: &CaRequest, key: &PrivateKey, now: OffsetDateTime) -> Result<Built> {
+    let now = whole_seconds(now);
+    let mut p = CertificateParams::default();
+    p.distinguished_name = req.subject.to_rcgen();
+    p.is_ca = IsCa::Ca(BasicConstraints::Constrained(req.path_length));
+    p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    p.not_before = now - CLOCK_SKEW;
+    p.not_after = now + req.validity;
+    let serial = random_serial()?;
+    p.serial_number = Some(SerialNumber::from_slice(&serial));
+    let kp = key.to_rcgen()?;
+    let cert = p.self_signed(&kp)?;
+    Ok(Built {
+        der: cert.der().to_vec(),
+        pem: cert.pem(),
+        serial: serial.to_vec(),
+        not_before: p.not_before,
+        not_after: p.not_after,
+        warnings: Vec::new(),
+    })
+}
+
+/// A CA ready to sign: its certificate and its decrypted key.
+pub struct Signer {
+    pub cert_der: Vec<u8>,
+    pub cert: X509,
+    pub not_after: OffsetDateTime,
+    issuer: Issuer<'static, KeyPair>,
+}
+
+impl Signer {
+    /// Pairs a CA certificate with its key, refusing a key that does not belong to it or
+    /// a certificate that is not a CA.
+    pub fn new(cert_der: &[u8], key: &PrivateKey) -> Result<Self> {
+        let cert = X509::from_der(cert_der)?;
+        let cert_pub = cert.public_key()?;
+        if !cert_pub.public_eq(key.pkey()) {
+            return Err(PkiError::Invalid(
+                "the CA key does not match the CA certificate: restore the key that belongs to ca.crt".into(),
+            ));
+        }
+        let (_, parsed) = x509_parser::parse_x509_certificate(cert_der)
+            .map_err(|e| PkiError::Parse(format!("CA certificate: {e}")))?;
+        if !parsed.is_ca() {
+            return Err(PkiError::Invalid(
+                "this certificate is not a CA (basicConstraints CA:FALSE)".into(),
+            ));
+        }
+        let not_after = parsed.validity().not_after.to_datetime();
+        let issuer = Issuer::from_ca_cert_der(&cert_der.to_vec().into(), key.to_rcgen()?)?;
+        Ok(Signer {
+            cert_der: cert_der.to_vec(),
+            cert,
+            not_after,
+            issuer,
+        })
+    }
+}
+
+/// Subject alternative names of a leaf.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Sans {
+    pub dns: Vec<String>,
+    pub ip: Vec<IpAddr>,
+    pub email: Vec<String>,
+    pub uri: Vec<String>,
+}
+
+impl Sans {
+    pub fn is_empty(&self) -> bool {
+        self.dns.is_empty() && self.ip.is_empty() && self.email.is_empty() && self.uri.is_empty()
+    }
+
+    fn to_rcgen(&self) -> Result<Vec<SanType>> {
+        let bad = |what: &str, v: &str| PkiError::Invalid(format!("{what} SAN '{v}' is not ASCII"));
+        let mut out = Vec::new();
+        for d in &self.dns {
+            validate_dns(d)?;
+            out.push(SanType::DnsName(
+                d.as_str().try_into().map_err(|_| bad("DNS", d))?,
+            ));
+        }
+        for ip in &self.ip {
+            out.push(SanType::IpAddress(*ip));
+        }
+        for e in &self.email {
+            if !e.contains('@') {
+                return Err(PkiError::Invalid(format!(
+                    "email SAN '{e}' has no '@': give an address such as ops@example.com"
+                )));
+            }
+            out.push(SanType::Rfc822Name(
+                e.as_str().try_into().map_err(|_| bad("email", e))?,
+            ));
+        }
+        for u in &self.uri {
+            if !u.contains(':') {
+                return Err(PkiError::Invalid(format!(
+                    "URI SAN '{u}' has no scheme: write it as spiffe://... or https://..."
+                )));
+            }
+            out.push(SanType::URI(u.as_str().try_into().map_err(|_| bad("URI", u))?));
+        }
+        Ok(out)
+    }
+}
+
+fn validate_dns(d: &str) -> Result<()> {
+    let body = d.strip_prefix("*.").unwrap_or(d);
+    let ok = !body.is_empty()
+        && body.len() <= 253
+        && body.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(PkiError::Invalid(format!(
+            "'{d}' is not a DNS name: use letters, digits, '-' and dots (a leading '*.' for a wildcard)"
+        )))
+    }
+}
+
+/// What a leaf should look like.
+#[derive(Clone, Debug)]
+pub struct LeafRequest {
+    pub kind: Kind,
+    /// Also add the other kind's EKU (only when a profile asks for both).
+    pub both_ekus: bool,
+    pub subject: Subject,
+    pub sans: Sans,
+    pub validity: Duration,
+    /// Clip notAfter to the CA's notAfter instead of refusing.
+    pub clip_to_ca: bool,
+}
+
+/// Signs a leaf for `public_key` with the CA. `rsa` adds keyEncipherment.
+pub fn sign_leaf(
+    req: &LeafRequest,
+    public_key: &impl PublicKeyData,
+    rsa: bool,
+    signer: &Signer,
+    now: OffsetDateTime,
+) -> Result<Built> {
+    if req.kind == Kind::Server && req.sans.dns.is_empty() && req.sans.ip.is_empty() {
+        return Err(PkiError::Invalid(
+            "a server certificate needs at least one DNS or IP SAN (clients ignore the CN): give --dns NAME or --ip ADDR, or set san.dns in the profile".into(),
+        ));
+    }
+    let now = whole_seconds(now);
+    let mut warnings = Vec::new();
+    let mut p = CertificateParams::default();
+    p.distinguished_name = req.subject.to_rcgen();
+    p.subject_alt_names = req.sans.to_rcgen()?;
+    p.is_ca = IsCa::ExplicitNoCa;
+    p.key_usages = if rsa {
+        vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+        ]
+    } else {
+        vec![KeyUsagePurpose::DigitalSignature]
+    };
+    let eku = |k: Kind| match k {
+        Kind::Client => ExtendedKeyUsagePurpose::ClientAuth,
+        Kind::Server => ExtendedKeyUsagePurpose::ServerAuth,
+    };
+    p.extended_key_usages = vec![eku(req.kind)];
+    if req.both_ekus {
+        let other = if req.kind == Kind::Client {
+            Kind::Server
+        } else {
+            Kind::Client
+        };
+        p.extended_key_usages.push(eku(other));
+    }
+    p.use_authority_key_identifier_extension = true;
+    p.not_before = now - CLOCK_SKEW;
+    p.not_after = now + req.validity;
+    if p.not_after > signer.not_after {
+        if req.clip_to_ca {
+            warnings.push(format!(
+                "validity clipped to the CA's notAfter ({}); renew the CA before then",
+                crate::report::rfc3339(signer.not_after)
+            ));
+            p.not_after = signer.not_after;
+        } else {
+            return Err(PkiError::Invalid(format!(
+                "the certificate would expire after its CA ({}): shorten --validity, renew the CA, or set `clip_to_ca: true` in the profile",
+                crate::report::rfc3339(signer.not_after)
+            )));
+        }
+    }
+    if p.not_after <= now {
+        return Err(PkiError::Invalid(
+            "the CA has expired: create a new CA with `mtlsctl ca init --force`".into(),
+        ));
+    }
+    let serial = random_serial()?;
+    p.serial_number = Some(SerialNumber::from_slice(&serial));
+    let cert = p.signed_by(public_key, &signer.issuer)?;
+    Ok(Built {
+        der: cert.der().to_vec(),
+        pem: cert.pem(),
+        serial: serial.to_vec(),
+        not_before: p.not_before,
+        not_after: p.not_after,
+        warnings,
+    })
+}
+
+/// Certificates carry whole seconds; so do the times we report for them.
+pub fn whole_seconds(t: OffsetDateTime) -> OffsetDateTime {
+    t.replace_nanosecond(0).unwrap_or(t)
+}
+
+/// PEM-encodes DER certificates one after another.
+pub fn pem_chain(ders: &[&[u8]]) -> Result<String> {
+    let mut out = String::new();
+    for d in ders {
+        let x = X509::from_der(d)?;
+        out.push_str(&String::from_utf8_lossy(&x.to_pem()?));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pki::keys::KeyAlgorithm;
+
+    fn ca() -> (Signer, Built) {
+        let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+        let req = CaRequest {
+            subject: Subject::parse("CN=Test CA,O=Test").unwrap(),
+            validity: Duration::days(365),
+            path_length: 0,
+        };
+        let built = self_signed_ca(&req, &key, OffsetDateTime::now_utc()).unwrap();
+        (Signer::new(&built.der, &key).unwrap(), built)
+    }
+
+    fn leaf(kind: Kind, days: i64, clip: bool) -> LeafRequest {
+        LeafRequest {
+            kind,
+            both_ekus: false,
+            subject: Subject::parse("CN=leaf").unwrap(),
+            sans: Sans {
+                dns: vec!["api.example.com".into()],
+                ..Sans::default()
+            },
+            validity: Duration::days(days),
+            clip_to_ca: clip,
+        }
+    }
+
+    #[test]
+    fn leaf_has_the_rules_of_design_section_5() {
+        let (signer, _) = ca();
+        let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+        let b = sign_leaf(
+            &leaf(Kind::Client, 30, false),
+            &key.to_rcgen().unwrap(),
+            false,
+            &signer,
+            OffsetDateTime::now_utc(),
+        )
+        .unwrap();
+        let (_, c) = x509_parser::parse_x509_certificate(&b.der).unwrap();
+        assert!(!c.is_ca());
+        let eku = c.extended_key_usage().unwrap().unwrap().value;
+        assert!(eku.client_auth && !eku.server_auth);
+        let ku = c.key_usage().unwrap().unwrap();
+        assert!(ku.critical && ku.value.digital_signature() && !ku.value.key_encipherment());
+        assert!(b.serial[0] & 0x80 == 0);
+    }
+
+    #[test]
+    fn leaf_outliving_ca_is_refused_or_clipped() {
+        let (signer, ca) = ca();
+        let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+        let kp = key.to_rcgen().unwrap();
+        let now = OffsetDateTime::now_utc();
+        assert!(sign_leaf(&leaf(Kind::Client, 400, false), &kp, false, &signer, now).is_err());
+        let b = sign_leaf(&leaf(Kind::Client, 400, true), &kp, false, &signer, now).unwrap();
+        assert_eq!(b.not_after, ca.not_after);
+        assert_eq!(b.warnings.len(), 1);
+    }
+
+    #[test]
+    fn server_without_san_is_refused() {
+        let (signer, _) = ca();
+        let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+        let mut r = leaf(Kind::Server, 30, false);
+        r.sans = Sans::default();
+        let e = sign_leaf(
+            &r,
+            &key.to_rcgen().unwrap(),
+            false,
+            &signer,
+            OffsetDateTime::now_utc(),
+        );
+        assert!(e.is_err());
+    }
+
+    #[test]
+    fn signer_refuses_foreign_key() {
+        let (_, built) = ca();
+        let other = PrivateKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+        assert!(Signer::new(&built.der, &other).is_err());
+    }
+}

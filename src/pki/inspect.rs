@@ -1,0 +1,415 @@
+//! Read-only parsing (x509-parser) of certificates, chains, CSRs, CRLs and keys into
+//! plain structures that reports and checks use.
+
+use serde::Serialize;
+use time::OffsetDateTime;
+use x509_parser::certificate::X509Certificate;
+use x509_parser::extensions::{GeneralName, ParsedExtension};
+use x509_parser::prelude::FromDer;
+use x509_parser::x509::SubjectPublicKeyInfo;
+
+use super::dn::rfc4514;
+use super::fingerprint;
+use super::serial::to_hex;
+use super::{PkiError, Result};
+
+/// One PEM block or one DER blob found in a file.
+#[derive(Debug, Clone)]
+pub struct Block {
+    pub label: String,
+    pub der: Vec<u8>,
+}
+
+/// Splits a file into blocks: every PEM block, or the whole file as one DER block
+/// labelled "DER".
+pub fn blocks(data: &[u8]) -> Result<Vec<Block>> {
+    if looks_like_pem(data) {
+        let mut out = Vec::new();
+        for (i, p) in x509_parser::pem::Pem::iter_from_buffer(data).enumerate() {
+            let p = p.map_err(|e| PkiError::Parse(format!("PEM block {}: {e}", i + 1)))?;
+            out.push(Block {
+                label: p.label,
+                der: p.contents,
+            });
+        }
+        if out.is_empty() {
+            return Err(PkiError::Parse("no PEM block found".into()));
+        }
+        Ok(out)
+    } else {
+        Ok(vec![Block {
+            label: "DER".into(),
+            der: data.to_vec(),
+        }])
+    }
+}
+
+pub fn looks_like_pem(data: &[u8]) -> bool {
+    data.windows(11).take(4096).any(|w| w == b"-----BEGIN ")
+}
+
+/// Every certificate in a PEM or DER file, in file order, as DER.
+pub fn certificates(data: &[u8]) -> Result<Vec<Vec<u8>>> {
+    let bl = blocks(data)?;
+    let mut out = Vec::new();
+    for b in bl {
+        match b.label.as_str() {
+            "CERTIFICATE" | "X509 CERTIFICATE" | "TRUSTED CERTIFICATE" => out.push(b.der),
+            "DER" => {
+                x509_parser::parse_x509_certificate(&b.der).map_err(|e| {
+                    PkiError::Parse(format!("not a certificate (PEM or DER): {e}"))
+                })?;
+                out.push(b.der)
+            }
+            _ => {}
+        }
+    }
+    if out.is_empty() {
+        return Err(PkiError::Parse("no certificate in this file".into()));
+    }
+    Ok(out)
+}
+
+/// Subject alternative names as strings.
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct SanInfo {
+    pub dns: Vec<String>,
+    pub ip: Vec<String>,
+    pub email: Vec<String>,
+    pub uri: Vec<String>,
+    pub other: Vec<String>,
+}
+
+impl SanInfo {
+    pub fn is_empty(&self) -> bool {
+        self.dns.is_empty()
+            && self.ip.is_empty()
+            && self.email.is_empty()
+            && self.uri.is_empty()
+            && self.other.is_empty()
+    }
+    pub fn joined(&self) -> String {
+        let mut v = Vec::new();
+        v.extend(self.dns.iter().map(|s| format!("DNS:{s}")));
+        v.extend(self.ip.iter().map(|s| format!("IP:{s}")));
+        v.extend(self.email.iter().map(|s| format!("email:{s}")));
+        v.extend(self.uri.iter().map(|s| format!("URI:{s}")));
+        v.extend(self.other.iter().cloned());
+        v.join(", ")
+    }
+}
+
+/// What a certificate says, in the shape reports use.
+#[derive(Clone, Debug, Serialize)]
+pub struct CertInfo {
+    pub subject: String,
+    pub issuer: String,
+    pub serial: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_before: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_after: OffsetDateTime,
+    pub san: SanInfo,
+    pub key_usage: Vec<String>,
+    pub extended_key_usage: Vec<String>,
+    pub is_ca: bool,
+    pub path_length: Option<u32>,
+    pub key: KeyInfo,
+    pub signature_algorithm: String,
+    pub self_signed: bool,
+    pub subject_key_id: Option<String>,
+    pub authority_key_id: Option<String>,
+    pub fingerprints: Fingerprints,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct KeyInfo {
+    /// ecdsa-p256, ecdsa-p384, ed25519, rsa-2048, ... or the OID when unknown.
+    pub algorithm: String,
+    pub bits: usize,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Fingerprints {
+    pub sha256: String,
+    pub sha1: String,
+}
+
+/// Parses one DER certificate.
+pub fn cert_info(der: &[u8]) -> Result<CertInfo> {
+    let (_, c) = x509_parser::parse_x509_certificate(der)
+        .map_err(|e| PkiError::Parse(format!("not a certificate: {e}")))?;
+    Ok(describe(&c, der))
+}
+
+/// The fast path for scans: validity, names and serial only.
+pub fn describe(c: &X509Certificate<'_>, der: &[u8]) -> CertInfo {
+    let mut san = SanInfo::default();
+    let mut key_usage = Vec::new();
+    let mut eku = Vec::new();
+    let mut path_length = None;
+    let mut ski = None;
+    let mut aki = None;
+    for ext in c.extensions() {
+        match ext.parsed_extension() {
+            ParsedExtension::SubjectAlternativeName(s) => {
+                for g in &s.general_names {
+                    push_general_name(&mut san, g);
+                }
+            }
+            ParsedExtension::KeyUsage(k) => {
+                key_usage = k.to_string().split(", ").map(str::to_string).collect();
+                key_usage.retain(|s| !s.is_empty());
+            }
+            ParsedExtension::ExtendedKeyUsage(e) => {
+                if e.any {
+                    eku.push("any".to_string());
+                }
+                if e.server_auth {
+                    eku.push("serverAuth".to_string());
+                }
+                if e.client_auth {
+                    eku.push("clientAuth".to_string());
+                }
+                if e.code_signing {
+                    eku.push("codeSigning".to_string());
+                }
+                if e.email_protection {
+                    eku.push("emailProtection".to_string());
+                }
+                if e.time_stamping {
+                    eku.push("timeStamping".to_string());
+                }
+                if e.ocsp_signing {
+                    eku.push("OCSPSigning".to_string());
+                }
+                for o in &e.other {
+                    eku.push(o.to_id_string());
+                }
+            }
+            ParsedExtension::BasicConstraints(b) => path_length = b.path_len_constraint,
+            ParsedExtension::SubjectKeyIdentifier(k) => ski = Some(fingerprint::colon_hex(k.0)),
+            ParsedExtension::AuthorityKeyIdentifier(a) => {
+                aki = a
+                    .key_identifier
+                    .as_ref()
+                    .map(|k| fingerprint::colon_hex(k.0))
+            }
+            _ => {}
+        }
+    }
+    let sha1 = fingerprint::sha1(der).unwrap_or_default();
+    CertInfo {
+        subject: rfc4514(c.subject()),
+        issuer: rfc4514(c.issuer()),
+        serial: to_hex(strip_sign(c.raw_serial())),
+        not_before: c.validity().not_before.to_datetime(),
+        not_after: c.validity().not_after.to_datetime(),
+        san,
+        key_usage,
+        extended_key_usage: eku,
+        is_ca: c.is_ca(),
+        path_length,
+        key: key_info(c.public_key()),
+        signature_algorithm: sig_alg_name(&c.signature_algorithm.algorithm.to_id_string()),
+        self_signed: c.subject().as_raw() == c.issuer().as_raw(),
+        subject_key_id: ski,
+        authority_key_id: aki,
+        fingerprints: Fingerprints {
+            sha256: fingerprint::colon_hex(&fingerprint::sha256(der)),
+            sha1: fingerprint::colon_hex(&sha1),
+        },
+    }
+}
+
+fn strip_sign(b: &[u8]) -> &[u8] {
+    if b.len() > 1 && b[0] == 0 { &b[1..] } else { b }
+}
+
+fn push_general_name(san: &mut SanInfo, g: &GeneralName<'_>) {
+    match g {
+        GeneralName::DNSName(d) => san.dns.push(d.to_string()),
+        GeneralName::RFC822Name(e) => san.email.push(e.to_string()),
+        GeneralName::URI(u) => san.uri.push(u.to_string()),
+        GeneralName::IPAddress(b) => san.ip.push(ip_string(b)),
+        other => san.other.push(format!("{other}")),
+    }
+}
+
+fn ip_string(b: &[u8]) -> String {
+    match b.len() {
+        4 => std::net::Ipv4Addr::new(b[0], b[1], b[2], b[3]).to_string(),
+        16 => {
+            let mut a = [0u8; 16];
+            a.copy_from_slice(b);
+            std::net::Ipv6Addr::from(a).to_string()
+        }
+        _ => format!("<{} bytes>", b.len()),
+    }
+}
+
+/// Key algorithm and size from a SubjectPublicKeyInfo.
+pub fn key_info(spki: &SubjectPublicKeyInfo<'_>) -> KeyInfo {
+    let oid = spki.algorithm.algorithm.to_id_string();
+    let bits = spki.parsed().map(|p| p.key_size()).unwrap_or(0);
+    let algorithm = match oid.as_str() {
+        "1.2.840.113549.1.1.1" => format!("rsa-{bits}"),
+        "1.2.840.10045.2.1" => {
+            let curve = spki
+                .algorithm
+                .parameters
+                .as_ref()
+                .and_then(|p| p.as_oid().ok())
+                .map(|o| o.to_id_string())
+                .unwrap_or_default();
+            match curve.as_str() {
+                "1.2.840.10045.3.1.7" => "ecdsa-p256".to_string(),
+                "1.3.132.0.34" => "ecdsa-p384".to_string(),
+                "1.3.132.0.35" => "ecdsa-p521".to_string(),
+                other => format!("ec({other})"),
+            }
+        }
+        "1.3.101.112" => "ed25519".to_string(),
+        "1.3.101.113" => "ed448".to_string(),
+        "1.2.840.10040.4.1" => format!("dsa-{bits}"),
+        other => other.to_string(),
+    };
+    let bits = match algorithm.as_str() {
+        "ed25519" => 256,
+        "ed448" => 456,
+        "ecdsa-p256" => 256,
+        "ecdsa-p384" => 384,
+        "ecdsa-p521" => 521,
+        _ => bits,
+    };
+    KeyInfo { algorithm, bits }
+}
+
+/// Readable names for the signature algorithms one meets.
+pub fn sig_alg_name(oid: &str) -> String {
+    match oid {
+        "1.2.840.10045.4.3.2" => "ecdsa-with-SHA256",
+        "1.2.840.10045.4.3.3" => "ecdsa-with-SHA384",
+        "1.2.840.10045.4.3.4" => "ecdsa-with-SHA512",
+        "1.2.840.10045.4.1" => "ecdsa-with-SHA1",
+        "1.2.840.113549.1.1.11" => "sha256WithRSAEncryption",
+        "1.2.840.113549.1.1.12" => "sha384WithRSAEncryption",
+        "1.2.840.113549.1.1.13" => "sha512WithRSAEncryption",
+        "1.2.840.113549.1.1.5" => "sha1WithRSAEncryption",
+        "1.2.840.113549.1.1.4" => "md5WithRSAEncryption",
+        "1.2.840.113549.1.1.10" => "RSASSA-PSS",
+        "1.3.101.112" => "Ed25519",
+        "1.3.101.113" => "Ed448",
+        other => other,
+    }
+    .to_string()
+}
+
+/// What a CSR says.
+#[derive(Clone, Debug, Serialize)]
+pub struct CsrInfo {
+    pub subject: String,
+    pub san: SanInfo,
+    pub key: KeyInfo,
+    pub signature_algorithm: String,
+    pub signature_valid: bool,
+    pub requests_ca: bool,
+}
+
+pub fn csr_info(der: &[u8]) -> Result<CsrInfo> {
+    let (_, r) = x509_parser::certification_request::X509CertificationRequest::from_der(der)
+        .map_err(|e| PkiError::Parse(format!("not a certificate request: {e}")))?;
+    let mut san = SanInfo::default();
+    let mut requests_ca = false;
+    if let Some(exts) = r.requested_extensions() {
+        for e in exts {
+            match e {
+                ParsedExtension::SubjectAlternativeName(s) => {
+                    for g in &s.general_names {
+                        push_general_name(&mut san, g);
+                    }
+                }
+                ParsedExtension::BasicConstraints(b) => requests_ca |= b.ca,
+                _ => {}
+            }
+        }
+    }
+    let signature_valid = openssl::x509::X509Req::from_der(der)
+        .and_then(|req| {
+            let k = req.public_key()?;
+            req.verify(&k)
+        })
+        .unwrap_or(false);
+    Ok(CsrInfo {
+        subject: rfc4514(&r.certification_request_info.subject),
+        san,
+        key: key_info(&r.certification_request_info.subject_pki),
+        signature_algorithm: sig_alg_name(&r.signature_algorithm.algorithm.to_id_string()),
+        signature_valid,
+        requests_ca,
+    })
+}
+
+/// What a CRL says.
+#[derive(Clone, Debug, Serialize)]
+pub struct CrlInfo {
+    pub issuer: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub this_update: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub next_update: Option<OffsetDateTime>,
+    pub crl_number: Option<String>,
+    pub revoked: Vec<RevokedInfo>,
+    pub authority_key_id: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct RevokedInfo {
+    pub serial: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub revoked_at: OffsetDateTime,
+    pub reason: Option<String>,
+}
+
+pub fn crl_info(der: &[u8]) -> Result<CrlInfo> {
+    let (_, crl) = x509_parser::revocation_list::CertificateRevocationList::from_der(der)
+        .map_err(|e| PkiError::Parse(format!("not a CRL: {e}")))?;
+    let mut aki = None;
+    for ext in crl.extensions() {
+        if let ParsedExtension::AuthorityKeyIdentifier(a) = ext.parsed_extension() {
+            aki = a
+                .key_identifier
+                .as_ref()
+                .map(|k| fingerprint::colon_hex(k.0));
+        }
+    }
+    let revoked = crl
+        .iter_revoked_certificates()
+        .map(|r| RevokedInfo {
+            serial: to_hex(strip_sign(r.raw_serial())),
+            revoked_at: r.revocation_date.to_datetime(),
+            reason: r.reason_code().map(|(_, rc)| format!("{rc}")),
+        })
+        .collect();
+    Ok(CrlInfo {
+        issuer: rfc4514(crl.issuer()),
+        this_update: crl.last_update().to_datetime(),
+        next_update: crl.next_update().map(|t| t.to_datetime()),
+        crl_number: crl.crl_number().map(|n| n.to_str_radix(16)),
+        revoked,
+        authority_key_id: aki,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        assert!(certificates(b"hello").is_err());
+        assert!(cert_info(&[0x30, 0x03, 0x02, 0x01]).is_err());
+        assert!(csr_info(b"").is_err());
+        assert!(crl_info(b"\x30").is_err());
+    }
+}

@@ -1,0 +1,73 @@
+//! Pure certificate logic: keys, CAs, leaves, PKCS#12, parsing. No file or terminal I/O.
+
+pub mod cert;
+pub mod dn;
+pub mod fingerprint;
+pub mod inspect;
+pub mod keys;
+pub mod pkcs12;
+pub mod serial;
+
+use thiserror::Error;
+
+/// What went wrong in certificate logic. Each variant says what to do where it can.
+#[derive(Debug, Error)]
+pub enum PkiError {
+    #[error("OpenSSL: {0}")]
+    OpenSsl(#[from] openssl::error::ErrorStack),
+    #[error("certificate builder: {0}")]
+    Rcgen(#[from] rcgen::Error),
+    #[error("the passphrase does not decrypt this key: check the passphrase file or variable")]
+    WrongPassphrase,
+    #[error("this key is encrypted: give its passphrase")]
+    PassphraseNeeded,
+    #[error("not a private key this tool can read: {0}")]
+    BadKey(String),
+    #[error("unsupported key: {0}; use one of ecdsa-p256, ecdsa-p384, ed25519, rsa-2048, rsa-3072, rsa-4096")]
+    UnsupportedKey(String),
+    #[error("{0}")]
+    Parse(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("the PFX password is wrong, or the file is not a PKCS#12 bundle")]
+    PfxPassword,
+}
+
+pub type Result<T, E = PkiError> = std::result::Result<T, E>;
+
+/// Whether a leaf certificate authenticates a client or a server.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Client,
+    Server,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Client => "client",
+            Kind::Server => "server",
+        }
+    }
+    pub const ALL: [Kind; 2] = [Kind::Client, Kind::Server];
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Kind {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "client" => Ok(Kind::Client),
+            "server" => Ok(Kind::Server),
+            other => Err(format!("unknown kind '{other}': use client or server")),
+        }
+    }
+}

@@ -1,0 +1,69 @@
+//! The audit log: one JSON line per lifecycle operation, appended with O_APPEND.
+
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use super::fsutil::{self, PUBLIC};
+use super::{Workspace, WsError};
+
+#[derive(Debug, Serialize)]
+pub struct Event<'a> {
+    #[serde(with = "time::serde::rfc3339")]
+    pub time: OffsetDateTime,
+    pub user: String,
+    pub op: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub env: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub serial: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+impl<'a> Event<'a> {
+    pub fn new(op: &'a str) -> Self {
+        Event {
+            time: crate::pki::cert::whole_seconds(OffsetDateTime::now_utc()),
+            user: current_user(),
+            op,
+            tenant: None,
+            env: None,
+            kind: None,
+            serial: None,
+            sha256: None,
+            detail: None,
+        }
+    }
+}
+
+/// The login name of whoever runs the command (for the audit trail).
+pub fn current_user() -> String {
+    for var in ["MTLSCTL_AUDIT_USER", "USER", "LOGNAME"] {
+        if let Ok(v) = std::env::var(var) {
+            if !v.is_empty() {
+                return v;
+            }
+        }
+    }
+    format!("uid:{}", unsafe_free_uid())
+}
+
+fn unsafe_free_uid() -> u32 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self")
+        .map(|m| m.uid())
+        .unwrap_or(u32::MAX)
+}
+
+impl Workspace {
+    pub fn audit(&self, ev: &Event<'_>) -> Result<(), WsError> {
+        let line = serde_json::to_string(ev).expect("audit event serialises");
+        fsutil::append_line(&self.audit_log(), &line, PUBLIC)
+    }
+}

@@ -1,0 +1,207 @@
+//! File primitives: private folders, atomic writes with the mode set at open.
+
+use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use super::{WsError, io_err};
+
+/// Mode for private keys, passwords and anything secret.
+pub const SECRET: u32 = 0o600;
+/// Mode for public material (certificates, CRLs, metadata).
+pub const PUBLIC: u32 = 0o644;
+
+/// Creates `dir` and its missing parents with mode 0700.
+pub fn private_dir(dir: &Path) -> Result<(), WsError> {
+    DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| io_err(dir, "create folder", e))
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file in the same folder created with
+/// `mode`, written, fsynced, renamed over `path`, then the folder fsynced. A failure at
+/// any point leaves `path` as it was.
+pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), WsError> {
+    write_impl(path, bytes, mode, false)
+}
+
+/// Like [`write_atomic`] but refuses to replace an existing file.
+pub fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), WsError> {
+    write_impl(path, bytes, mode, true)
+}
+
+fn write_impl(path: &Path, bytes: &[u8], mode: u32, no_clobber: bool) -> Result<(), WsError> {
+    let dir = parent(path);
+    private_dir(&dir)?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .permissions(fs::Permissions::from_mode(mode))
+        .tempfile_in(&dir)
+        .map_err(|e| io_err(&dir, "create a temporary file in", e))?;
+    tmp.write_all(bytes)
+        .and_then(|_| tmp.as_file().sync_all())
+        .map_err(|e| io_err(tmp.path(), "write", e))?;
+    if no_clobber {
+        tmp.persist_noclobber(path).map_err(|e| {
+            if e.error.kind() == std::io::ErrorKind::AlreadyExists {
+                WsError::Exists(path.to_path_buf())
+            } else {
+                io_err(path, "write", e.error)
+            }
+        })?;
+    } else {
+        tmp.persist(path)
+            .map_err(|e| io_err(path, "write", e.error))?;
+    }
+    sync_dir(&dir)
+}
+
+/// Fsyncs a folder so a rename inside it survives a crash.
+pub fn sync_dir(dir: &Path) -> Result<(), WsError> {
+    File::open(dir)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| io_err(dir, "sync", e))
+}
+
+fn parent(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// One file of a set written together.
+pub struct NewFile<'a> {
+    pub name: &'a str,
+    pub bytes: &'a [u8],
+    pub mode: u32,
+}
+
+/// Writes a whole folder at once: every file goes into a hidden sibling folder (0700),
+/// each created with its mode and fsynced, then the folder is renamed into place. A
+/// crash leaves either the complete folder or none (plus a `.tmp-*` folder that
+/// [`clean_stale_temp`] removes).
+pub fn write_dir_atomic(dir: &Path, files: &[NewFile<'_>]) -> Result<(), WsError> {
+    let parent_dir = parent(dir);
+    private_dir(&parent_dir)?;
+    if dir.exists() {
+        return Err(WsError::Exists(dir.to_path_buf()));
+    }
+    let tmp = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .permissions(fs::Permissions::from_mode(0o700))
+        .tempdir_in(&parent_dir)
+        .map_err(|e| io_err(&parent_dir, "create a temporary folder in", e))?;
+    for f in files {
+        let p = tmp.path().join(f.name);
+        let mut h = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(f.mode)
+            .open(&p)
+            .map_err(|e| io_err(&p, "create", e))?;
+        h.write_all(f.bytes)
+            .and_then(|_| h.sync_all())
+            .map_err(|e| io_err(&p, "write", e))?;
+    }
+    sync_dir(tmp.path())?;
+    let tmp_path = tmp.keep();
+    fs::rename(&tmp_path, dir).map_err(|e| {
+        let _ = fs::remove_dir_all(&tmp_path);
+        io_err(dir, "move into place", e)
+    })?;
+    sync_dir(&parent_dir)
+}
+
+/// Removes `.tmp-*` leftovers of an interrupted run below `dir` (one level).
+pub fn clean_stale_temp(dir: &Path) {
+    if let Ok(rd) = fs::read_dir(dir) {
+        for e in rd.flatten() {
+            if e.file_name().to_string_lossy().starts_with(".tmp-") {
+                let p = e.path();
+                let _ = if p.is_dir() {
+                    fs::remove_dir_all(&p)
+                } else {
+                    fs::remove_file(&p)
+                };
+            }
+        }
+    }
+}
+
+/// Reads a file, naming it in the error.
+pub fn read(path: &Path) -> Result<Vec<u8>, WsError> {
+    fs::read(path).map_err(|e| io_err(path, "read", e))
+}
+
+/// Appends one line to a file opened with O_APPEND, so concurrent writers never interleave
+/// within a line.
+pub fn append_line(path: &Path, line: &str, mode: u32) -> Result<(), WsError> {
+    let mut f = OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(mode)
+        .open(path)
+        .map_err(|e| io_err(path, "open", e))?;
+    let mut buf = line.as_bytes().to_vec();
+    buf.push(b'\n');
+    f.write_all(&buf)
+        .and_then(|_| f.sync_data())
+        .map_err(|e| io_err(path, "append to", e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    #[test]
+    fn atomic_write_sets_mode_and_replaces() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("sub/key.pem");
+        write_atomic(&p, b"one", SECRET).unwrap();
+        assert_eq!(fs::metadata(&p).unwrap().mode() & 0o777, 0o600);
+        assert_eq!(fs::metadata(p.parent().unwrap()).unwrap().mode() & 0o777, 0o700);
+        write_atomic(&p, b"two", SECRET).unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"two");
+        assert!(matches!(write_new(&p, b"x", SECRET), Err(WsError::Exists(_))));
+    }
+
+    #[test]
+    fn dir_write_is_all_or_nothing() {
+        let d = tempfile::tempdir().unwrap();
+        let target = d.path().join("a/b");
+        write_dir_atomic(
+            &target,
+            &[
+                NewFile { name: "k", bytes: b"k", mode: SECRET },
+                NewFile { name: "c", bytes: b"c", mode: PUBLIC },
+            ],
+        )
+        .unwrap();
+        assert_eq!(fs::metadata(target.join("k")).unwrap().mode() & 0o777, 0o600);
+        assert_eq!(fs::metadata(target.join("c")).unwrap().mode() & 0o777, 0o644);
+        // a duplicate name inside the set fails and leaves nothing behind
+        let t2 = d.path().join("a/c");
+        assert!(
+            write_dir_atomic(
+                &t2,
+                &[
+                    NewFile { name: "x", bytes: b"1", mode: SECRET },
+                    NewFile { name: "x", bytes: b"2", mode: SECRET },
+                ],
+            )
+            .is_err()
+        );
+        assert!(!t2.exists());
+        let leftovers: Vec<_> = fs::read_dir(d.path().join("a"))
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with(".tmp-"))
+            .collect();
+        assert!(leftovers.is_empty());
+    }
+}
