@@ -6,3 +6,6 @@
 pub mod pki;
 pub mod report;
 pub mod workspace;
+pub mod cli;
+pub mod ops;
+pub mod profile;

@@ -67,7 +67,9 @@ pub struct Signer {
     pub cert_der: Vec<u8>,
     pub cert: X509,
     pub not_after: OffsetDateTime,
-    issuer: Issuer<'static, KeyPair>,
+    /// The CA's subject key identifier (CRLs carry it as their AKI).
+    pub ski: Vec<u8>,
+    pub(crate) issuer: Issuer<'static, KeyPair>,
 }
 
 impl Signer {
@@ -89,11 +91,23 @@ impl Signer {
             ));
         }
         let not_after = parsed.validity().not_after.to_datetime();
+        let ski = parsed
+            .iter_extensions()
+            .find_map(|e| match e.parsed_extension() {
+                x509_parser::extensions::ParsedExtension::SubjectKeyIdentifier(k) => {
+                    Some(k.0.to_vec())
+                }
+                _ => None,
+            })
+            .ok_or_else(|| {
+                PkiError::Invalid("the CA certificate has no subject key identifier".into())
+            })?;
         let issuer = Issuer::from_ca_cert_der(&cert_der.to_vec().into(), key.to_rcgen()?)?;
         Ok(Signer {
             cert_der: cert_der.to_vec(),
             cert,
             not_after,
+            ski,
             issuer,
         })
     }

@@ -144,7 +144,8 @@ fn unescape(s: &str) -> String {
     out
 }
 
-fn escape(s: &str) -> String {
+/// Escapes a value for the string form of a DN (RFC 4514 section 2.4).
+pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for (i, c) in s.chars().enumerate() {
         if matches!(c, ',' | '+' | '"' | '\\' | '<' | '>' | ';' | '=')

@@ -413,3 +413,156 @@ mod tests {
         assert!(crl_info(b"\x30").is_err());
     }
 }
+
+/// What a private key file says, without its secret.
+#[derive(Clone, Debug, Serialize)]
+pub struct PrivateKeyInfo {
+    /// "pkcs8", "encrypted-pkcs8", "sec1", "pkcs1", "der".
+    pub format: String,
+    pub encrypted: bool,
+    /// Known only when the key could be read (unencrypted or with its passphrase).
+    pub algorithm: Option<String>,
+    pub bits: Option<u32>,
+    /// SHA-256 of the DER public key, to match a key with its certificate.
+    pub public_key_sha256: Option<String>,
+}
+
+/// What a PKCS#12 file holds.
+#[derive(Clone, Debug, Serialize)]
+pub struct PfxInfo {
+    pub has_key: bool,
+    pub key_matches_cert: Option<bool>,
+    pub friendly_name: Option<String>,
+    pub certificate: Option<CertInfo>,
+    pub chain: Vec<CertInfo>,
+}
+
+/// One thing found in a file.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Item {
+    Certificate(Box<CertInfo>),
+    Csr(CsrInfo),
+    Crl(CrlInfo),
+    PrivateKey(PrivateKeyInfo),
+    Pfx(Box<PfxInfo>),
+}
+
+/// Result of looking at a file that may need a password.
+pub enum Inspected {
+    Items(Vec<Item>),
+    /// A PKCS#12 file: call again with its password.
+    NeedsPfxPassword,
+}
+
+fn key_item(format: &str, der_or_pem: &[u8], encrypted: bool) -> Item {
+    let parsed = if encrypted {
+        None
+    } else {
+        super::keys::PrivateKey::from_pem_or_der(der_or_pem, None).ok()
+    };
+    Item::PrivateKey(PrivateKeyInfo {
+        format: format.to_string(),
+        encrypted,
+        algorithm: parsed
+            .as_ref()
+            .map(|k| super::keys::describe_public_key(k.pkey())),
+        bits: parsed.as_ref().map(|k| k.pkey().bits()),
+        public_key_sha256: parsed.as_ref().and_then(|k| {
+            k.public_key_der()
+                .ok()
+                .map(|d| fingerprint::colon_hex(&fingerprint::sha256(&d)))
+        }),
+    })
+}
+
+/// Describes every item in a file; never returns secret material.
+pub fn inspect_bytes(
+    data: &[u8],
+    pfx_password: Option<&secrecy::SecretString>,
+) -> Result<Inspected> {
+    let mut items = Vec::new();
+    if looks_like_pem(data) {
+        for b in blocks(data)? {
+            let item = match b.label.as_str() {
+                "CERTIFICATE" | "X509 CERTIFICATE" | "TRUSTED CERTIFICATE" => {
+                    Item::Certificate(Box::new(cert_info(&b.der)?))
+                }
+                "CERTIFICATE REQUEST" | "NEW CERTIFICATE REQUEST" => Item::Csr(csr_info(&b.der)?),
+                "X509 CRL" => Item::Crl(crl_info(&b.der)?),
+                "PRIVATE KEY" => key_item("pkcs8", &pem_block("PRIVATE KEY", &b.der), false),
+                "ENCRYPTED PRIVATE KEY" => key_item("encrypted-pkcs8", &[], true),
+                "EC PRIVATE KEY" | "RSA PRIVATE KEY" => {
+                    let enc = data.windows(9).any(|w| w == b"ENCRYPTED");
+                    let fmt = if b.label.starts_with("EC") { "sec1" } else { "pkcs1" };
+                    key_item(fmt, &pem_block(&b.label, &b.der), enc)
+                }
+                "PUBLIC KEY" => continue,
+                other => {
+                    return Err(PkiError::Parse(format!(
+                        "PEM block '{other}' is not something mtlsctl reads"
+                    )));
+                }
+            };
+            items.push(item);
+        }
+        return Ok(Inspected::Items(items));
+    }
+    if let Ok((_, c)) = x509_parser::parse_x509_certificate(data) {
+        return Ok(Inspected::Items(vec![Item::Certificate(Box::new(describe(
+            &c, data,
+        )))]));
+    }
+    if let Ok(i) = csr_info(data) {
+        return Ok(Inspected::Items(vec![Item::Csr(i)]));
+    }
+    if let Ok(i) = crl_info(data) {
+        return Ok(Inspected::Items(vec![Item::Crl(i)]));
+    }
+    if openssl::pkcs12::Pkcs12::from_der(data).is_ok() {
+        let Some(pw) = pfx_password else {
+            return Ok(Inspected::NeedsPfxPassword);
+        };
+        let o = super::pkcs12::open(data, pw)?;
+        let certificate = match &o.cert {
+            Some(c) => Some(cert_info(&c.to_der()?)?),
+            None => None,
+        };
+        let key_matches_cert = match (&o.key, &o.cert) {
+            (Some(k), Some(c)) => Some(c.public_key()?.public_eq(k.pkey())),
+            _ => None,
+        };
+        let friendly_name = o
+            .cert
+            .as_ref()
+            .and_then(|c| c.alias().map(|a| String::from_utf8_lossy(a).into_owned()));
+        let mut chain = Vec::new();
+        for c in &o.chain {
+            chain.push(cert_info(&c.to_der()?)?);
+        }
+        return Ok(Inspected::Items(vec![Item::Pfx(Box::new(PfxInfo {
+            has_key: o.key.is_some(),
+            key_matches_cert,
+            friendly_name,
+            certificate,
+            chain,
+        }))]));
+    }
+    if openssl::pkey::PKey::private_key_from_der(data).is_ok() {
+        return Ok(Inspected::Items(vec![key_item("der", data, false)]));
+    }
+    Err(PkiError::Parse(
+        "not a certificate, chain, CSR, CRL, private key or PKCS#12 file (PEM or DER)".into(),
+    ))
+}
+
+fn pem_block(label: &str, der: &[u8]) -> Vec<u8> {
+    let b64 = openssl::base64::encode_block(der);
+    let mut s = format!("-----BEGIN {label}-----\n");
+    for chunk in b64.as_bytes().chunks(64) {
+        s.push_str(std::str::from_utf8(chunk).unwrap_or(""));
+        s.push('\n');
+    }
+    s.push_str(&format!("-----END {label}-----\n"));
+    s.into_bytes()
+}

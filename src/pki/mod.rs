@@ -1,6 +1,7 @@
 //! Pure certificate logic: keys, CAs, leaves, PKCS#12, parsing. No file or terminal I/O.
 
 pub mod cert;
+pub mod crl;
 pub mod dn;
 pub mod fingerprint;
 pub mod inspect;

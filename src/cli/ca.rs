@@ -1,0 +1,205 @@
+//! `ca init` and `ca show`.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+
+use super::secrets::{self, SecretSpec};
+use super::{Ctx, UsageError, print_json};
+use crate::ops;
+use crate::report::{self, sanitize, table};
+
+#[derive(Debug, clap::Subcommand)]
+pub enum CaCmd {
+    /// Create an environment's private root CA from its profile (no-op if it exists)
+    Init(InitArgs),
+    /// Show environment CAs
+    Show(ShowArgs),
+}
+
+/// How to get the CA key's passphrase; shared by every command that signs.
+#[derive(Debug, clap::Args, Clone, Default)]
+pub struct CaPassArgs {
+    /// File whose first line is the CA key passphrase (also MTLSCTL_CA_PASSPHRASE)
+    #[arg(long, value_name = "FILE")]
+    pub ca_passphrase_file: Option<PathBuf>,
+}
+
+impl CaPassArgs {
+    pub fn get(&self, ctx: &Ctx, confirm: bool) -> Result<secrecy::SecretString> {
+        secrets::get(
+            &SecretSpec {
+                what: "CA key passphrase",
+                file: self.ca_passphrase_file.as_deref(),
+                file_flag: "--ca-passphrase-file",
+                env_var: "MTLSCTL_CA_PASSPHRASE",
+                confirm,
+            },
+            ctx.global.no_input,
+        )
+    }
+
+    /// The passphrase if the CA key of `env` is encrypted.
+    pub fn for_env(
+        &self,
+        ctx: &Ctx,
+        ws: &crate::workspace::Workspace,
+        env: &str,
+    ) -> Result<Option<secrecy::SecretString>> {
+        if ops::ca::key_is_encrypted(ws, env)? {
+            Ok(Some(self.get(ctx, false)?))
+        } else {
+            Ok(None)
+        }
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct InitArgs {
+    /// The environment whose CA to create
+    #[arg(long)]
+    pub env: String,
+    #[command(flatten)]
+    pub pass: CaPassArgs,
+    /// Store the CA key unencrypted (only for throwaway test workspaces)
+    #[arg(long, conflicts_with = "ca_passphrase_file")]
+    pub no_passphrase: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ShowArgs {
+    /// Only this environment (default: all)
+    #[arg(long)]
+    pub env: Option<String>,
+}
+
+pub fn run(ctx: &Ctx, c: CaCmd) -> Result<u8> {
+    ctx.only_table_json("ca")?;
+    match c {
+        CaCmd::Init(a) => init(ctx, a),
+        CaCmd::Show(a) => show(ctx, a),
+    }
+}
+
+fn init(ctx: &Ctx, a: InitArgs) -> Result<u8> {
+    let ws = ctx.workspace()?;
+    let profiles = ctx.profiles(&ws)?;
+    let ca = profiles.resolve_ca(&a.env)?;
+    let _lock = ws.lock()?;
+    if ops::ca::exists(&ws, &a.env) {
+        let rep = ops::ca::report(&ws, &profiles, &a.env, false)?;
+        if ctx.json() {
+            print_json(&rep)?;
+        } else {
+            ctx.note(format!(
+                "The {} CA exists already; nothing changed.",
+                a.env
+            ));
+            print_one(&rep);
+        }
+        return Ok(0);
+    }
+    let pass = if a.no_passphrase {
+        None
+    } else {
+        Some(a.pass.get(ctx, true).map_err(|e| {
+            if e.to_string().contains("no one is at a terminal") {
+                UsageError(format!(
+                    "{e} (or --no-passphrase for a throwaway workspace)"
+                ))
+                .into()
+            } else {
+                e
+            }
+        })?)
+    };
+    let rep = ops::ca::init(
+        &ws,
+        &profiles,
+        &ca,
+        pass.as_ref(),
+        time::OffsetDateTime::now_utc(),
+    )?;
+    if ctx.json() {
+        print_json(&rep)?;
+    } else {
+        ctx.note(format!("Created the {} CA.", a.env));
+        print_one(&rep);
+        if pass.is_none() {
+            ctx.warn("the CA key is stored unencrypted (--no-passphrase)");
+        }
+    }
+    Ok(0)
+}
+
+fn print_one(r: &ops::ca::CaReport) {
+    println!("  subject:   {}", sanitize(&r.cert.subject));
+    println!("  serial:    {}", r.cert.serial);
+    println!("  key:       {}", r.cert.key.algorithm);
+    println!("  not after: {}", report::rfc3339(r.cert.not_after));
+    println!("  sha256:    {}", r.cert.fingerprints.sha256);
+    println!("  cert:      {}", r.files.cert.display());
+    println!(
+        "  key file:  {} ({})",
+        r.files.key.display(),
+        if r.key_encrypted {
+            "encrypted"
+        } else {
+            "NOT encrypted"
+        }
+    );
+}
+
+fn show(ctx: &Ctx, a: ShowArgs) -> Result<u8> {
+    let ws = ctx.workspace()?;
+    let profiles = ctx.profiles(&ws)?;
+    let envs = match &a.env {
+        Some(e) => {
+            profiles.check_env(e)?;
+            vec![e.clone()]
+        }
+        None => profiles.env_names(),
+    };
+    let mut reps = Vec::new();
+    let mut missing = Vec::new();
+    for e in &envs {
+        if ops::ca::exists(&ws, e) {
+            reps.push(ops::ca::report(&ws, &profiles, e, false)?);
+        } else if a.env.is_some() {
+            // a named env must have one
+            ops::ca::ca_cert_der(&ws, &profiles, e)?;
+        } else {
+            missing.push(e.clone());
+        }
+    }
+    if ctx.json() {
+        print_json(&reps)?;
+        return Ok(0);
+    }
+    let now = time::OffsetDateTime::now_utc();
+    let mut t = table::new(
+        &["env", "subject", "key", "not after", "days left", "key file"],
+        ctx.stdout_tty,
+    );
+    for r in &reps {
+        t.add_row(vec![
+            r.env.clone(),
+            sanitize(&r.cert.subject),
+            r.cert.key.algorithm.clone(),
+            report::date(r.cert.not_after),
+            report::days_left(r.cert.not_after, now).to_string(),
+            if r.key_encrypted {
+                "encrypted".into()
+            } else {
+                "unencrypted".into()
+            },
+        ]);
+    }
+    println!("{t}");
+    for m in missing {
+        ctx.note(format!(
+            "{m}: no CA yet (mtlsctl ca init --env {m})"
+        ));
+    }
+    Ok(0)
+}

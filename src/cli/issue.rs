@@ -1,0 +1,276 @@
+//! `issue`: one tenant's certificate, or every missing one with --all.
+
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use anyhow::{Result, anyhow};
+use serde::Serialize;
+
+use super::ca::CaPassArgs;
+use super::{Ctx, UsageError, print_json, render_error};
+use crate::ops::issue::{self, IssueReport};
+use crate::pki::Kind;
+use crate::pki::keys::KeyAlgorithm;
+use crate::pki::pkcs12::PfxCompat;
+use crate::profile::{Dur, LeafFlags, Resolved};
+use crate::report::{self, sanitize};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Tenant whose certificate to issue
+    #[arg(long, required_unless_present = "all")]
+    pub tenant: Option<String>,
+    /// Environment (with --all: only this one)
+    #[arg(long, required_unless_present = "all")]
+    pub env: Option<String>,
+    /// Issue for every tenant x environment that lacks a valid certificate
+    #[arg(long, conflicts_with = "tenant")]
+    pub all: bool,
+    /// Client or server certificate (default: the profile's kind)
+    #[arg(long, value_enum)]
+    pub kind: Option<Kind>,
+    /// DNS subject alternative name (repeat; replaces the profile's list)
+    #[arg(long = "dns", value_name = "NAME")]
+    pub dns: Vec<String>,
+    /// IP subject alternative name (repeat; replaces the profile's list)
+    #[arg(long = "ip", value_name = "ADDR")]
+    pub ip: Vec<IpAddr>,
+    /// Validity, e.g. 90d, 1y (default: the profile's)
+    #[arg(long, value_name = "DUR")]
+    pub validity: Option<Dur>,
+    /// Key algorithm: ecdsa-p256, ecdsa-p384, ed25519, rsa-2048, rsa-3072, rsa-4096
+    #[arg(long, value_name = "ALG")]
+    pub key: Option<KeyAlgorithm>,
+    /// Write the PFX in legacy mode (3DES, SHA-1 MAC) for IIS 2016 / Java 8
+    #[arg(long)]
+    pub legacy: bool,
+    /// Issue a new certificate even if a valid one exists
+    #[arg(long)]
+    pub force: bool,
+    /// Worker threads for --all (default: one per core)
+    #[arg(long, short = 'j', value_name = "N")]
+    pub jobs: Option<usize>,
+    #[command(flatten)]
+    pub pass: CaPassArgs,
+}
+
+impl Args {
+    fn flags(&self) -> LeafFlags {
+        LeafFlags {
+            kind: self.kind,
+            key: self.key,
+            validity: self.validity,
+            dns: self.dns.clone(),
+            ip: self.ip.clone(),
+            pfx_compat: self.legacy.then_some(PfxCompat::Legacy),
+        }
+    }
+}
+
+pub fn run(ctx: &Ctx, a: Args) -> Result<u8> {
+    ctx.only_table_json("issue")?;
+    if a.all {
+        return run_all(ctx, a);
+    }
+    let (tenant, env) = (a.tenant.clone().unwrap(), a.env.clone().unwrap());
+    let ws = ctx.workspace()?;
+    let profiles = ctx.profiles(&ws)?;
+    let r = profiles.resolve(&tenant, &env, &a.flags())?;
+    crate::ops::ca::ca_cert_der(&ws, &profiles, &env)?;
+    let _lock = ws.lock()?;
+    let now = time::OffsetDateTime::now_utc();
+    if !a.force {
+        if let Some(rec) = issue::current_valid(
+            &ws,
+            &tenant,
+            &env,
+            r.kind.value,
+            r.renew_before.value.to_time(),
+            now,
+        )? {
+            let rep = issue::report_of(&rec, "unchanged")?;
+            if ctx.json() {
+                print_json(&rep)?;
+            } else {
+                ctx.note(format!(
+                    "{tenant}/{env} already has a valid {} certificate, not due for renewal until {} (renew_before {}); nothing changed. Use --force for a new one.",
+                    r.kind.value,
+                    report::date(rep.not_after - r.renew_before.value.to_time()),
+                    r.renew_before.value
+                ));
+                print_report(&rep);
+            }
+            return Ok(0);
+        }
+    }
+    let pass = a.pass.for_env(ctx, &ws, &env)?;
+    let signer = crate::ops::ca::signer(&ws, &profiles, &env, pass.as_ref())?;
+    let chain = crate::ops::ca::chain(&ws, &profiles, &env)?;
+    let rep = issue::issue(&ws, &r, &signer, &chain, now, "issue", None)?;
+    for w in &rep.warnings {
+        ctx.warn(w);
+    }
+    if ctx.json() {
+        print_json(&rep)?;
+    } else {
+        ctx.note(format!("Issued a {} certificate for {tenant}/{env}.", r.kind.value));
+        print_report(&rep);
+    }
+    Ok(0)
+}
+
+pub fn print_report(r: &IssueReport) {
+    println!("  subject:   {}", sanitize(&r.subject));
+    println!("  serial:    {}", r.serial);
+    println!(
+        "  valid:     {} .. {}",
+        report::rfc3339(r.not_before),
+        report::rfc3339(r.not_after)
+    );
+    println!("  sha256:    {}", r.sha256);
+    println!("  cert:      {}", r.files.cert.display());
+    if let Some(k) = &r.files.key {
+        println!("  key:       {}", k.display());
+    }
+    println!("  chain:     {}", r.files.chain.display());
+    if let Some(p) = &r.files.pfx {
+        println!("  pfx:       {}", p.display());
+    }
+    if let Some(p) = &r.files.pfx_password {
+        println!("  password:  {} (mode 0600)", p.display());
+    }
+}
+
+#[derive(Serialize)]
+struct Failure {
+    tenant: String,
+    env: String,
+    error: String,
+}
+
+#[derive(Serialize)]
+struct AllReport {
+    issued: Vec<IssueReport>,
+    unchanged: usize,
+    failed: Vec<Failure>,
+}
+
+fn run_all(ctx: &Ctx, a: Args) -> Result<u8> {
+    if !a.dns.is_empty() || !a.ip.is_empty() {
+        return Err(UsageError(
+            "--dns and --ip name one certificate; they cannot go with --all".into(),
+        )
+        .into());
+    }
+    let ws = ctx.workspace()?;
+    let profiles = ctx.profiles(&ws)?;
+    if let Some(e) = &a.env {
+        profiles.check_env(e)?;
+    }
+    let flags = a.flags();
+    let _lock = ws.lock()?;
+    let now = time::OffsetDateTime::now_utc();
+    // plan: every tenant x env lacking a valid certificate
+    let mut todo: Vec<Resolved> = Vec::new();
+    let mut unchanged = 0usize;
+    for t in profiles.tenant_names() {
+        let (_, tf) = profiles.tenant(t)?;
+        for e in &tf.environments.value {
+            if a.env.as_ref().is_some_and(|x| x != &e.value) {
+                continue;
+            }
+            let r = profiles.resolve(t, &e.value, &flags)?;
+            let valid = issue::current_valid(
+                &ws,
+                t,
+                &e.value,
+                r.kind.value,
+                r.renew_before.value.to_time(),
+                now,
+            )?;
+            if valid.is_some() && !a.force {
+                unchanged += 1;
+            } else {
+                todo.push(r);
+            }
+        }
+    }
+    // one signer per environment that has work
+    let mut envs: Vec<String> = todo.iter().map(|r| r.env.clone()).collect();
+    envs.sort();
+    envs.dedup();
+    let mut signers = std::collections::BTreeMap::new();
+    for e in &envs {
+        crate::ops::ca::ca_cert_der(&ws, &profiles, e)?;
+        let pass = a.pass.for_env(ctx, &ws, e)?;
+        let s = crate::ops::ca::signer(&ws, &profiles, e, pass.as_ref())?;
+        let c = crate::ops::ca::chain(&ws, &profiles, e)?;
+        signers.insert(e.clone(), (s, c));
+    }
+    let jobs = a
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
+    let bar = if ctx.json() || ctx.global.quiet {
+        indicatif::ProgressBar::hidden()
+    } else {
+        let b = indicatif::ProgressBar::new(todo.len() as u64);
+        b.set_style(
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {msg} ({eta})")
+                .expect("template"),
+        );
+        b
+    };
+    let next = AtomicUsize::new(0);
+    let issued = Mutex::new(Vec::new());
+    let failed = Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..jobs.min(todo.len().max(1)) {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(r) = todo.get(i) else { break };
+                    let (signer, chain) = &signers[&r.env];
+                    match issue::issue(&ws, r, signer, chain, now, "issue", None) {
+                        Ok(rep) => issued.lock().unwrap().push(rep),
+                        Err(e) => failed.lock().unwrap().push(Failure {
+                            tenant: r.tenant.clone(),
+                            env: r.env.clone(),
+                            error: render_error(&anyhow!(e)),
+                        }),
+                    }
+                    bar.inc(1);
+                }
+            });
+        }
+    });
+    bar.finish_and_clear();
+    let mut issued = issued.into_inner().unwrap();
+    issued.sort_by(|x, y| (&x.tenant, &x.env).cmp(&(&y.tenant, &y.env)));
+    let failed = failed.into_inner().unwrap();
+    for f in &failed {
+        eprintln!("error: {}/{}: {}", f.tenant, f.env, f.error);
+    }
+    let code = if failed.is_empty() { 0 } else { 1 };
+    if ctx.json() {
+        print_json(&AllReport {
+            issued,
+            unchanged,
+            failed,
+        })?;
+    } else {
+        if !ctx.global.quiet {
+            for r in &issued {
+                println!("issued  {}/{} {} {}", r.tenant, r.env, r.kind, r.serial);
+            }
+        }
+        println!(
+            "{} issued, {} unchanged, {} failed",
+            issued.len(),
+            unchanged,
+            failed.len()
+        );
+    }
+    Ok(code)
+}

@@ -1,0 +1,107 @@
+//! `list`: the inventory of issued certificates.
+
+use anyhow::Result;
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use super::{Ctx, print_json};
+use crate::pki::Kind;
+use crate::report::{self, sanitize, table};
+use crate::workspace::inventory::{Filter, Status};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[arg(long)]
+    pub tenant: Option<String>,
+    #[arg(long)]
+    pub env: Option<String>,
+    #[arg(long, value_enum)]
+    pub kind: Option<Kind>,
+    /// Also list superseded and revoked certificates
+    #[arg(long, short = 'a')]
+    pub all: bool,
+}
+
+#[derive(Serialize)]
+pub struct Row {
+    pub tenant: String,
+    pub env: String,
+    pub kind: Kind,
+    pub serial: String,
+    pub subject: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_after: OffsetDateTime,
+    pub days_left: i64,
+    /// valid, due, expired, superseded or revoked.
+    pub status: &'static str,
+    pub path: std::path::PathBuf,
+}
+
+pub fn run(ctx: &Ctx, a: Args) -> Result<u8> {
+    ctx.only_table_json("list")?;
+    let ws = ctx.workspace()?;
+    let profiles = ctx.profiles(&ws)?;
+    if let Some(e) = &a.env {
+        profiles.check_env(e)?;
+    }
+    let now = OffsetDateTime::now_utc();
+    let recs = ws.leaves(&Filter {
+        tenant: a.tenant.as_deref(),
+        env: a.env.as_deref(),
+        kind: a.kind,
+    })?;
+    let mut rows = Vec::new();
+    for r in recs {
+        if !a.all && r.meta.status != Status::Active {
+            continue;
+        }
+        let renew_before = profiles
+            .resolve(&r.meta.tenant, &r.meta.env, &crate::profile::LeafFlags::default())
+            .map(|p| p.renew_before.value.to_time())
+            .unwrap_or(time::Duration::days(30));
+        let status = match r.meta.status {
+            Status::Revoked => "revoked",
+            Status::Superseded => "superseded",
+            Status::Active if r.meta.not_after <= now => "expired",
+            Status::Active if r.meta.not_after - renew_before <= now => "due",
+            Status::Active => "valid",
+        };
+        rows.push(Row {
+            tenant: r.meta.tenant.clone(),
+            env: r.meta.env.clone(),
+            kind: r.meta.kind,
+            serial: r.meta.serial.clone(),
+            subject: r.meta.subject.clone(),
+            not_after: r.meta.not_after,
+            days_left: report::days_left(r.meta.not_after, now),
+            status,
+            path: r.dir.clone(),
+        });
+    }
+    if ctx.json() {
+        print_json(&rows)?;
+        return Ok(0);
+    }
+    if rows.is_empty() {
+        ctx.note("No certificates issued yet (mtlsctl issue --tenant T --env E).");
+        return Ok(0);
+    }
+    let mut t = table::new(
+        &["tenant", "env", "kind", "serial", "subject", "not after", "days left", "status"],
+        ctx.stdout_tty,
+    );
+    for r in &rows {
+        t.add_row(vec![
+            r.tenant.clone(),
+            r.env.clone(),
+            r.kind.to_string(),
+            r.serial.clone(),
+            sanitize(&r.subject),
+            report::date(r.not_after),
+            r.days_left.to_string(),
+            r.status.to_string(),
+        ]);
+    }
+    println!("{t}");
+    Ok(0)
+}

@@ -1,0 +1,225 @@
+//! The command line: parsing (clap), rendering, prompts. Holds no crypto and no file
+//! layout; each command lives in its own file with its `Args` and `run()`.
+
+pub mod ca;
+pub mod completions;
+pub mod init;
+pub mod inspect;
+pub mod issue;
+pub mod list;
+pub mod pfx;
+pub mod profile;
+pub mod secrets;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::profile::Profiles;
+use crate::workspace::Workspace;
+
+/// Exit codes, as `--help` and docs/exit-codes.md document them.
+pub mod exit {
+    pub const OK: u8 = 0;
+    pub const ERROR: u8 = 1;
+    pub const USAGE: u8 = 2;
+    pub const DUE: u8 = 3;
+    pub const CRITICAL: u8 = 4;
+}
+
+const AFTER_HELP: &str = "\
+Exit codes: 0 success; 1 error (bad input, I/O, crypto) or, for verify, an invalid chain;
+2 usage error; expiry: 3 something is due for renewal, 4 something is expired, critical,
+revoked, or a CRL is past its next update.
+
+Secrets never go on the command line: use --ca-passphrase-file / MTLSCTL_CA_PASSPHRASE and
+--password-file / MTLSCTL_PFX_PASSWORD, or type them at the prompt on a terminal.";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "mtlsctl",
+    version,
+    about = "The lifecycle of mutual-TLS certificates: private CAs, per-tenant client certificates, PFX, verification, expiry, revocation and gateway hand-off",
+    after_help = AFTER_HELP,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, clap::Args, Clone)]
+pub struct Global {
+    /// Workspace folder (default: the nearest parent folder holding mtlsctl.yaml)
+    #[arg(short = 'C', long = "workspace", env = "MTLSCTL_WORKSPACE", global = true, value_name = "DIR")]
+    pub workspace: Option<PathBuf>,
+    /// Output format (`prometheus` only for `expiry`)
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = Output::Table, global = true)]
+    pub output: Output,
+    /// Print only errors and warnings
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// No colour (also NO_COLOR)
+    #[arg(long, global = true)]
+    pub no_color: bool,
+    /// Never prompt, even at a terminal (also MTLSCTL_NO_INPUT)
+    #[arg(long, global = true, env = "MTLSCTL_NO_INPUT", value_parser = clap::builder::FalseyValueParser::new())]
+    pub no_input: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Table,
+    Json,
+    Prometheus,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a workspace: mtlsctl.yaml and profiles for environments and tenants
+    Init(init::InitArgs),
+    /// Manage tenant profiles
+    #[command(subcommand)]
+    Tenant(init::TenantCmd),
+    /// Manage environment profiles
+    #[command(subcommand)]
+    Env(init::EnvCmd),
+    /// Show effective profile settings and where each came from
+    #[command(subcommand)]
+    Profile(profile::ProfileCmd),
+    /// Create or show an environment's private CA
+    #[command(subcommand)]
+    Ca(ca::CaCmd),
+    /// Issue a tenant's certificate: key, certificate, chain and PFX
+    Issue(issue::Args),
+    /// Bundle a key, certificate and chain into a password-protected PFX (PKCS#12)
+    Pfx(pfx::Args),
+    /// List issued certificates
+    List(list::Args),
+    /// Describe a certificate, chain, CSR, CRL, key or PFX (never printing secrets)
+    Inspect(inspect::Args),
+    /// Print a shell completion script
+    Completions(completions::CompletionsArgs),
+    /// Print the man page (roff)
+    Man(completions::ManArgs),
+}
+
+/// What every command gets besides its own arguments.
+pub struct Ctx {
+    pub global: Global,
+    pub stdout_tty: bool,
+}
+
+impl Ctx {
+    pub fn json(&self) -> bool {
+        self.global.output == Output::Json
+    }
+
+    pub fn color(&self) -> bool {
+        self.stdout_tty && !self.global.no_color && std::env::var_os("NO_COLOR").is_none()
+    }
+
+    /// The workspace, from -C / MTLSCTL_WORKSPACE or found upwards from here.
+    pub fn workspace(&self) -> Result<Workspace> {
+        Ok(match &self.global.workspace {
+            Some(d) => Workspace::open(d)?,
+            None => Workspace::discover(&std::env::current_dir()?)?,
+        })
+    }
+
+    pub fn profiles(&self, ws: &Workspace) -> Result<Profiles> {
+        Ok(Profiles::load(ws)?)
+    }
+
+    /// Refuses output formats a command does not have.
+    pub fn only_table_json(&self, cmd: &str) -> Result<()> {
+        if self.global.output == Output::Prometheus {
+            return Err(UsageError(format!(
+                "`{cmd}` has no prometheus output: use -o table or -o json (prometheus is for `expiry`)"
+            ))
+            .into());
+        }
+        Ok(())
+    }
+
+    /// Prints a line of progress or a note unless --quiet or JSON output.
+    pub fn note(&self, msg: impl AsRef<str>) {
+        if !self.global.quiet && !self.json() {
+            println!("{}", msg.as_ref());
+        }
+    }
+
+    pub fn warn(&self, msg: impl AsRef<str>) {
+        eprintln!("warning: {}", msg.as_ref());
+    }
+}
+
+/// A misuse of the command line found after parsing (exit code 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// An outcome that is not an error but sets the exit code (expiry, verify).
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct Exit {
+    pub code: u8,
+    pub message: String,
+}
+
+pub fn exit_code_for(err: &anyhow::Error) -> u8 {
+    if err.downcast_ref::<UsageError>().is_some() {
+        exit::USAGE
+    } else if let Some(e) = err.downcast_ref::<Exit>() {
+        e.code
+    } else {
+        exit::ERROR
+    }
+}
+
+/// One line: the error and its causes, joined.
+pub fn render_error(err: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in err.chain() {
+        let s = cause.to_string();
+        if parts.last().is_some_and(|p| p.contains(&s)) {
+            continue;
+        }
+        parts.push(s);
+    }
+    parts.join(": ")
+}
+
+pub fn print_json<T: serde::Serialize>(v: &T) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, v)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+pub fn run(cli: Cli) -> Result<std::process::ExitCode> {
+    let ctx = Ctx {
+        global: cli.global,
+        stdout_tty: std::io::stdout().is_terminal(),
+    };
+    let code = match cli.command {
+        Command::Init(a) => init::run_init(&ctx, a)?,
+        Command::Tenant(c) => init::run_tenant(&ctx, c)?,
+        Command::Env(c) => init::run_env(&ctx, c)?,
+        Command::Profile(c) => profile::run(&ctx, c)?,
+        Command::Ca(c) => ca::run(&ctx, c)?,
+        Command::Issue(a) => issue::run(&ctx, a)?,
+        Command::Pfx(a) => pfx::run(&ctx, a)?,
+        Command::List(a) => list::run(&ctx, a)?,
+        Command::Inspect(a) => inspect::run(&ctx, a)?,
+        Command::Completions(a) => completions::run_completions(a)?,
+        Command::Man(a) => completions::run_man(a)?,
+    };
+    Ok(std::process::ExitCode::from(code))
+}

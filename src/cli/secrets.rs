@@ -1,0 +1,74 @@
+//! Secrets from files, environment variables or a prompt, in that order; never argv.
+
+use std::io::IsTerminal;
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use secrecy::SecretString;
+
+/// Whether a person is at a terminal to answer prompts.
+pub fn interactive(no_input: bool) -> bool {
+    !no_input
+        && std::env::var_os("CI").is_none()
+        && std::io::stdin().is_terminal()
+        && std::io::stderr().is_terminal()
+}
+
+/// Reads a secret file: the first line, without its line ending.
+pub fn read_secret_file(path: &Path) -> Result<SecretString> {
+    let raw = zeroize::Zeroizing::new(
+        std::fs::read(path).with_context(|| format!("cannot read secret file {}", path.display()))?,
+    );
+    let text = std::str::from_utf8(&raw)
+        .with_context(|| format!("secret file {} is not UTF-8 text", path.display()))?;
+    let line = text.lines().next().unwrap_or("");
+    if line.is_empty() {
+        bail!(
+            "secret file {} is empty: put the secret on its first line",
+            path.display()
+        );
+    }
+    Ok(SecretString::from(line.to_string()))
+}
+
+/// Where a secret may come from.
+pub struct SecretSpec<'a> {
+    pub what: &'a str,
+    pub file: Option<&'a Path>,
+    pub file_flag: &'a str,
+    pub env_var: &'a str,
+    /// Ask twice when setting a new secret.
+    pub confirm: bool,
+}
+
+/// Sources a secret: file flag, then env var, then a prompt when a person is there,
+/// else an error naming the flag and the variable.
+pub fn get(spec: &SecretSpec<'_>, no_input: bool) -> Result<SecretString> {
+    if let Some(f) = spec.file {
+        return read_secret_file(f);
+    }
+    if let Ok(v) = std::env::var(spec.env_var) {
+        if !v.is_empty() {
+            return Ok(SecretString::from(v));
+        }
+    }
+    if interactive(no_input) {
+        let mut p = dialoguer::Password::new().with_prompt(spec.what);
+        if spec.confirm {
+            p = p.with_confirmation("Repeat it", "The two entries differ; try again");
+        }
+        let s = p
+            .interact()
+            .with_context(|| format!("could not read the {}", spec.what))?;
+        if s.is_empty() {
+            bail!("the {} is empty", spec.what);
+        }
+        return Ok(SecretString::from(s));
+    }
+    bail!(
+        "the {} is needed and no one is at a terminal to type it: give {} FILE or set {}",
+        spec.what,
+        spec.file_flag,
+        spec.env_var
+    )
+}

@@ -1,0 +1,690 @@
+//! Layering: from the files and flags to the effective settings of one certificate,
+//! each value with the place it came from.
+
+use std::net::IpAddr;
+use std::path::Path;
+
+use serde::Serialize;
+use serde_saphyr::Spanned;
+
+use super::duration::Dur;
+use super::model::{CaLayer, LeafLayer, TenantFile};
+use super::{ProfileError, Profiles};
+use crate::pki::Kind;
+use crate::pki::cert::{CaRequest, LeafRequest, Sans};
+use crate::pki::dn::{Subject, escape};
+use crate::pki::keys::KeyAlgorithm;
+use crate::pki::pkcs12::PfxCompat;
+
+/// Placeholders a leaf template may use.
+pub const LEAF_PLACEHOLDERS: &[&str] = &["org", "tenant", "tenant_org", "env", "kind"];
+/// Placeholders a CA template may use.
+pub const CA_PLACEHOLDERS: &[&str] = &["org", "env"];
+
+/// Built-in defaults, the lowest layer.
+pub mod defaults {
+    pub const KEY: &str = "ecdsa-p256";
+    pub const VALIDITY_DAYS: i64 = 365;
+    pub const RENEW_BEFORE_DAYS: i64 = 30;
+    pub const CLIENT_SUBJECT: &str = "CN={tenant}-{env}-client,OU={tenant},O={org}";
+    pub const SERVER_SUBJECT: &str = "CN={tenant}-{env}-server,OU={tenant},O={org}";
+    pub const FRIENDLY_NAME: &str = "{tenant}-{env}-{kind}";
+    pub const CA_SUBJECT: &str = "CN={org} {env} mTLS CA,O={org}";
+    pub const CA_KEY: &str = "ecdsa-p256";
+    pub const CA_VALIDITY_YEARS: i64 = 10;
+    pub const CA_PATH_LENGTH: u8 = 0;
+    pub const CRL_VALIDITY_DAYS: i64 = 7;
+}
+
+/// Where an effective value came from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Source {
+    Default,
+    File { file: String, line: u64, column: u64 },
+    Flag { flag: String },
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Default => f.write_str("default"),
+            Source::File { file, line, column } => write!(f, "{file}:{line}:{column}"),
+            Source::Flag { flag } => write!(f, "flag {flag}"),
+        }
+    }
+}
+
+/// An effective value and its source.
+#[derive(Clone, Debug, Serialize)]
+pub struct Val<T> {
+    pub value: T,
+    pub source: Source,
+}
+
+impl<T> Val<T> {
+    fn default(value: T) -> Self {
+        Val {
+            value,
+            source: Source::Default,
+        }
+    }
+}
+
+/// Settings given on the command line, the highest layer.
+#[derive(Clone, Debug, Default)]
+pub struct LeafFlags {
+    pub kind: Option<Kind>,
+    pub key: Option<KeyAlgorithm>,
+    pub validity: Option<Dur>,
+    pub dns: Vec<String>,
+    pub ip: Vec<IpAddr>,
+    pub pfx_compat: Option<PfxCompat>,
+}
+
+/// The effective settings of one tenant's certificate in one environment.
+#[derive(Clone, Debug, Serialize)]
+pub struct Resolved {
+    pub tenant: String,
+    pub env: String,
+    pub org: String,
+    pub tenant_org: String,
+    pub kind: Val<Kind>,
+    pub key: Val<KeyAlgorithm>,
+    pub validity: Val<Dur>,
+    pub renew_before: Val<Dur>,
+    pub clip_to_ca: Val<bool>,
+    pub dual_eku: Val<bool>,
+    pub subject: Val<String>,
+    pub san_dns: Val<Vec<String>>,
+    pub san_ip: Val<Vec<IpAddr>>,
+    pub san_email: Val<Vec<String>>,
+    pub san_uri: Val<Vec<String>>,
+    pub pfx_enabled: Val<bool>,
+    pub pfx_compat: Val<PfxCompat>,
+    pub pfx_friendly_name: Val<String>,
+    #[serde(skip)]
+    subject_parsed: Subject,
+}
+
+/// The effective settings of an environment's CA.
+#[derive(Clone, Debug, Serialize)]
+pub struct ResolvedCa {
+    pub env: String,
+    pub subject: Val<String>,
+    pub key: Val<KeyAlgorithm>,
+    pub validity: Val<Dur>,
+    pub path_length: Val<u8>,
+    pub crl_validity: Val<Dur>,
+    pub external: Val<bool>,
+    #[serde(skip)]
+    subject_parsed: Subject,
+}
+
+impl Resolved {
+    pub fn leaf_request(&self) -> LeafRequest {
+        LeafRequest {
+            kind: self.kind.value,
+            both_ekus: self.dual_eku.value,
+            subject: self.subject_parsed.clone(),
+            sans: Sans {
+                dns: self.san_dns.value.clone(),
+                ip: self.san_ip.value.clone(),
+                email: self.san_email.value.clone(),
+                uri: self.san_uri.value.clone(),
+            },
+            validity: self.validity.value.to_time(),
+            clip_to_ca: self.clip_to_ca.value,
+        }
+    }
+
+    /// (setting, value, source) rows for `profile show`.
+    pub fn rows(&self) -> Vec<(&'static str, String, String)> {
+        let list = |v: &[String]| {
+            if v.is_empty() {
+                "-".to_string()
+            } else {
+                v.join(", ")
+            }
+        };
+        let ips: Vec<String> = self.san_ip.value.iter().map(|i| i.to_string()).collect();
+        vec![
+            ("kind", self.kind.value.to_string(), self.kind.source.to_string()),
+            ("key", self.key.value.to_string(), self.key.source.to_string()),
+            ("validity", self.validity.value.to_string(), self.validity.source.to_string()),
+            ("renew_before", self.renew_before.value.to_string(), self.renew_before.source.to_string()),
+            ("clip_to_ca", self.clip_to_ca.value.to_string(), self.clip_to_ca.source.to_string()),
+            ("dual_eku", self.dual_eku.value.to_string(), self.dual_eku.source.to_string()),
+            ("subject", self.subject.value.clone(), self.subject.source.to_string()),
+            ("san.dns", list(&self.san_dns.value), self.san_dns.source.to_string()),
+            ("san.ip", list(&ips), self.san_ip.source.to_string()),
+            ("san.email", list(&self.san_email.value), self.san_email.source.to_string()),
+            ("san.uri", list(&self.san_uri.value), self.san_uri.source.to_string()),
+            ("pfx.enabled", self.pfx_enabled.value.to_string(), self.pfx_enabled.source.to_string()),
+            ("pfx.compat", self.pfx_compat.value.as_str().to_string(), self.pfx_compat.source.to_string()),
+            ("pfx.friendly_name", self.pfx_friendly_name.value.clone(), self.pfx_friendly_name.source.to_string()),
+        ]
+    }
+}
+
+impl ResolvedCa {
+    pub fn ca_request(&self) -> CaRequest {
+        CaRequest {
+            subject: self.subject_parsed.clone(),
+            validity: self.validity.value.to_time(),
+            path_length: self.path_length.value,
+        }
+    }
+
+    pub fn rows(&self) -> Vec<(&'static str, String, String)> {
+        vec![
+            ("ca.subject", self.subject.value.clone(), self.subject.source.to_string()),
+            ("ca.key", self.key.value.to_string(), self.key.source.to_string()),
+            ("ca.validity", self.validity.value.to_string(), self.validity.source.to_string()),
+            ("ca.path_length", self.path_length.value.to_string(), self.path_length.source.to_string()),
+            ("ca.crl_validity", self.crl_validity.value.to_string(), self.crl_validity.source.to_string()),
+            ("ca.external", self.external.value.to_string(), self.external.source.to_string()),
+        ]
+    }
+}
+
+/// Expands `{name}` placeholders. `escape_dn` escapes values for a DN string.
+pub fn expand(template: &str, vars: &[(&str, &str)], escape_dn: bool) -> Result<String, String> {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(i) = rest.find('{') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        let Some(j) = after.find('}') else {
+            return Err(format!(
+                "unclosed '{{' in '{template}': write placeholders as {{name}}"
+            ));
+        };
+        let name = &after[..j];
+        match vars.iter().find(|(n, _)| *n == name) {
+            Some((_, v)) => out.push_str(&if escape_dn { escape(v) } else { v.to_string() }),
+            None => {
+                let names: Vec<&str> = vars.iter().map(|(n, _)| *n).collect();
+                let hint = match super::did_you_mean(name, &names) {
+                    Some(s) => format!("did you mean {{{s}}}?"),
+                    None => format!(
+                        "known placeholders: {}",
+                        names
+                            .iter()
+                            .map(|n| format!("{{{n}}}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                };
+                return Err(format!("unknown placeholder {{{name}}}: {hint}"));
+            }
+        }
+        rest = &after[j + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+fn check_template(path: &Path, s: &Spanned<String>, allowed: &[&str]) -> Result<(), ProfileError> {
+    let vars: Vec<(&str, &str)> = allowed.iter().map(|n| (*n, "x")).collect();
+    expand(&s.value, &vars, false)
+        .map(|_| ())
+        .map_err(|m| ProfileError::at_spanned(path, s, m))
+}
+
+fn check_list(path: &Path, l: &super::model::List) -> Result<(), ProfileError> {
+    if let Some(l) = l {
+        for s in &l.value {
+            check_template(path, s, LEAF_PLACEHOLDERS)?;
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn check_leaf_placeholders(path: &Path, l: &LeafLayer) -> Result<(), ProfileError> {
+    for k in [&l.client, &l.server].into_iter().flatten() {
+        if let Some(s) = &k.subject {
+            check_template(path, s, LEAF_PLACEHOLDERS)?;
+        }
+        if let Some(san) = &k.san {
+            check_list(path, &san.dns)?;
+            check_list(path, &san.ip)?;
+            check_list(path, &san.email)?;
+            check_list(path, &san.uri)?;
+        }
+    }
+    if let Some(p) = &l.pfx {
+        if let Some(n) = &p.friendly_name {
+            check_template(path, n, LEAF_PLACEHOLDERS)?;
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn check_ca_placeholders(path: &Path, ca: &CaLayer) -> Result<(), ProfileError> {
+    if let Some(s) = &ca.subject {
+        check_template(path, s, CA_PLACEHOLDERS)?;
+    }
+    Ok(())
+}
+
+pub(super) fn check_tenant_placeholders(path: &Path, t: &TenantFile) -> Result<(), ProfileError> {
+    check_leaf_placeholders(path, &t.base_layer())?;
+    for l in t.overrides.values() {
+        check_leaf_placeholders(path, &l.value)?;
+    }
+    Ok(())
+}
+
+/// One layer of leaf settings and the file it came from.
+struct Layer<'a> {
+    path: &'a Path,
+    leaf: &'a LeafLayer,
+}
+
+fn src<T>(p: &Profiles, path: &Path, s: &Spanned<T>) -> Source {
+    Source::File {
+        file: p.rel(path),
+        line: s.referenced.line(),
+        column: s.referenced.column(),
+    }
+}
+
+fn pick<T: Clone>(
+    p: &Profiles,
+    layers: &[Layer<'_>],
+    get: impl Fn(&LeafLayer) -> Option<&Spanned<T>>,
+    default: T,
+) -> Val<T> {
+    let mut v = Val::default(default);
+    for l in layers {
+        if let Some(s) = get(l.leaf) {
+            v = Val {
+                value: s.value.clone(),
+                source: src(p, l.path, s),
+            };
+        }
+    }
+    v
+}
+
+fn pick_list(
+    p: &Profiles,
+    layers: &[Layer<'_>],
+    kind: Kind,
+    get: impl Fn(&super::model::SanLayer) -> &super::model::List,
+) -> Val<Vec<Spanned<String>>> {
+    pick(
+        p,
+        layers,
+        |l| {
+            let k = match kind {
+                Kind::Client => l.client.as_ref(),
+                Kind::Server => l.server.as_ref(),
+            }?;
+            get(k.san.as_ref()?).as_ref()
+        },
+        Vec::new(),
+    )
+}
+
+fn flag<T>(v: &mut Val<T>, value: Option<T>, name: &str) {
+    if let Some(value) = value {
+        *v = Val {
+            value,
+            source: Source::Flag {
+                flag: name.to_string(),
+            },
+        };
+    }
+}
+
+/// An error at the source of a value (a file place, or the flag).
+fn err_at(p: &Profiles, source: &Source, msg: String) -> ProfileError {
+    match source {
+        Source::File { file, line, column } => ProfileError::At {
+            path: p.root.join(file),
+            line: *line,
+            col: *column,
+            msg,
+        },
+        Source::Flag { flag } => ProfileError::Flag(format!("{flag}: {msg}")),
+        Source::Default => ProfileError::Flag(format!("built-in default: {msg}")),
+    }
+}
+
+impl Profiles {
+    /// The effective CA settings of `env`.
+    pub fn resolve_ca(&self, env: &str) -> Result<ResolvedCa, ProfileError> {
+        self.check_env(env)?;
+        let (env_path, env_file) = &self.envs[env];
+        let mut layers: Vec<(&Path, &CaLayer)> = Vec::new();
+        if let Some(c) = &self.config.ca {
+            layers.push((&self.config_path, c));
+        }
+        if let Some(c) = &env_file.ca {
+            layers.push((env_path, c));
+        }
+        fn pick_ca<T: Clone>(
+            p: &Profiles,
+            layers: &[(&Path, &CaLayer)],
+            get: impl Fn(&CaLayer) -> Option<&Spanned<T>>,
+            default: T,
+        ) -> Val<T> {
+            let mut v = Val::default(default);
+            for (path, l) in layers {
+                if let Some(s) = get(l) {
+                    v = Val {
+                        value: s.value.clone(),
+                        source: src(p, path, s),
+                    };
+                }
+            }
+            v
+        }
+        let subject_t = pick_ca(
+            self,
+            &layers,
+            |l| l.subject.as_ref(),
+            defaults::CA_SUBJECT.to_string(),
+        );
+        let vars = [("org", self.org()), ("env", env)];
+        let subject_s =
+            expand(&subject_t.value, &vars, true).map_err(|m| err_at(self, &subject_t.source, m))?;
+        let subject_parsed =
+            Subject::parse(&subject_s).map_err(|m| err_at(self, &subject_t.source, m))?;
+        let validity = pick_ca(
+            self,
+            &layers,
+            |l| l.validity.as_ref(),
+            Dur::from_secs(defaults::CA_VALIDITY_YEARS * 365 * 86_400),
+        );
+        if validity.value.secs() < 86_400 {
+            return Err(err_at(
+                self,
+                &validity.source,
+                "a CA valid for less than a day cannot issue anything useful".into(),
+            ));
+        }
+        let crl_validity = pick_ca(
+            self,
+            &layers,
+            |l| l.crl_validity.as_ref(),
+            Dur::days(defaults::CRL_VALIDITY_DAYS),
+        );
+        if crl_validity.value.secs() < 3600 {
+            return Err(err_at(
+                self,
+                &crl_validity.source,
+                "crl_validity must be at least 1h".into(),
+            ));
+        }
+        Ok(ResolvedCa {
+            env: env.to_string(),
+            subject: Val {
+                value: subject_s,
+                source: subject_t.source,
+            },
+            key: pick_ca(
+                self,
+                &layers,
+                |l| l.key.as_ref(),
+                defaults::CA_KEY.parse().expect("default key"),
+            ),
+            validity,
+            path_length: pick_ca(
+                self,
+                &layers,
+                |l| l.path_length.as_ref(),
+                defaults::CA_PATH_LENGTH,
+            ),
+            crl_validity,
+            external: pick_ca(self, &layers, |l| l.external.as_ref(), false),
+            subject_parsed,
+        })
+    }
+
+    /// The effective settings of `tenant`'s certificate in `env`.
+    pub fn resolve(
+        &self,
+        tenant: &str,
+        env: &str,
+        flags: &LeafFlags,
+    ) -> Result<Resolved, ProfileError> {
+        self.check_env(env)?;
+        let (tpath, t) = self.tenant(tenant)?;
+        if !t.environments.value.iter().any(|e| e.value == env) {
+            let listed: Vec<&str> = t
+                .environments
+                .value
+                .iter()
+                .map(|e| e.value.as_str())
+                .collect();
+            return Err(ProfileError::at_spanned(
+                &tpath,
+                &t.environments,
+                format!(
+                    "tenant '{tenant}' does not list environment '{env}' (it lists: {}); add '{env}' to environments here",
+                    listed.join(", ")
+                ),
+            ));
+        }
+        let (env_path, env_file) = &self.envs[env];
+        let base = t.base_layer();
+        let mut layers = Vec::new();
+        if let Some(d) = &self.config.defaults {
+            layers.push(Layer {
+                path: &self.config_path,
+                leaf: d,
+            });
+        }
+        if let Some(l) = &env_file.leaf {
+            layers.push(Layer {
+                path: env_path,
+                leaf: l,
+            });
+        }
+        layers.push(Layer {
+            path: &tpath,
+            leaf: &base,
+        });
+        if let Some(o) = t.overrides.get(env) {
+            layers.push(Layer {
+                path: &tpath,
+                leaf: &o.value,
+            });
+        }
+
+        let mut kind = pick(self, &layers, |l| l.kind.as_ref(), Kind::Client);
+        flag(&mut kind, flags.kind, "--kind");
+        let mut key = pick(
+            self,
+            &layers,
+            |l| l.key.as_ref(),
+            defaults::KEY.parse().expect("default key"),
+        );
+        flag(&mut key, flags.key, "--key");
+        let mut validity = pick(
+            self,
+            &layers,
+            |l| l.validity.as_ref(),
+            Dur::days(defaults::VALIDITY_DAYS),
+        );
+        flag(&mut validity, flags.validity, "--validity");
+        if validity.value.secs() < 60 {
+            return Err(err_at(
+                self,
+                &validity.source,
+                "validity must be at least 1m".into(),
+            ));
+        }
+        let renew_before = pick(
+            self,
+            &layers,
+            |l| l.renew_before.as_ref(),
+            Dur::days(defaults::RENEW_BEFORE_DAYS),
+        );
+        if renew_before.value >= validity.value {
+            return Err(err_at(
+                self,
+                &renew_before.source,
+                format!(
+                    "renew_before ({}) must be shorter than validity ({})",
+                    renew_before.value, validity.value
+                ),
+            ));
+        }
+        let k = kind.value;
+        let tenant_org = t
+            .organization
+            .as_ref()
+            .map(|o| o.value.clone())
+            .unwrap_or_else(|| tenant.to_string());
+        let kind_s = k.as_str();
+        let vars = [
+            ("org", self.org()),
+            ("tenant", tenant),
+            ("tenant_org", tenant_org.as_str()),
+            ("env", env),
+            ("kind", kind_s),
+        ];
+        let default_subject = match k {
+            Kind::Client => defaults::CLIENT_SUBJECT,
+            Kind::Server => defaults::SERVER_SUBJECT,
+        };
+        let subject_t = pick(
+            self,
+            &layers,
+            |l| {
+                match k {
+                    Kind::Client => l.client.as_ref(),
+                    Kind::Server => l.server.as_ref(),
+                }?
+                .subject
+                .as_ref()
+            },
+            default_subject.to_string(),
+        );
+        let subject_s =
+            expand(&subject_t.value, &vars, true).map_err(|m| err_at(self, &subject_t.source, m))?;
+        let subject_parsed =
+            Subject::parse(&subject_s).map_err(|m| err_at(self, &subject_t.source, m))?;
+
+        let expand_list = |v: Val<Vec<Spanned<String>>>,
+                           path_for: &dyn Fn(&Source) -> ProfileError|
+         -> Result<Val<Vec<String>>, ProfileError> {
+            let mut out = Vec::new();
+            for s in &v.value {
+                out.push(expand(&s.value, &vars, false).map_err(|_| path_for(&v.source))?);
+            }
+            Ok(Val {
+                value: out,
+                source: v.source,
+            })
+        };
+        let placeholder_err =
+            |s: &Source| err_at(self, s, "a placeholder in this list does not expand".into());
+        let mut san_dns = expand_list(pick_list(self, &layers, k, |s| &s.dns), &placeholder_err)?;
+        if !flags.dns.is_empty() {
+            san_dns = Val {
+                value: flags.dns.clone(),
+                source: Source::Flag {
+                    flag: "--dns".into(),
+                },
+            };
+        }
+        let ip_strings = expand_list(pick_list(self, &layers, k, |s| &s.ip), &placeholder_err)?;
+        let mut ips = Vec::new();
+        for s in &ip_strings.value {
+            ips.push(s.parse::<IpAddr>().map_err(|_| {
+                err_at(
+                    self,
+                    &ip_strings.source,
+                    format!("'{s}' is not an IP address"),
+                )
+            })?);
+        }
+        let mut san_ip = Val {
+            value: ips,
+            source: ip_strings.source,
+        };
+        if !flags.ip.is_empty() {
+            san_ip = Val {
+                value: flags.ip.clone(),
+                source: Source::Flag {
+                    flag: "--ip".into(),
+                },
+            };
+        }
+        let san_email =
+            expand_list(pick_list(self, &layers, k, |s| &s.email), &placeholder_err)?;
+        let san_uri = expand_list(pick_list(self, &layers, k, |s| &s.uri), &placeholder_err)?;
+
+        let pfx_enabled = pick(
+            self,
+            &layers,
+            |l| l.pfx.as_ref()?.enabled.as_ref(),
+            true,
+        );
+        let mut pfx_compat = pick(
+            self,
+            &layers,
+            |l| l.pfx.as_ref()?.compat.as_ref(),
+            PfxCompat::Modern,
+        );
+        flag(&mut pfx_compat, flags.pfx_compat, "--legacy");
+        let fname_t = pick(
+            self,
+            &layers,
+            |l| l.pfx.as_ref()?.friendly_name.as_ref(),
+            defaults::FRIENDLY_NAME.to_string(),
+        );
+        let fname =
+            expand(&fname_t.value, &vars, false).map_err(|m| err_at(self, &fname_t.source, m))?;
+
+        Ok(Resolved {
+            tenant: tenant.to_string(),
+            env: env.to_string(),
+            org: self.org().to_string(),
+            tenant_org: tenant_org.clone(),
+            kind,
+            key,
+            validity,
+            renew_before,
+            clip_to_ca: pick(self, &layers, |l| l.clip_to_ca.as_ref(), false),
+            dual_eku: pick(self, &layers, |l| l.dual_eku.as_ref(), false),
+            subject: Val {
+                value: subject_s,
+                source: subject_t.source,
+            },
+            san_dns,
+            san_ip,
+            san_email,
+            san_uri,
+            pfx_enabled,
+            pfx_compat,
+            pfx_friendly_name: Val {
+                value: fname,
+                source: fname_t.source,
+            },
+            subject_parsed,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expand_known_and_unknown() {
+        let vars = [("org", "A, Inc."), ("env", "prod")];
+        assert_eq!(
+            expand("CN=x-{env},O={org}", &vars, true).unwrap(),
+            "CN=x-prod,O=A\\, Inc."
+        );
+        let e = expand("{evn}", &vars, false).unwrap_err();
+        assert!(e.contains("did you mean {env}"), "{e}");
+        assert!(expand("{env", &vars, false).is_err());
+    }
+}
