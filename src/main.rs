@@ -7,7 +7,7 @@ use clap::Parser;
 fn main() -> ExitCode {
     let cli = mtlsctl::cli::Cli::parse();
     match mtlsctl::cli::run(cli) {
-        Ok(code) => code.into(),
+        Ok(code) => code,
         Err(err) => {
             if is_broken_pipe(&err) {
                 return ExitCode::SUCCESS;

@@ -91,10 +91,7 @@ fn init(ctx: &Ctx, a: InitArgs) -> Result<u8> {
         if ctx.json() {
             print_json(&rep)?;
         } else {
-            ctx.note(format!(
-                "The {} CA exists already; nothing changed.",
-                a.env
-            ));
+            ctx.note(format!("The {} CA exists already; nothing changed.", a.env));
             print_one(&rep);
         }
         return Ok(0);
@@ -178,7 +175,14 @@ fn show(ctx: &Ctx, a: ShowArgs) -> Result<u8> {
     }
     let now = time::OffsetDateTime::now_utc();
     let mut t = table::new(
-        &["env", "subject", "key", "not after", "days left", "key file"],
+        &[
+            "env",
+            "subject",
+            "key",
+            "not after",
+            "days left",
+            "key file",
+        ],
         ctx.stdout_tty,
     );
     for r in &reps {
@@ -197,9 +201,7 @@ fn show(ctx: &Ctx, a: ShowArgs) -> Result<u8> {
     }
     println!("{t}");
     for m in missing {
-        ctx.note(format!(
-            "{m}: no CA yet (mtlsctl ca init --env {m})"
-        ));
+        ctx.note(format!("{m}: no CA yet (mtlsctl ca init --env {m})"));
     }
     Ok(0)
 }

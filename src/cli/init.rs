@@ -186,15 +186,19 @@ pub fn run_tenant(ctx: &Ctx, c: TenantCmd) -> Result<u8> {
     };
     let p = ws.tenant_profile(&a.name);
     let org = a.org.clone().unwrap_or_else(|| a.name.clone());
-    fsutil::write_new(&p, templates::tenant(&a.name, &org, &envs).as_bytes(), PUBLIC)
-        .map_err(|e| match e {
-            crate::workspace::WsError::Exists(_) => anyhow::anyhow!(
-                "tenant '{}' already exists ({}); edit that file to change it",
-                a.name,
-                p.display()
-            ),
-            other => other.into(),
-        })?;
+    fsutil::write_new(
+        &p,
+        templates::tenant(&a.name, &org, &envs).as_bytes(),
+        PUBLIC,
+    )
+    .map_err(|e| match e {
+        crate::workspace::WsError::Exists(_) => anyhow::anyhow!(
+            "tenant '{}' already exists ({}); edit that file to change it",
+            a.name,
+            p.display()
+        ),
+        other => other.into(),
+    })?;
     if ctx.json() {
         print_json(&serde_json::json!({"tenant": a.name, "profile": p, "environments": envs}))?;
     } else {
@@ -262,7 +266,12 @@ pub fn add_to_env_list(text: &str, name: &str) -> Option<String> {
         } else {
             format!("{inner}, {name}")
         };
-        out[idx] = format!("{}[{}]{}", &line[..line.find('[')?], new_inner, &line[close + 1..]);
+        out[idx] = format!(
+            "{}[{}]{}",
+            &line[..line.find('[')?],
+            new_inner,
+            &line[close + 1..]
+        );
     } else if rest.is_empty() || rest.starts_with('#') {
         let mut last = idx;
         let mut indent = "  ".to_string();

@@ -20,10 +20,9 @@ pub struct Args {
 
 pub fn run(ctx: &Ctx, a: Args) -> Result<u8> {
     ctx.only_table_json("inspect")?;
-    let data = std::fs::read(&a.file).with_context(|| format!("cannot read {}", a.file.display()))?;
-    let items = match inspect_bytes(&data, None)
-        .with_context(|| a.file.display().to_string())?
-    {
+    let data =
+        std::fs::read(&a.file).with_context(|| format!("cannot read {}", a.file.display()))?;
+    let items = match inspect_bytes(&data, None).with_context(|| a.file.display().to_string())? {
         Inspected::Items(i) => i,
         Inspected::NeedsPfxPassword => {
             let pw = secrets::get(
@@ -59,7 +58,15 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<u8> {
                 println!("Certificate request");
                 println!("  subject:    {}", sanitize(&c.subject));
                 println!("  key:        {} ({} bits)", c.key.algorithm, c.key.bits);
-                println!("  signature:  {} ({})", c.signature_algorithm, if c.signature_valid { "valid" } else { "INVALID" });
+                println!(
+                    "  signature:  {} ({})",
+                    c.signature_algorithm,
+                    if c.signature_valid {
+                        "valid"
+                    } else {
+                        "INVALID"
+                    }
+                );
                 if !c.san.is_empty() {
                     println!("  SAN:        {}", sanitize(&c.san.joined()));
                 }
@@ -99,7 +106,14 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<u8> {
             }
             Item::Pfx(p) => {
                 println!("PKCS#12 bundle");
-                println!("  private key:   {}", if p.has_key { "present (not shown)" } else { "none" });
+                println!(
+                    "  private key:   {}",
+                    if p.has_key {
+                        "present (not shown)"
+                    } else {
+                        "none"
+                    }
+                );
                 if let Some(m) = p.key_matches_cert {
                     println!("  key matches:   {m}");
                 }
@@ -139,9 +153,14 @@ fn print_cert(c: &CertInfo, ind: &str) {
     println!(
         "{ind}  basic:       CA:{}{}",
         if c.is_ca { "TRUE" } else { "FALSE" },
-        c.path_length.map(|p| format!(", pathlen:{p}")).unwrap_or_default()
+        c.path_length
+            .map(|p| format!(", pathlen:{p}"))
+            .unwrap_or_default()
     );
-    println!("{ind}  key:         {} ({} bits)", c.key.algorithm, c.key.bits);
+    println!(
+        "{ind}  key:         {} ({} bits)",
+        c.key.algorithm, c.key.bits
+    );
     println!("{ind}  signature:   {}", c.signature_algorithm);
     println!("{ind}  sha256:      {}", c.fingerprints.sha256);
     println!("{ind}  sha1:        {}", c.fingerprints.sha1);

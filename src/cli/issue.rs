@@ -80,29 +80,29 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<u8> {
     crate::ops::ca::ca_cert_der(&ws, &profiles, &env)?;
     let _lock = ws.lock()?;
     let now = time::OffsetDateTime::now_utc();
-    if !a.force {
-        if let Some(rec) = issue::current_valid(
+    if !a.force
+        && let Some(rec) = issue::current_valid(
             &ws,
             &tenant,
             &env,
             r.kind.value,
             r.renew_before.value.to_time(),
             now,
-        )? {
-            let rep = issue::report_of(&rec, "unchanged")?;
-            if ctx.json() {
-                print_json(&rep)?;
-            } else {
-                ctx.note(format!(
+        )?
+    {
+        let rep = issue::report_of(&rec, "unchanged")?;
+        if ctx.json() {
+            print_json(&rep)?;
+        } else {
+            ctx.note(format!(
                     "{tenant}/{env} already has a valid {} certificate, not due for renewal until {} (renew_before {}); nothing changed. Use --force for a new one.",
                     r.kind.value,
                     report::date(rep.not_after - r.renew_before.value.to_time()),
                     r.renew_before.value
                 ));
-                print_report(&rep);
-            }
-            return Ok(0);
+            print_report(&rep);
         }
+        return Ok(0);
     }
     let pass = a.pass.for_env(ctx, &ws, &env)?;
     let signer = crate::ops::ca::signer(&ws, &profiles, &env, pass.as_ref())?;
@@ -114,7 +114,10 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<u8> {
     if ctx.json() {
         print_json(&rep)?;
     } else {
-        ctx.note(format!("Issued a {} certificate for {tenant}/{env}.", r.kind.value));
+        ctx.note(format!(
+            "Issued a {} certificate for {tenant}/{env}.",
+            r.kind.value
+        ));
         print_report(&rep);
     }
     Ok(0)

@@ -56,7 +56,11 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<u8> {
             continue;
         }
         let renew_before = profiles
-            .resolve(&r.meta.tenant, &r.meta.env, &crate::profile::LeafFlags::default())
+            .resolve(
+                &r.meta.tenant,
+                &r.meta.env,
+                &crate::profile::LeafFlags::default(),
+            )
             .map(|p| p.renew_before.value.to_time())
             .unwrap_or(time::Duration::days(30));
         let status = match r.meta.status {
@@ -87,7 +91,16 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<u8> {
         return Ok(0);
     }
     let mut t = table::new(
-        &["tenant", "env", "kind", "serial", "subject", "not after", "days left", "status"],
+        &[
+            "tenant",
+            "env",
+            "kind",
+            "serial",
+            "subject",
+            "not after",
+            "days left",
+            "status",
+        ],
         ctx.stdout_tty,
     );
     for r in &rows {

@@ -3,13 +3,24 @@
 
 pub mod ca;
 pub mod completions;
+pub mod crl;
+pub mod csr;
+pub mod expiry;
+pub mod export;
+pub mod import;
 pub mod init;
 pub mod inspect;
 pub mod issue;
 pub mod list;
 pub mod pfx;
+pub mod probe;
 pub mod profile;
+pub mod renew;
+pub mod revoke;
 pub mod secrets;
+pub mod serve;
+pub mod sign;
+pub mod verify;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -56,7 +67,13 @@ pub struct Cli {
 #[derive(Debug, clap::Args, Clone)]
 pub struct Global {
     /// Workspace folder (default: the nearest parent folder holding mtlsctl.yaml)
-    #[arg(short = 'C', long = "workspace", env = "MTLSCTL_WORKSPACE", global = true, value_name = "DIR")]
+    #[arg(
+        short = 'C',
+        long = "workspace",
+        env = "MTLSCTL_WORKSPACE",
+        global = true,
+        value_name = "DIR"
+    )]
     pub workspace: Option<PathBuf>,
     /// Output format (`prometheus` only for `expiry`)
     #[arg(short = 'o', long = "output", value_enum, default_value_t = Output::Table, global = true)]
@@ -103,6 +120,28 @@ pub enum Command {
     List(list::Args),
     /// Describe a certificate, chain, CSR, CRL, key or PFX (never printing secrets)
     Inspect(inspect::Args),
+    /// Verify a certificate chain and explain any failure
+    Verify(verify::Args),
+    /// Make a key and a CSR from a tenant's profile, for an external CA
+    Csr(csr::Args),
+    /// Bring back a certificate an external CA signed for a pending CSR
+    Import(import::Args),
+    /// Sign a CSR from a partner or gateway operator with an environment's CA
+    Sign(sign::Args),
+    /// Report certificates and CRLs due for renewal (table, JSON, Prometheus)
+    Expiry(expiry::Args),
+    /// Reissue certificates that are due for renewal
+    Renew(renew::Args),
+    /// Revoke a certificate and re-sign the environment's CRL
+    Revoke(revoke::Args),
+    /// Re-sign an environment's CRL
+    Crl(crl::Args),
+    /// Pack the public trust material a gateway operator needs (never a private key)
+    Export(export::Args),
+    /// Handshake with a live mTLS endpoint using a client certificate, and diagnose
+    Probe(probe::Args),
+    /// Run a local mTLS test gateway that checks client certificates
+    Serve(serve::Args),
     /// Print a shell completion script
     Completions(completions::CompletionsArgs),
     /// Print the man page (roff)
@@ -218,6 +257,17 @@ pub fn run(cli: Cli) -> Result<std::process::ExitCode> {
         Command::Pfx(a) => pfx::run(&ctx, a)?,
         Command::List(a) => list::run(&ctx, a)?,
         Command::Inspect(a) => inspect::run(&ctx, a)?,
+        Command::Verify(a) => verify::run(&ctx, a)?,
+        Command::Csr(a) => csr::run(&ctx, a)?,
+        Command::Import(a) => import::run(&ctx, a)?,
+        Command::Sign(a) => sign::run(&ctx, a)?,
+        Command::Expiry(a) => expiry::run(&ctx, a)?,
+        Command::Renew(a) => renew::run(&ctx, a)?,
+        Command::Revoke(a) => revoke::run(&ctx, a)?,
+        Command::Crl(a) => crl::run(&ctx, a)?,
+        Command::Export(a) => export::run(&ctx, a)?,
+        Command::Probe(a) => probe::run(&ctx, a)?,
+        Command::Serve(a) => serve::run(&ctx, a)?,
         Command::Completions(a) => completions::run_completions(a)?,
         Command::Man(a) => completions::run_man(a)?,
     };

@@ -66,7 +66,12 @@ pub fn run(ctx: &Ctx, c: ProfileCmd) -> Result<u8> {
     for (k, v, s) in r.rows().into_iter().chain(ca.rows()) {
         t.add_row(vec![k.to_string(), sanitize(&v), s]);
     }
-    println!("Tenant {} in {} (org {})", a.tenant, a.env, sanitize(&r.org));
+    println!(
+        "Tenant {} in {} (org {})",
+        a.tenant,
+        a.env,
+        sanitize(&r.org)
+    );
     println!("{t}");
     Ok(0)
 }

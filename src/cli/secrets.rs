@@ -17,7 +17,8 @@ pub fn interactive(no_input: bool) -> bool {
 /// Reads a secret file: the first line, without its line ending.
 pub fn read_secret_file(path: &Path) -> Result<SecretString> {
     let raw = zeroize::Zeroizing::new(
-        std::fs::read(path).with_context(|| format!("cannot read secret file {}", path.display()))?,
+        std::fs::read(path)
+            .with_context(|| format!("cannot read secret file {}", path.display()))?,
     );
     let text = std::str::from_utf8(&raw)
         .with_context(|| format!("secret file {} is not UTF-8 text", path.display()))?;
@@ -47,10 +48,10 @@ pub fn get(spec: &SecretSpec<'_>, no_input: bool) -> Result<SecretString> {
     if let Some(f) = spec.file {
         return read_secret_file(f);
     }
-    if let Ok(v) = std::env::var(spec.env_var) {
-        if !v.is_empty() {
-            return Ok(SecretString::from(v));
-        }
+    if let Ok(v) = std::env::var(spec.env_var)
+        && !v.is_empty()
+    {
+        return Ok(SecretString::from(v));
     }
     if interactive(no_input) {
         let mut p = dialoguer::Password::new().with_prompt(spec.what);

@@ -8,11 +8,11 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::{OpError, Result};
+use crate::pki::PkiError;
 use crate::pki::cert::{self, Signer};
 use crate::pki::crl;
 use crate::pki::inspect::{CertInfo, cert_info};
 use crate::pki::keys::{PrivateKey, is_encrypted_pem};
-use crate::pki::PkiError;
 use crate::profile::{Profiles, ResolvedCa};
 use crate::workspace::audit::Event;
 use crate::workspace::fsutil::{self, PUBLIC, SECRET};

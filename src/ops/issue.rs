@@ -162,17 +162,45 @@ pub fn store(ws: &Workspace, n: &NewLeaf<'_>) -> Result<LeafRecord> {
     };
     let meta_json = serde_json::to_vec_pretty(&meta).expect("meta serialises");
     let mut files = vec![
-        NewFile { name: CERT, bytes: &cert_pem, mode: PUBLIC },
-        NewFile { name: CHAIN, bytes: &chain_pem, mode: PUBLIC },
-        NewFile { name: FULLCHAIN, bytes: &full, mode: PUBLIC },
-        NewFile { name: META, bytes: &meta_json, mode: PUBLIC },
+        NewFile {
+            name: CERT,
+            bytes: &cert_pem,
+            mode: PUBLIC,
+        },
+        NewFile {
+            name: CHAIN,
+            bytes: &chain_pem,
+            mode: PUBLIC,
+        },
+        NewFile {
+            name: FULLCHAIN,
+            bytes: &full,
+            mode: PUBLIC,
+        },
+        NewFile {
+            name: META,
+            bytes: &meta_json,
+            mode: PUBLIC,
+        },
     ];
     if let Some(k) = &key_pem {
-        files.push(NewFile { name: KEY, bytes: k, mode: SECRET });
+        files.push(NewFile {
+            name: KEY,
+            bytes: k,
+            mode: SECRET,
+        });
     }
     if let Some((der, pw)) = &pfx {
-        files.push(NewFile { name: PFX, bytes: der, mode: SECRET });
-        files.push(NewFile { name: PFX_PASS, bytes: pw, mode: SECRET });
+        files.push(NewFile {
+            name: PFX,
+            bytes: der,
+            mode: SECRET,
+        });
+        files.push(NewFile {
+            name: PFX_PASS,
+            bytes: pw,
+            mode: SECRET,
+        });
     }
     let previous = ws.current_leaf(n.tenant, n.env, n.kind)?;
     let dir = ws.leaf_dir(n.env, n.tenant, n.kind, &info.serial);
@@ -188,10 +216,7 @@ pub fn store(ws: &Workspace, n: &NewLeaf<'_>) -> Result<LeafRecord> {
     ev.kind = Some(n.kind.as_str());
     ev.serial = Some(&info.serial);
     ev.sha256 = Some(&sha256);
-    ev.detail = n
-        .renewed_from
-        .as_ref()
-        .map(|s| format!("renews {s}"));
+    ev.detail = n.renewed_from.as_ref().map(|s| format!("renews {s}"));
     ws.audit(&ev)?;
     Ok(LeafRecord { dir, meta })
 }
@@ -223,7 +248,13 @@ pub fn issue_with_key(
     key: &PrivateKey,
 ) -> Result<IssueReport> {
     let req = r.leaf_request();
-    let built = cert::sign_leaf(&req, &key.to_rcgen()?, key.algorithm().is_rsa(), signer, now)?;
+    let built = cert::sign_leaf(
+        &req,
+        &key.to_rcgen()?,
+        key.algorithm().is_rsa(),
+        signer,
+        now,
+    )?;
     let pfx = r
         .pfx_enabled
         .value

@@ -2,8 +2,13 @@
 //! goes) and return plain outcomes for the CLI to render. No printing, no prompting.
 
 pub mod ca;
+pub mod csr;
+pub mod expiry;
+pub mod export;
 pub mod issue;
+pub mod lifecycle;
 pub mod pfx;
+pub mod verify;
 
 use thiserror::Error;
 

@@ -54,7 +54,11 @@ pub fn bundle(r: &Request<'_>) -> Result<Outcome> {
         )),
         other => OpError::Msg(format!("{}: {other}", r.key.display())),
     })?;
-    if !leaf.public_key().map_err(PkiError::from)?.public_eq(key.pkey()) {
+    if !leaf
+        .public_key()
+        .map_err(PkiError::from)?
+        .public_eq(key.pkey())
+    {
         return Err(OpError::Msg(format!(
             "the key {} does not belong to the certificate {}: pass the key the certificate was issued for",
             r.key.display(),
@@ -62,16 +66,13 @@ pub fn bundle(r: &Request<'_>) -> Result<Outcome> {
         )));
     }
     let info = crate::pki::inspect::cert_info(&leaf.to_der().map_err(PkiError::from)?)?;
-    let name = r
-        .friendly_name
-        .map(str::to_string)
-        .unwrap_or_else(|| {
-            leaf.subject_name()
-                .entries_by_nid(openssl::nid::Nid::COMMONNAME)
-                .next()
-                .and_then(|e| e.data().to_string().ok())
-                .unwrap_or_else(|| info.serial.clone())
-        });
+    let name = r.friendly_name.map(str::to_string).unwrap_or_else(|| {
+        leaf.subject_name()
+            .entries_by_nid(openssl::nid::Nid::COMMONNAME)
+            .next()
+            .and_then(|e| e.data().to_string().ok())
+            .unwrap_or_else(|| info.serial.clone())
+    });
     let der = pkcs12::build(&key, &leaf, &chain, &name, r.password, r.compat)?;
     if r.overwrite {
         fsutil::write_atomic(r.out, &der, SECRET)?;

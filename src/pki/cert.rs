@@ -155,7 +155,9 @@ impl Sans {
                     "URI SAN '{u}' has no scheme: write it as spiffe://... or https://..."
                 )));
             }
-            out.push(SanType::URI(u.as_str().try_into().map_err(|_| bad("URI", u))?));
+            out.push(SanType::URI(
+                u.as_str().try_into().map_err(|_| bad("URI", u))?,
+            ));
         }
         Ok(out)
     }

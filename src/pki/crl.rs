@@ -1,6 +1,8 @@
 //! Certificate revocation lists (v2, numbered, with AKI and reason codes), signed by rcgen.
 
-use rcgen::{CertificateRevocationListParams, KeyIdMethod, RevocationReason, RevokedCertParams, SerialNumber};
+use rcgen::{
+    CertificateRevocationListParams, KeyIdMethod, RevocationReason, RevokedCertParams, SerialNumber,
+};
 use time::{Duration, OffsetDateTime};
 
 use super::cert::{Signer, whole_seconds};
@@ -13,7 +15,10 @@ pub const REASONS: &[(&str, RevocationReason)] = &[
     ("ca-compromise", RevocationReason::CaCompromise),
     ("affiliation-changed", RevocationReason::AffiliationChanged),
     ("superseded", RevocationReason::Superseded),
-    ("cessation-of-operation", RevocationReason::CessationOfOperation),
+    (
+        "cessation-of-operation",
+        RevocationReason::CessationOfOperation,
+    ),
 ];
 
 pub fn parse_reason(s: &str) -> Result<RevocationReason> {

@@ -29,7 +29,9 @@ pub fn colon_hex(bytes: &[u8]) -> String {
 /// Unpadded base64url (RFC 8705 `x5t#S256`).
 pub fn base64url(bytes: &[u8]) -> String {
     let std = openssl::base64::encode_block(bytes);
-    std.trim_end_matches('=').replace('+', "-").replace('/', "_")
+    std.trim_end_matches('=')
+        .replace('+', "-")
+        .replace('/', "_")
 }
 
 /// Standard base64 without line breaks.

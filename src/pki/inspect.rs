@@ -56,9 +56,8 @@ pub fn certificates(data: &[u8]) -> Result<Vec<Vec<u8>>> {
         match b.label.as_str() {
             "CERTIFICATE" | "X509 CERTIFICATE" | "TRUSTED CERTIFICATE" => out.push(b.der),
             "DER" => {
-                x509_parser::parse_x509_certificate(&b.der).map_err(|e| {
-                    PkiError::Parse(format!("not a certificate (PEM or DER): {e}"))
-                })?;
+                x509_parser::parse_x509_certificate(&b.der)
+                    .map_err(|e| PkiError::Parse(format!("not a certificate (PEM or DER): {e}")))?;
                 out.push(b.der)
             }
             _ => {}
@@ -494,7 +493,11 @@ pub fn inspect_bytes(
                 "ENCRYPTED PRIVATE KEY" => key_item("encrypted-pkcs8", &[], true),
                 "EC PRIVATE KEY" | "RSA PRIVATE KEY" => {
                     let enc = data.windows(9).any(|w| w == b"ENCRYPTED");
-                    let fmt = if b.label.starts_with("EC") { "sec1" } else { "pkcs1" };
+                    let fmt = if b.label.starts_with("EC") {
+                        "sec1"
+                    } else {
+                        "pkcs1"
+                    };
                     key_item(fmt, &pem_block(&b.label, &b.der), enc)
                 }
                 "PUBLIC KEY" => continue,
@@ -509,9 +512,9 @@ pub fn inspect_bytes(
         return Ok(Inspected::Items(items));
     }
     if let Ok((_, c)) = x509_parser::parse_x509_certificate(data) {
-        return Ok(Inspected::Items(vec![Item::Certificate(Box::new(describe(
-            &c, data,
-        )))]));
+        return Ok(Inspected::Items(vec![Item::Certificate(Box::new(
+            describe(&c, data),
+        ))]));
     }
     if let Ok(i) = csr_info(data) {
         return Ok(Inspected::Items(vec![Item::Csr(i)]));

@@ -9,7 +9,9 @@ use openssl::nid::Nid;
 use openssl::pkey::{Id, PKey, Private};
 use openssl::rsa::Rsa;
 use openssl::symm::Cipher;
-use rcgen::{KeyPair, PKCS_ECDSA_P256_SHA256, PKCS_ECDSA_P384_SHA384, PKCS_ED25519, PKCS_RSA_SHA256};
+use rcgen::{
+    KeyPair, PKCS_ECDSA_P256_SHA256, PKCS_ECDSA_P384_SHA384, PKCS_ED25519, PKCS_RSA_SHA256,
+};
 use secrecy::{ExposeSecret, SecretString};
 use zeroize::Zeroizing;
 
@@ -79,7 +81,10 @@ impl FromStr for KeyAlgorithm {
             .find(|a| a.as_str() == s)
             .ok_or_else(|| {
                 let names: Vec<_> = KeyAlgorithm::ALL.iter().map(|a| a.as_str()).collect();
-                format!("unknown key algorithm '{s}': use one of {}", names.join(", "))
+                format!(
+                    "unknown key algorithm '{s}': use one of {}",
+                    names.join(", ")
+                )
             })
     }
 }

@@ -2,12 +2,14 @@
 
 pub mod cert;
 pub mod crl;
+pub mod csr;
 pub mod dn;
 pub mod fingerprint;
 pub mod inspect;
 pub mod keys;
 pub mod pkcs12;
 pub mod serial;
+pub mod verify;
 
 use thiserror::Error;
 
@@ -24,7 +26,9 @@ pub enum PkiError {
     PassphraseNeeded,
     #[error("not a private key this tool can read: {0}")]
     BadKey(String),
-    #[error("unsupported key: {0}; use one of ecdsa-p256, ecdsa-p384, ed25519, rsa-2048, rsa-3072, rsa-4096")]
+    #[error(
+        "unsupported key: {0}; use one of ecdsa-p256, ecdsa-p384, ed25519, rsa-2048, rsa-3072, rsa-4096"
+    )]
     UnsupportedKey(String),
     #[error("{0}")]
     Parse(String),

@@ -30,7 +30,10 @@ pub fn parse_hex(s: &str) -> std::result::Result<Vec<u8>, String> {
         .chars()
         .filter(|c| *c != ':')
         .collect();
-    if clean.is_empty() || clean.len() % 2 != 0 || !clean.chars().all(|c| c.is_ascii_hexdigit()) {
+    if clean.is_empty()
+        || !clean.len().is_multiple_of(2)
+        || !clean.chars().all(|c| c.is_ascii_hexdigit())
+    {
         return Err(format!(
             "'{s}' is not a hex serial: give an even number of hex digits, e.g. 4f3a...; `mtlsctl list` shows serials"
         ));

@@ -35,9 +35,15 @@ pub enum ProfileError {
     },
     #[error("{}: {msg}", path.display())]
     File { path: PathBuf, msg: String },
-    #[error("unknown tenant '{name}'{}; add it with `mtlsctl tenant add {name}`", known_list(known))]
+    #[error(
+        "unknown tenant '{name}'{}; add it with `mtlsctl tenant add {name}`",
+        known_list(known)
+    )]
     UnknownTenant { name: String, known: Vec<String> },
-    #[error("unknown environment '{name}'{}; add it with `mtlsctl env add {name}`", known_list(known))]
+    #[error(
+        "unknown environment '{name}'{}; add it with `mtlsctl env add {name}`",
+        known_list(known)
+    )]
     UnknownEnv { name: String, known: Vec<String> },
     #[error("{0}")]
     Flag(String),
@@ -76,18 +82,21 @@ fn yaml_error(path: &Path, e: &serde_saphyr::Error) -> ProfileError {
     if let Some(i) = msg.rfind(" at line ") {
         msg.truncate(i);
     }
-    if let Some(rest) = msg.strip_prefix("unknown field `") {
-        if let Some((field, tail)) = rest.split_once('`') {
-            let expected: Vec<&str> = tail
-                .split_once("expected one of ")
-                .or_else(|| tail.split_once("expected "))
-                .map(|(_, l)| l.split(", ").map(|s| s.trim_matches('`')).collect())
-                .unwrap_or_default();
-            msg = match did_you_mean(field, &expected) {
-                Some(s) => format!("unknown key '{field}': did you mean '{s}'?"),
-                None => format!("unknown key '{field}': known keys are {}", expected.join(", ")),
-            };
-        }
+    if let Some(rest) = msg.strip_prefix("unknown field `")
+        && let Some((field, tail)) = rest.split_once('`')
+    {
+        let expected: Vec<&str> = tail
+            .split_once("expected one of ")
+            .or_else(|| tail.split_once("expected "))
+            .map(|(_, l)| l.split(", ").map(|s| s.trim_matches('`')).collect())
+            .unwrap_or_default();
+        msg = match did_you_mean(field, &expected) {
+            Some(s) => format!("unknown key '{field}': did you mean '{s}'?"),
+            None => format!(
+                "unknown key '{field}': known keys are {}",
+                expected.join(", ")
+            ),
+        };
     }
     if let Some(field) = msg
         .strip_prefix("missing field `")
@@ -203,10 +212,10 @@ impl Profiles {
         if let Ok(rd) = std::fs::read_dir(ws.tenants_dir()) {
             for ent in rd.flatten() {
                 let n = ent.file_name().to_string_lossy().into_owned();
-                if let Some(stem) = n.strip_suffix(".yaml") {
-                    if !stem.starts_with('.') {
-                        tenant_names.push(stem.to_string());
-                    }
+                if let Some(stem) = n.strip_suffix(".yaml")
+                    && !stem.starts_with('.')
+                {
+                    tenant_names.push(stem.to_string());
                 }
             }
         }

@@ -41,8 +41,14 @@ pub mod defaults {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Source {
     Default,
-    File { file: String, line: u64, column: u64 },
-    Flag { flag: String },
+    File {
+        file: String,
+        line: u64,
+        column: u64,
+    },
+    Flag {
+        flag: String,
+    },
 }
 
 impl std::fmt::Display for Source {
@@ -149,20 +155,72 @@ impl Resolved {
         };
         let ips: Vec<String> = self.san_ip.value.iter().map(|i| i.to_string()).collect();
         vec![
-            ("kind", self.kind.value.to_string(), self.kind.source.to_string()),
-            ("key", self.key.value.to_string(), self.key.source.to_string()),
-            ("validity", self.validity.value.to_string(), self.validity.source.to_string()),
-            ("renew_before", self.renew_before.value.to_string(), self.renew_before.source.to_string()),
-            ("clip_to_ca", self.clip_to_ca.value.to_string(), self.clip_to_ca.source.to_string()),
-            ("dual_eku", self.dual_eku.value.to_string(), self.dual_eku.source.to_string()),
-            ("subject", self.subject.value.clone(), self.subject.source.to_string()),
-            ("san.dns", list(&self.san_dns.value), self.san_dns.source.to_string()),
+            (
+                "kind",
+                self.kind.value.to_string(),
+                self.kind.source.to_string(),
+            ),
+            (
+                "key",
+                self.key.value.to_string(),
+                self.key.source.to_string(),
+            ),
+            (
+                "validity",
+                self.validity.value.to_string(),
+                self.validity.source.to_string(),
+            ),
+            (
+                "renew_before",
+                self.renew_before.value.to_string(),
+                self.renew_before.source.to_string(),
+            ),
+            (
+                "clip_to_ca",
+                self.clip_to_ca.value.to_string(),
+                self.clip_to_ca.source.to_string(),
+            ),
+            (
+                "dual_eku",
+                self.dual_eku.value.to_string(),
+                self.dual_eku.source.to_string(),
+            ),
+            (
+                "subject",
+                self.subject.value.clone(),
+                self.subject.source.to_string(),
+            ),
+            (
+                "san.dns",
+                list(&self.san_dns.value),
+                self.san_dns.source.to_string(),
+            ),
             ("san.ip", list(&ips), self.san_ip.source.to_string()),
-            ("san.email", list(&self.san_email.value), self.san_email.source.to_string()),
-            ("san.uri", list(&self.san_uri.value), self.san_uri.source.to_string()),
-            ("pfx.enabled", self.pfx_enabled.value.to_string(), self.pfx_enabled.source.to_string()),
-            ("pfx.compat", self.pfx_compat.value.as_str().to_string(), self.pfx_compat.source.to_string()),
-            ("pfx.friendly_name", self.pfx_friendly_name.value.clone(), self.pfx_friendly_name.source.to_string()),
+            (
+                "san.email",
+                list(&self.san_email.value),
+                self.san_email.source.to_string(),
+            ),
+            (
+                "san.uri",
+                list(&self.san_uri.value),
+                self.san_uri.source.to_string(),
+            ),
+            (
+                "pfx.enabled",
+                self.pfx_enabled.value.to_string(),
+                self.pfx_enabled.source.to_string(),
+            ),
+            (
+                "pfx.compat",
+                self.pfx_compat.value.as_str().to_string(),
+                self.pfx_compat.source.to_string(),
+            ),
+            (
+                "pfx.friendly_name",
+                self.pfx_friendly_name.value.clone(),
+                self.pfx_friendly_name.source.to_string(),
+            ),
         ]
     }
 }
@@ -178,12 +236,36 @@ impl ResolvedCa {
 
     pub fn rows(&self) -> Vec<(&'static str, String, String)> {
         vec![
-            ("ca.subject", self.subject.value.clone(), self.subject.source.to_string()),
-            ("ca.key", self.key.value.to_string(), self.key.source.to_string()),
-            ("ca.validity", self.validity.value.to_string(), self.validity.source.to_string()),
-            ("ca.path_length", self.path_length.value.to_string(), self.path_length.source.to_string()),
-            ("ca.crl_validity", self.crl_validity.value.to_string(), self.crl_validity.source.to_string()),
-            ("ca.external", self.external.value.to_string(), self.external.source.to_string()),
+            (
+                "ca.subject",
+                self.subject.value.clone(),
+                self.subject.source.to_string(),
+            ),
+            (
+                "ca.key",
+                self.key.value.to_string(),
+                self.key.source.to_string(),
+            ),
+            (
+                "ca.validity",
+                self.validity.value.to_string(),
+                self.validity.source.to_string(),
+            ),
+            (
+                "ca.path_length",
+                self.path_length.value.to_string(),
+                self.path_length.source.to_string(),
+            ),
+            (
+                "ca.crl_validity",
+                self.crl_validity.value.to_string(),
+                self.crl_validity.source.to_string(),
+            ),
+            (
+                "ca.external",
+                self.external.value.to_string(),
+                self.external.source.to_string(),
+            ),
         ]
     }
 }
@@ -253,10 +335,10 @@ pub(super) fn check_leaf_placeholders(path: &Path, l: &LeafLayer) -> Result<(), 
             check_list(path, &san.uri)?;
         }
     }
-    if let Some(p) = &l.pfx {
-        if let Some(n) = &p.friendly_name {
-            check_template(path, n, LEAF_PLACEHOLDERS)?;
-        }
+    if let Some(p) = &l.pfx
+        && let Some(n) = &p.friendly_name
+    {
+        check_template(path, n, LEAF_PLACEHOLDERS)?;
     }
     Ok(())
 }
@@ -389,8 +471,8 @@ impl Profiles {
             defaults::CA_SUBJECT.to_string(),
         );
         let vars = [("org", self.org()), ("env", env)];
-        let subject_s =
-            expand(&subject_t.value, &vars, true).map_err(|m| err_at(self, &subject_t.source, m))?;
+        let subject_s = expand(&subject_t.value, &vars, true)
+            .map_err(|m| err_at(self, &subject_t.source, m))?;
         let subject_parsed =
             Subject::parse(&subject_s).map_err(|m| err_at(self, &subject_t.source, m))?;
         let validity = pick_ca(
@@ -565,8 +647,8 @@ impl Profiles {
             },
             default_subject.to_string(),
         );
-        let subject_s =
-            expand(&subject_t.value, &vars, true).map_err(|m| err_at(self, &subject_t.source, m))?;
+        let subject_s = expand(&subject_t.value, &vars, true)
+            .map_err(|m| err_at(self, &subject_t.source, m))?;
         let subject_parsed =
             Subject::parse(&subject_s).map_err(|m| err_at(self, &subject_t.source, m))?;
 
@@ -616,16 +698,10 @@ impl Profiles {
                 },
             };
         }
-        let san_email =
-            expand_list(pick_list(self, &layers, k, |s| &s.email), &placeholder_err)?;
+        let san_email = expand_list(pick_list(self, &layers, k, |s| &s.email), &placeholder_err)?;
         let san_uri = expand_list(pick_list(self, &layers, k, |s| &s.uri), &placeholder_err)?;
 
-        let pfx_enabled = pick(
-            self,
-            &layers,
-            |l| l.pfx.as_ref()?.enabled.as_ref(),
-            true,
-        );
+        let pfx_enabled = pick(self, &layers, |l| l.pfx.as_ref()?.enabled.as_ref(), true);
         let mut pfx_compat = pick(
             self,
             &layers,

@@ -31,7 +31,10 @@ pub fn config(org: &str, envs: &[String]) -> String {
     let list = envs.join(", ");
     fill(
         CONFIG,
-        &[("ORG", yaml_quote(org)), ("ENVIRONMENTS", format!("[{list}]"))],
+        &[
+            ("ORG", yaml_quote(org)),
+            ("ENVIRONMENTS", format!("[{list}]")),
+        ],
     )
 }
 

@@ -1,5 +1,6 @@
 //! Rendering: tables (comfy-table), JSON, Prometheus text. Decides nothing.
 
+pub mod prometheus;
 pub mod table;
 
 use time::OffsetDateTime;

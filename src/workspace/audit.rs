@@ -45,10 +45,10 @@ impl<'a> Event<'a> {
 /// The login name of whoever runs the command (for the audit trail).
 pub fn current_user() -> String {
     for var in ["MTLSCTL_AUDIT_USER", "USER", "LOGNAME"] {
-        if let Ok(v) = std::env::var(var) {
-            if !v.is_empty() {
-                return v;
-            }
+        if let Ok(v) = std::env::var(var)
+            && !v.is_empty()
+        {
+            return v;
         }
     }
     format!("uid:{}", unsafe_free_uid())

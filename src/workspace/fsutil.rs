@@ -164,10 +164,16 @@ mod tests {
         let p = d.path().join("sub/key.pem");
         write_atomic(&p, b"one", SECRET).unwrap();
         assert_eq!(fs::metadata(&p).unwrap().mode() & 0o777, 0o600);
-        assert_eq!(fs::metadata(p.parent().unwrap()).unwrap().mode() & 0o777, 0o700);
+        assert_eq!(
+            fs::metadata(p.parent().unwrap()).unwrap().mode() & 0o777,
+            0o700
+        );
         write_atomic(&p, b"two", SECRET).unwrap();
         assert_eq!(fs::read(&p).unwrap(), b"two");
-        assert!(matches!(write_new(&p, b"x", SECRET), Err(WsError::Exists(_))));
+        assert!(matches!(
+            write_new(&p, b"x", SECRET),
+            Err(WsError::Exists(_))
+        ));
     }
 
     #[test]
@@ -177,21 +183,43 @@ mod tests {
         write_dir_atomic(
             &target,
             &[
-                NewFile { name: "k", bytes: b"k", mode: SECRET },
-                NewFile { name: "c", bytes: b"c", mode: PUBLIC },
+                NewFile {
+                    name: "k",
+                    bytes: b"k",
+                    mode: SECRET,
+                },
+                NewFile {
+                    name: "c",
+                    bytes: b"c",
+                    mode: PUBLIC,
+                },
             ],
         )
         .unwrap();
-        assert_eq!(fs::metadata(target.join("k")).unwrap().mode() & 0o777, 0o600);
-        assert_eq!(fs::metadata(target.join("c")).unwrap().mode() & 0o777, 0o644);
+        assert_eq!(
+            fs::metadata(target.join("k")).unwrap().mode() & 0o777,
+            0o600
+        );
+        assert_eq!(
+            fs::metadata(target.join("c")).unwrap().mode() & 0o777,
+            0o644
+        );
         // a duplicate name inside the set fails and leaves nothing behind
         let t2 = d.path().join("a/c");
         assert!(
             write_dir_atomic(
                 &t2,
                 &[
-                    NewFile { name: "x", bytes: b"1", mode: SECRET },
-                    NewFile { name: "x", bytes: b"2", mode: SECRET },
+                    NewFile {
+                        name: "x",
+                        bytes: b"1",
+                        mode: SECRET
+                    },
+                    NewFile {
+                        name: "x",
+                        bytes: b"2",
+                        mode: SECRET
+                    },
                 ],
             )
             .is_err()

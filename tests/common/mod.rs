@@ -1,0 +1,181 @@
+//! Shared helpers for the integration tests: a throwaway workspace driven through the
+//! real binary, and independent judges (openssl, keytool).
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use assert_cmd::cargo::CommandCargoExt;
+
+/// The CA passphrase every test workspace uses.
+pub const CA_PASS: &str = "correct horse battery staple";
+
+/// A temporary workspace; removed on drop.
+pub struct Ws {
+    pub dir: tempfile::TempDir,
+    pub pass_file: PathBuf,
+}
+
+impl Ws {
+    /// `init` with the given tenants and the default envs (nonprod, prod); no CA yet.
+    pub fn new(tenants: &[&str]) -> Ws {
+        Self::with_envs(tenants, &[])
+    }
+
+    pub fn with_envs(tenants: &[&str], envs: &[&str]) -> Ws {
+        let dir = tempfile::tempdir().unwrap();
+        let pass_file = dir.path().join("ca-pass.txt");
+        std::fs::write(&pass_file, format!("{CA_PASS}\n")).unwrap();
+        let ws = Ws { dir, pass_file };
+        let mut args = vec![
+            "init".to_string(),
+            ws.root().display().to_string(),
+            "--org".into(),
+            "Example Platform".into(),
+        ];
+        for t in tenants {
+            args.push("--tenant".into());
+            args.push(t.to_string());
+        }
+        for e in envs {
+            args.push("--env".into());
+            args.push(e.to_string());
+        }
+        let out = ws.run_raw(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        assert!(
+            out.status.success(),
+            "init failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        ws
+    }
+
+    /// `init` plus an encrypted CA in every listed env.
+    pub fn with_cas(tenants: &[&str]) -> Ws {
+        let ws = Self::new(tenants);
+        for env in ["nonprod", "prod"] {
+            ws.ok(&[
+                "ca",
+                "init",
+                "--env",
+                env,
+                "--ca-passphrase-file",
+                ws.pass_file.to_str().unwrap(),
+            ]);
+        }
+        ws
+    }
+
+    /// The workspace folder (the temp dir's `ws` subfolder, so files beside it stay outside).
+    pub fn root(&self) -> PathBuf {
+        self.dir.path().join("ws")
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.root().join(rel)
+    }
+
+    /// A `mtlsctl` command bound to this workspace, with no inherited secrets.
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::cargo_bin("mtlsctl").unwrap();
+        c.env_remove("MTLSCTL_CA_PASSPHRASE")
+            .env_remove("MTLSCTL_PFX_PASSWORD")
+            .env_remove("MTLSCTL_WORKSPACE")
+            .env("MTLSCTL_NO_INPUT", "1")
+            .env("NO_COLOR", "1")
+            .current_dir(self.dir.path());
+        c.arg("-C").arg(self.root());
+        c
+    }
+
+    pub fn run_raw(&self, args: &[&str]) -> Output {
+        let mut c = Command::cargo_bin("mtlsctl").unwrap();
+        c.env("MTLSCTL_NO_INPUT", "1")
+            .env_remove("MTLSCTL_WORKSPACE")
+            .current_dir(self.dir.path());
+        c.args(args).output().unwrap()
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd().args(args).output().unwrap()
+    }
+
+    /// Runs and asserts success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "mtlsctl {:?} failed ({:?}):\nstdout: {}\nstderr: {}",
+            args,
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Runs with -o json and parses stdout.
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut a = vec!["-o", "json"];
+        a.extend_from_slice(args);
+        let s = self.ok(&a);
+        serde_json::from_str(&s).unwrap_or_else(|e| panic!("bad JSON ({e}): {s}"))
+    }
+
+    /// Issues tenant/env with the CA passphrase and returns the JSON report.
+    pub fn issue(&self, tenant: &str, env: &str, extra: &[&str]) -> serde_json::Value {
+        let pf = self.pass_file.to_str().unwrap().to_string();
+        let mut a = vec![
+            "issue",
+            "--tenant",
+            tenant,
+            "--env",
+            env,
+            "--ca-passphrase-file",
+            &pf,
+        ];
+        a.extend_from_slice(extra);
+        self.json(&a)
+    }
+
+    /// Replaces a profile file's text (relative to the workspace root).
+    pub fn write(&self, rel: &str, text: &str) {
+        std::fs::write(self.path(rel), text).unwrap();
+    }
+}
+
+/// Runs an external tool; returns (success, stdout+stderr).
+pub fn tool(prog: &str, args: &[&str]) -> (bool, String) {
+    let out = Command::new(prog)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {prog}: {e}"));
+    let mut s = String::from_utf8_lossy(&out.stdout).into_owned();
+    s.push_str(&String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), s)
+}
+
+/// `openssl ARGS`, asserting success; returns the output.
+pub fn openssl(args: &[&str]) -> String {
+    let (ok, s) = tool("openssl", args);
+    assert!(ok, "openssl {args:?} failed:\n{s}");
+    s
+}
+
+pub fn has(prog: &str) -> bool {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {prog}"))
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+pub fn mode(p: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+pub fn s(v: &serde_json::Value) -> &str {
+    v.as_str().unwrap_or_else(|| panic!("not a string: {v}"))
+}
