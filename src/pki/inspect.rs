@@ -157,8 +157,23 @@ pub fn describe(c: &X509Certificate<'_>, der: &[u8]) -> CertInfo {
                 }
             }
             ParsedExtension::KeyUsage(k) => {
-                key_usage = k.to_string().split(", ").map(str::to_string).collect();
-                key_usage.retain(|s| !s.is_empty());
+                // RFC 5280 names, as openssl and the X.509 rules spell them
+                let names = [
+                    (k.digital_signature(), "digitalSignature"),
+                    (k.non_repudiation(), "nonRepudiation"),
+                    (k.key_encipherment(), "keyEncipherment"),
+                    (k.data_encipherment(), "dataEncipherment"),
+                    (k.key_agreement(), "keyAgreement"),
+                    (k.key_cert_sign(), "keyCertSign"),
+                    (k.crl_sign(), "cRLSign"),
+                    (k.encipher_only(), "encipherOnly"),
+                    (k.decipher_only(), "decipherOnly"),
+                ];
+                key_usage = names
+                    .iter()
+                    .filter(|(on, _)| *on)
+                    .map(|(_, n)| n.to_string())
+                    .collect();
             }
             ParsedExtension::ExtendedKeyUsage(e) => {
                 if e.any {

@@ -1,0 +1,31 @@
+# Everyday recipes. Each is a plain command too: nothing requires `just`.
+
+# Run the whole test suite (what CI runs)
+test:
+    cargo test
+
+# Format check and lints, as CI runs them
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --all-targets -- -D warnings
+
+# Build and run the main job in a throwaway workspace
+demo:
+    ./scripts/demo.sh
+
+# Benchmarks against the plain OpenSSL recipes; rewrites docs/performance.md
+bench:
+    ./scripts/bench.sh
+
+# x509-limbo conformance of `mtlsctl verify`
+conformance:
+    ./scripts/conformance.sh
+
+# Man page and shell completions into target/docs
+docs:
+    cargo build --release
+    mkdir -p target/docs
+    ./target/release/mtlsctl man > target/docs/mtlsctl.1
+    ./target/release/mtlsctl completions bash > target/docs/mtlsctl.bash
+    ./target/release/mtlsctl completions zsh > target/docs/_mtlsctl
+    ./target/release/mtlsctl completions fish > target/docs/mtlsctl.fish
