@@ -180,11 +180,18 @@ impl Workspace {
         env: &str,
         kind: Kind,
     ) -> Result<Option<LeafRecord>, WsError> {
-        let recs = self.leaves(&Filter {
-            tenant: Some(tenant),
-            env: Some(env),
-            kind: Some(kind),
-        })?;
+        // straight to the one folder: `issue --all` asks this once per tenant
+        let mut recs = Vec::new();
+        for leaf_dir in subdirs(&self.kind_dir(env, tenant, kind)) {
+            let meta_path = leaf_dir.join(META);
+            if meta_path.is_file() {
+                recs.push(LeafRecord {
+                    meta: read_meta(&meta_path)?,
+                    dir: leaf_dir,
+                });
+            }
+        }
+        recs.sort_by_key(|r| r.meta.issued_at);
         Ok(recs
             .into_iter()
             .rev()
