@@ -39,10 +39,10 @@ step "mtlsctl list"
 step "mtlsctl verify --tenant acme --env prod"
 "$bin" verify --tenant acme --env prod
 
-cert=$("$bin" -o json list --tenant acme --env prod | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["path"])')
+cert=$(ls -d "$dir"/pki/prod/acme/client/*/ | head -n 1)
 step "openssl verify -x509_strict -purpose sslclient (an independent judge)"
-openssl verify -x509_strict -purpose sslclient -CAfile "$dir/pki/prod/ca/ca.crt" "$cert/cert.pem"
-openssl pkcs12 -info -noout -in "$cert/bundle.pfx" -passin "file:$cert/bundle.pfx.pass" 2>&1 | head -3
+openssl verify -x509_strict -purpose sslclient -CAfile "$dir/pki/prod/ca/ca.crt" "${cert}cert.pem"
+openssl pkcs12 -info -noout -in "${cert}bundle.pfx" -passin "file:${cert}bundle.pfx.pass" 2>&1 | head -3
 
 step "mtlsctl expiry --within 400d   (CI: exit 3 = something is due)"
 set +e
