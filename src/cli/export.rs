@@ -1,12 +1,114 @@
-//! `export`: not built yet (see the open issue).
+//! `export`: the hand-off folder (or zip) for a gateway operator. Never a private key.
 
-use anyhow::{Result, bail};
+use std::path::PathBuf;
 
-use super::Ctx;
+use anyhow::Result;
+
+use super::{Ctx, UsageError, print_json};
+use crate::ops::export::{self, Format};
+use crate::report::sanitize;
 
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Tenant whose gateway receives the hand-off
+    #[arg(long)]
+    pub tenant: String,
+    /// Environment (its CA, CRL and the tenant's current client certificate)
+    #[arg(long)]
+    pub env: String,
+    /// pem, nginx, ingress-nginx, gateway-api, envoy, f5, iis, azure-appgw, aws-apigw, tyk,
+    /// huawei-apig, rfc8705, or all (repeat or separate with commas)
+    #[arg(
+        long,
+        value_name = "FORMAT",
+        value_delimiter = ',',
+        default_value = "pem"
+    )]
+    pub format: Vec<String>,
+    /// Folder to write (with --zip: the zip file)
+    #[arg(long, value_name = "PATH")]
+    pub out: PathBuf,
+    /// Write one zip file instead of a folder (fixed timestamps: same state, same bytes)
+    #[arg(long)]
+    pub zip: bool,
+    /// Replace --out if it exists
+    #[arg(long)]
+    pub force: bool,
+    /// Tyk organisation ID to prefix Tyk certificate IDs with
+    #[arg(long, value_name = "ID", default_value = "")]
+    pub tyk_org_id: String,
+}
 
-pub fn run(_ctx: &Ctx, _a: Args) -> Result<u8> {
-    bail!("`mtlsctl export` is not built yet")
+fn formats(names: &[String]) -> Result<Vec<Format>> {
+    let mut out = Vec::new();
+    for n in names {
+        let n = n.trim();
+        if n == "all" {
+            out.extend(Format::ALL);
+        } else {
+            out.push(n.parse::<Format>().map_err(UsageError)?);
+        }
+    }
+    Ok(out)
+}
+
+pub fn run(ctx: &Ctx, a: Args) -> Result<u8> {
+    ctx.only_table_json("export")?;
+    let formats = formats(&a.format)?;
+    let ws = ctx.workspace()?;
+    let profiles = ctx.profiles(&ws)?;
+    let rep = export::export(
+        &ws,
+        &profiles,
+        &export::Request {
+            tenant: &a.tenant,
+            env: &a.env,
+            formats: &formats,
+            tyk_org_id: &a.tyk_org_id,
+            now: time::OffsetDateTime::now_utc(),
+        },
+        &a.out,
+        a.zip,
+        a.force,
+    )?;
+    for w in &rep.warnings {
+        ctx.warn(w);
+    }
+    if ctx.json() {
+        print_json(&rep)?;
+        return Ok(0);
+    }
+    let names: Vec<&str> = rep.formats.iter().map(|f| f.as_str()).collect();
+    ctx.note(format!(
+        "Wrote the {}/{} hand-off ({}) to {}{}.",
+        rep.tenant,
+        rep.env,
+        names.join(", "),
+        rep.out.display(),
+        if rep.zip { " (zip)" } else { "" }
+    ));
+    if ctx.global.quiet {
+        return Ok(0);
+    }
+    println!("  client:       {}", sanitize(&rep.client_subject));
+    println!("  serial:       {}", rep.client_serial);
+    println!("  verify depth: {}", rep.verify_depth);
+    for c in &rep.checks {
+        println!(
+            "  check:        {} {}: {} ({})",
+            if c.ok { "ok  " } else { "FAIL" },
+            c.format.as_str(),
+            c.check,
+            c.detail
+        );
+    }
+    for f in &rep.files {
+        println!(
+            "  {:<40} {}",
+            f.path,
+            f.role.split(':').next().unwrap_or("")
+        );
+    }
+    println!("  README.txt tells the operator what to install where; no private key is included.");
+    Ok(0)
 }

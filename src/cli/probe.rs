@@ -1,12 +1,255 @@
-//! `probe`: not built yet (see the open issue).
+//! `probe`: handshake with a live mTLS endpoint using a client certificate, make one
+//! HTTP request, and say in plain words what works and what does not.
 
-use anyhow::{Result, bail};
+use std::path::PathBuf;
 
-use super::Ctx;
+use anyhow::{Context, Result};
+use secrecy::ExposeSecret;
+
+use super::secrets::{self, SecretSpec};
+use super::{Ctx, UsageError, print_json};
+use crate::net::probe::{self, Identity, ProbeReport};
+use crate::profile::Dur;
+use crate::report::sanitize;
 
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+#[command(
+    after_help = "Exit codes: 0 the whole path works (handshake, server verified, our certificate accepted, HTTP 2xx/3xx); 1 it does not, and the diagnosis says why (or an error); 2 usage error."
+)]
+pub struct Args {
+    /// The endpoint, e.g. https://api.customer.example/health
+    pub url: String,
+    /// Present this tenant's current client certificate (with --env)
+    #[arg(long, requires = "env", conflicts_with_all = ["cert", "pfx"])]
+    pub tenant: Option<String>,
+    /// Environment of --tenant
+    #[arg(long, requires = "tenant")]
+    pub env: Option<String>,
+    /// Present this certificate (PEM or DER; a full chain file is fine), with --key
+    #[arg(long, value_name = "FILE", requires = "key", conflicts_with = "pfx")]
+    pub cert: Option<PathBuf>,
+    /// The private key of --cert
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    pub key: Option<PathBuf>,
+    /// File whose first line is the passphrase of --key, if encrypted (also MTLSCTL_KEY_PASSPHRASE)
+    #[arg(long, value_name = "FILE")]
+    pub key_passphrase_file: Option<PathBuf>,
+    /// Present the certificate, key and chain of this PFX
+    #[arg(long, value_name = "FILE")]
+    pub pfx: Option<PathBuf>,
+    /// File whose first line is the PFX password (also MTLSCTL_PFX_PASSWORD)
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+    /// CA certificate(s) to verify the server with (default: the system roots)
+    #[arg(long, value_name = "FILE")]
+    pub ca: Option<PathBuf>,
+    /// Server name to send (SNI) and check the server certificate against
+    #[arg(long, value_name = "NAME")]
+    pub sni: Option<String>,
+    /// Extra request header "Name: value" (repeat). Prefer --basic-auth-file for secrets
+    #[arg(short = 'H', long = "header", value_name = "HEADER")]
+    pub headers: Vec<String>,
+    /// File whose first line is user:password, sent as HTTP Basic authorization
+    #[arg(long, value_name = "FILE")]
+    pub basic_auth_file: Option<PathBuf>,
+    /// Connect and read timeout
+    #[arg(long, value_name = "DUR", default_value = "10s")]
+    pub timeout: Dur,
+}
 
-pub fn run(_ctx: &Ctx, _a: Args) -> Result<u8> {
-    bail!("`mtlsctl probe` is not built yet")
+pub fn run(ctx: &Ctx, a: Args) -> Result<u8> {
+    ctx.only_table_json("probe")?;
+    let mut headers = Vec::new();
+    for h in &a.headers {
+        let Some((k, v)) = h.split_once(':') else {
+            return Err(UsageError(format!(
+                "--header '{h}' has no ':': write it as 'Name: value'"
+            ))
+            .into());
+        };
+        let k = k.trim();
+        if k.is_empty()
+            || k.contains(|c: char| c.is_whitespace() || c.is_control())
+            || v.contains(['\r', '\n'])
+        {
+            return Err(UsageError(format!("--header '{h}' is not a valid header")).into());
+        }
+        headers.push((k.to_string(), v.trim().to_string()));
+    }
+    if let Some(f) = &a.basic_auth_file {
+        let s = secrets::read_secret_file(f)?;
+        if !s.expose_secret().contains(':') {
+            return Err(UsageError(format!(
+                "{} must hold user:password on its first line",
+                f.display()
+            ))
+            .into());
+        }
+        headers.push((
+            "Authorization".into(),
+            format!(
+                "Basic {}",
+                crate::pki::fingerprint::base64(s.expose_secret().as_bytes())
+            ),
+        ));
+    }
+    let ws = if a.tenant.is_some() {
+        Some(ctx.workspace()?)
+    } else {
+        // optional: only to say whether our certificate is revoked or superseded
+        ctx.workspace().ok()
+    };
+    let identity: Option<Identity> = if let (Some(t), Some(e)) = (&a.tenant, &a.env) {
+        let ws = ws.as_ref().expect("workspace opened above");
+        let profiles = ctx.profiles(ws)?;
+        profiles.check_env(e)?;
+        Some(Identity::from_workspace(ws, t, e)?)
+    } else if let (Some(c), Some(k)) = (&a.cert, &a.key) {
+        let key_enc = std::fs::read(k)
+            .map(|d| crate::pki::keys::is_encrypted_pem(&d))
+            .unwrap_or(false);
+        let pass = if key_enc || a.key_passphrase_file.is_some() {
+            Some(secrets::get(
+                &SecretSpec {
+                    what: "key passphrase",
+                    file: a.key_passphrase_file.as_deref(),
+                    file_flag: "--key-passphrase-file",
+                    env_var: "MTLSCTL_KEY_PASSPHRASE",
+                    confirm: false,
+                },
+                ctx.global.no_input,
+            )?)
+        } else {
+            None
+        };
+        Some(Identity::from_files(c, k, pass.as_ref())?)
+    } else if let Some(p) = &a.pfx {
+        let pw = secrets::get(
+            &SecretSpec {
+                what: "PFX password",
+                file: a.password_file.as_deref(),
+                file_flag: "--password-file",
+                env_var: "MTLSCTL_PFX_PASSWORD",
+                confirm: false,
+            },
+            ctx.global.no_input,
+        )?;
+        Some(Identity::from_pfx(p, &pw)?)
+    } else {
+        None
+    };
+    let ca = match &a.ca {
+        Some(p) => Some(probe::load_certs(p).with_context(|| "--ca")?),
+        None => None,
+    };
+    let now = time::OffsetDateTime::now_utc();
+    let local_notes = match (&ws, &identity) {
+        (Some(ws), Some(id)) => probe::local_notes(ws, &id.cert, now),
+        _ => Vec::new(),
+    };
+    let timeout = std::time::Duration::try_from(a.timeout.to_time())
+        .unwrap_or(std::time::Duration::from_secs(10))
+        .max(std::time::Duration::from_millis(100));
+    let rep = probe::probe(&probe::Request {
+        url: &a.url,
+        identity: identity.as_ref(),
+        ca: ca.as_deref(),
+        sni: a.sni.as_deref(),
+        headers: &headers,
+        timeout,
+        local_notes,
+    })?;
+    if ctx.json() {
+        print_json(&rep)?;
+    } else {
+        render(&rep);
+    }
+    Ok(if rep.ok { 0 } else { 1 })
+}
+
+fn yes(b: bool) -> &'static str {
+    if b { "yes" } else { "no" }
+}
+
+fn render(r: &ProbeReport) {
+    println!("probe {}", sanitize(&r.url));
+    println!(
+        "  address:           {}{}",
+        r.address.as_deref().unwrap_or("-"),
+        r.sni
+            .as_ref()
+            .map(|s| format!(" (SNI {})", sanitize(s)))
+            .unwrap_or_default()
+    );
+    if r.connected {
+        println!(
+            "  TLS:               {} {}",
+            r.tls_version.as_deref().unwrap_or("-"),
+            r.cipher.as_deref().unwrap_or("")
+        );
+    }
+    for (i, c) in r.server_chain.iter().enumerate() {
+        println!(
+            "  server chain [{i}]:  {} (issuer {})",
+            sanitize(&c.subject),
+            sanitize(&c.issuer)
+        );
+    }
+    if r.handshake || !r.server_chain.is_empty() {
+        match &r.server_verify_error {
+            None if r.server_verified => {
+                println!("  server verified:   yes, against {}", r.server_trust)
+            }
+            e => println!(
+                "  server verified:   NO, against {}: {}",
+                r.server_trust,
+                e.as_deref().unwrap_or("-")
+            ),
+        }
+    }
+    if r.connected {
+        println!("  client cert asked: {}", yes(r.client_cert_requested));
+        for n in &r.acceptable_ca_names {
+            println!("  acceptable CA:     {}", sanitize(n));
+        }
+    }
+    match &r.client_certificate {
+        Some(c) => {
+            println!(
+                "  our certificate:   {} (serial {}, issuer {})",
+                sanitize(&c.subject),
+                c.serial,
+                sanitize(&c.issuer)
+            );
+            if let Some(b) = r.client_chains_to_acceptable_ca {
+                println!("  chains to an acceptable CA: {}", yes(b));
+            }
+        }
+        None => println!("  our certificate:   none sent"),
+    }
+    for n in &r.local_notes {
+        println!("  note:              {}", sanitize(n));
+    }
+    println!(
+        "  accepted:          {}",
+        match r.client_cert_accepted {
+            Some(true) => "yes",
+            Some(false) => "NO",
+            None => "unknown",
+        }
+    );
+    if let Some(s) = r.http_status {
+        println!(
+            "  HTTP:              {s} {}",
+            sanitize(r.http_reason.as_deref().unwrap_or(""))
+        );
+    }
+    if let Some(e) = &r.error {
+        println!("  error:             {}", sanitize(e));
+    }
+    println!("diagnosis:");
+    for d in &r.diagnosis {
+        println!("  - {}", sanitize(d));
+    }
+    println!("result: {}", if r.ok { "OK" } else { "FAILED" });
 }

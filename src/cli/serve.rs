@@ -1,12 +1,106 @@
-//! `serve`: not built yet (see the open issue).
+//! `serve`: a local mTLS test gateway for rehearsals and CI. Each attempt is printed on
+//! stdout as one JSON line; the banner goes to stderr.
 
-use anyhow::{Result, bail};
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
-use super::Ctx;
+use anyhow::{Context, Result};
+
+use super::ca::CaPassArgs;
+use super::{Ctx, UsageError};
+use crate::net::serve::{self, Config, Upstream};
+use crate::profile::Dur;
+use crate::report;
 
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Environment whose CA and CRL client certificates are checked against
+    #[arg(long)]
+    pub env: String,
+    /// Address to listen on
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8443")]
+    pub listen: SocketAddr,
+    /// Forward accepted requests to this plain-HTTP URL (default: echo them as JSON)
+    #[arg(long, value_name = "URL")]
+    pub upstream: Option<String>,
+    /// Extra DNS name for the server certificate (repeat), besides the listen address
+    #[arg(long = "dns", value_name = "NAME")]
+    pub dns: Vec<String>,
+    /// Per-connection read/write timeout
+    #[arg(long, value_name = "DUR", default_value = "10s")]
+    pub timeout: Dur,
+    #[command(flatten)]
+    pub pass: CaPassArgs,
+}
 
-pub fn run(_ctx: &Ctx, _a: Args) -> Result<u8> {
-    bail!("`mtlsctl serve` is not built yet")
+pub fn run(ctx: &Ctx, a: Args) -> Result<u8> {
+    ctx.only_table_json("serve")?;
+    let upstream = match &a.upstream {
+        Some(u) => Some(Upstream::parse(u).map_err(UsageError)?),
+        None => None,
+    };
+    let ws = ctx.workspace()?;
+    let profiles = ctx.profiles(&ws)?;
+    crate::ops::ca::ca_cert_der(&ws, &profiles, &a.env)?;
+    let pass = a.pass.for_env(ctx, &ws, &a.env)?;
+    let signer = crate::ops::ca::signer(&ws, &profiles, &a.env, pass.as_ref())?;
+    let chain = crate::ops::ca::chain(&ws, &profiles, &a.env)?;
+    let now = time::OffsetDateTime::now_utc();
+    let identity = serve::server_identity(&ws, &a.env, &signer, &a.listen, &a.dns, now)?;
+    drop(signer);
+    let timeout = std::time::Duration::try_from(a.timeout.to_time())
+        .unwrap_or(std::time::Duration::from_secs(10))
+        .max(std::time::Duration::from_millis(100));
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&stop))
+            .context("cannot install the signal handler")?;
+    }
+    let cfg = Config {
+        env: a.env.clone(),
+        listen: a.listen,
+        ca: chain,
+        crl: ws.crl(&a.env),
+        upstream,
+        timeout,
+        identity,
+    };
+    let listener = serve::bind(&cfg)?;
+    let addr = listener.local_addr().unwrap_or(a.listen);
+    if !ctx.global.quiet {
+        eprintln!(
+            "mtlsctl serve: https://{} requires client certificates from the {} CA, checked against {}",
+            addr,
+            a.env,
+            cfg.crl.display()
+        );
+        eprintln!(
+            "  server certificate {} ({}), valid until {}; clients trust it with --ca {}",
+            cfg.identity.serial,
+            cfg.identity.sans.join(", "),
+            report::rfc3339(cfg.identity.not_after),
+            ws.ca_cert(&a.env).display()
+        );
+        eprintln!(
+            "  {}; one JSON line per attempt on stdout; Ctrl-C stops",
+            match &a.upstream {
+                Some(u) => format!("forwarding to {u}"),
+                None => "echoing requests as JSON".into(),
+            }
+        );
+    }
+    let log = |at: &serve::Attempt| {
+        if let Ok(line) = serde_json::to_string(at) {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{line}");
+            let _ = out.flush();
+        }
+    };
+    serve::run(&cfg, &listener, &stop, &log)?;
+    if !ctx.global.quiet {
+        eprintln!("mtlsctl serve: stopped");
+    }
+    Ok(0)
 }
