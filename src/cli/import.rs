@@ -1,12 +1,62 @@
-//! `import`: not built yet (see the open issue).
+//! `import`: bring back the certificate an external CA signed for a pending request and
+//! complete the issuance like `issue` (PFX, inventory, audit).
 
-use anyhow::{Result, bail};
+use std::path::PathBuf;
 
-use super::Ctx;
+use anyhow::Result;
+
+use super::{Ctx, print_json};
+use crate::pki::Kind;
 
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+#[command(after_help = "\
+The certificate must match the pending key made by `mtlsctl csr`, chain to the root given
+(in --chain or after the certificate in --cert) and carry the EKU of its kind. The pending
+folder is removed once the certificate is stored.")]
+pub struct Args {
+    /// Tenant of the pending request
+    #[arg(long)]
+    pub tenant: String,
+    /// Environment of the pending request
+    #[arg(long)]
+    pub env: String,
+    /// Client or server (default: the profile's kind)
+    #[arg(long)]
+    pub kind: Option<Kind>,
+    /// The signed certificate (PEM or DER; may be followed by its chain)
+    #[arg(long, value_name = "FILE")]
+    pub cert: PathBuf,
+    /// The CA chain: intermediates and the root (PEM)
+    #[arg(long, value_name = "FILE")]
+    pub chain: Option<PathBuf>,
+}
 
-pub fn run(_ctx: &Ctx, _a: Args) -> Result<u8> {
-    bail!("`mtlsctl import` is not built yet")
+pub fn run(ctx: &Ctx, a: Args) -> Result<u8> {
+    ctx.only_table_json("import")?;
+    let ws = ctx.workspace()?;
+    let profiles = ctx.profiles(&ws)?;
+    let _lock = ws.lock()?;
+    let rep = crate::ops::csr::import(
+        &ws,
+        &profiles,
+        &a.tenant,
+        &a.env,
+        a.kind,
+        &a.cert,
+        a.chain.as_deref(),
+        time::OffsetDateTime::now_utc(),
+    )?;
+    for w in &rep.warnings {
+        ctx.warn(w);
+    }
+    if ctx.json() {
+        print_json(&rep)?;
+    } else {
+        ctx.note(format!(
+            "Imported the {} certificate of {}/{}.",
+            rep.kind, rep.tenant, rep.env
+        ));
+        super::issue::print_report(&rep);
+    }
+    Ok(0)
 }

@@ -1,12 +1,107 @@
-//! `sign`: not built yet (see the open issue).
+//! `sign`: sign a CSR from a partner or gateway operator with an environment's CA.
 
-use anyhow::{Result, bail};
+use std::net::IpAddr;
+use std::path::PathBuf;
 
-use super::Ctx;
+use anyhow::{Context, Result};
+
+use super::ca::CaPassArgs;
+use super::{Ctx, print_json};
+use crate::ops::csr::SignRequest;
+use crate::pki::Kind;
+use crate::profile::Dur;
+use crate::report::{self, sanitize};
 
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+#[command(after_help = "\
+Only the request's public key is used as is. Its self-signature must verify and its key must
+be ecdsa-p256, ecdsa-p384, ed25519 or RSA 2048/3072/4096. Key usage, EKU (from --kind),
+basicConstraints (always CA:FALSE) and validity come from the profile and flags, never from
+the request. Names: --dns/--ip, else the tenant profile's (with --tenant); the names the
+request asks for are used only with --accept-csr-sans. Without --tenant the subject is the
+request's and the certificate is recorded under the pseudo-tenant `_signed`; either way
+`mtlsctl revoke --env E --serial HEX` finds it.")]
+pub struct Args {
+    /// The certificate signing request (PEM or DER)
+    #[arg(long, value_name = "FILE")]
+    pub csr: PathBuf,
+    /// Environment whose CA signs
+    #[arg(long)]
+    pub env: String,
+    /// server (default without --tenant) or client; with --tenant the profile's kind
+    #[arg(long)]
+    pub kind: Option<Kind>,
+    /// DNS subject alternative name (repeat)
+    #[arg(long = "dns", value_name = "NAME")]
+    pub dns: Vec<String>,
+    /// IP subject alternative name (repeat)
+    #[arg(long = "ip", value_name = "ADDR")]
+    pub ip: Vec<IpAddr>,
+    /// Validity, e.g. 90d, 1y (default: the profile's, or 365d without --tenant)
+    #[arg(long, value_name = "DUR")]
+    pub validity: Option<Dur>,
+    /// Record the certificate as this tenant's, with its profile's subject and names
+    #[arg(long)]
+    pub tenant: Option<String>,
+    /// Also grant the subject alternative names the request asks for
+    #[arg(long)]
+    pub accept_csr_sans: bool,
+    #[command(flatten)]
+    pub pass: CaPassArgs,
+}
 
-pub fn run(_ctx: &Ctx, _a: Args) -> Result<u8> {
-    bail!("`mtlsctl sign` is not built yet")
+pub fn run(ctx: &Ctx, a: Args) -> Result<u8> {
+    ctx.only_table_json("sign")?;
+    let ws = ctx.workspace()?;
+    let profiles = ctx.profiles(&ws)?;
+    let data = std::fs::read(&a.csr).with_context(|| format!("cannot read {}", a.csr.display()))?;
+    let der = crate::pki::csr::first_request(&data).with_context(|| a.csr.display().to_string())?;
+    let checked = crate::pki::csr::check(&der)
+        .with_context(|| format!("{} was not signed", a.csr.display()))?;
+    crate::ops::ca::ca_cert_der(&ws, &profiles, &a.env)?;
+    let _lock = ws.lock()?;
+    let pass = a.pass.for_env(ctx, &ws, &a.env)?;
+    let signer = crate::ops::ca::signer(&ws, &profiles, &a.env, pass.as_ref())?;
+    let chain = crate::ops::ca::chain(&ws, &profiles, &a.env)?;
+    let req = SignRequest {
+        env: a.env.clone(),
+        tenant: a.tenant.clone(),
+        kind: a.kind,
+        dns: a.dns,
+        ip: a.ip,
+        validity: a.validity,
+        accept_csr_sans: a.accept_csr_sans,
+    };
+    let rep = crate::ops::csr::sign(
+        &ws,
+        &profiles,
+        &req,
+        &checked,
+        &signer,
+        &chain,
+        time::OffsetDateTime::now_utc(),
+    )?;
+    for w in &rep.warnings {
+        ctx.warn(w);
+    }
+    if ctx.json() {
+        print_json(&rep)?;
+    } else {
+        ctx.note(format!(
+            "Signed a {} certificate with the {} CA.",
+            rep.kind, rep.env
+        ));
+        if !ctx.global.quiet {
+            println!("  subject:   {}", sanitize(&rep.subject));
+            println!("  serial:    {}", rep.serial);
+            println!(
+                "  valid:     {} .. {}",
+                report::rfc3339(rep.not_before),
+                report::rfc3339(rep.not_after)
+            );
+            println!("  cert:      {}", rep.cert.display());
+            println!("  fullchain: {}", rep.fullchain.display());
+        }
+    }
+    Ok(0)
 }

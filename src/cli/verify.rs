@@ -1,12 +1,249 @@
-//! `verify`: not built yet (see the open issue).
+//! `verify`: validate a certificate chain and explain any failure in words.
 
-use anyhow::{Result, bail};
+use std::net::IpAddr;
+use std::path::PathBuf;
 
-use super::Ctx;
+use anyhow::Result;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use super::{Ctx, UsageError, exit, print_json};
+use crate::ops::verify::{self as opv, FileRequest};
+use crate::pki::Kind;
+use crate::pki::verify::{Finding, Outcome, Purpose};
+use crate::profile::Dur;
+use crate::report::{self, sanitize};
+
+const AFTER: &str = "\
+Exit codes: 0 the chain is valid; 1 it is not (the reasons are printed, with what to do);
+2 usage error. With --crl, every certificate of the path must be covered by a current CRL
+of its issuer (as gateways with CRL checking require): give one --crl per CA.
+Reason codes are listed in docs/verify.md.";
 
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+#[command(after_help = AFTER)]
+pub struct Args {
+    /// Certificate to verify: PEM or DER, the leaf optionally followed by its intermediates
+    #[arg(value_name = "CERT", conflicts_with_all = ["tenant", "env"])]
+    pub cert: Option<PathBuf>,
+    /// Trusted CA certificate(s) (PEM bundle or DER; repeat for more files)
+    #[arg(long, value_name = "FILE")]
+    pub ca: Vec<PathBuf>,
+    /// Intermediate CA certificates that may complete the path (not trusted; repeatable)
+    #[arg(long, value_name = "FILE")]
+    pub untrusted: Vec<PathBuf>,
+    /// What the leaf must be good for: client, server or any (default: any; with
+    /// --tenant: the certificate's kind)
+    #[arg(long, value_name = "PURPOSE")]
+    pub purpose: Option<Purpose>,
+    /// DNS name the certificate must hold (subjectAltName; the CN is never used)
+    #[arg(long, value_name = "NAME", conflicts_with = "ip")]
+    pub hostname: Option<String>,
+    /// IP address the certificate must hold
+    #[arg(long, value_name = "ADDR")]
+    pub ip: Option<IpAddr>,
+    /// Verify as of this time (RFC 3339, e.g. 2027-01-31T12:00:00Z) instead of now
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<String>,
+    /// CRL file(s) (PEM or DER); enables revocation checking for the whole chain
+    #[arg(long, value_name = "FILE")]
+    pub crl: Vec<PathBuf>,
+    /// Warn when a certificate expires within this window (default 30d; with --tenant:
+    /// the profile's renew_before)
+    #[arg(long, value_name = "DUR")]
+    pub renew_before: Option<Dur>,
+    /// Most intermediate CAs allowed between the leaf and the trusted CA (a gateway's
+    /// verify depth, e.g. nginx `ssl_verify_depth` minus one)
+    #[arg(long, value_name = "N")]
+    pub max_depth: Option<u32>,
+    /// Verify this tenant's current certificate in the workspace (with --env)
+    #[arg(long, requires = "env")]
+    pub tenant: Option<String>,
+    /// Environment of --tenant: its CA, its current CRL and the profile's expectations
+    #[arg(long, requires = "tenant")]
+    pub env: Option<String>,
+    /// With --tenant: which certificate (default: the profile's kind)
+    #[arg(long, requires = "tenant")]
+    pub kind: Option<Kind>,
+}
 
-pub fn run(_ctx: &Ctx, _a: Args) -> Result<u8> {
-    bail!("`mtlsctl verify` is not built yet")
+fn parse_at(s: &str) -> Result<OffsetDateTime> {
+    OffsetDateTime::parse(s, &Rfc3339).map_err(|_| {
+        UsageError(format!(
+            "--at '{s}' is not an RFC 3339 time: write it like 2027-01-31T12:00:00Z"
+        ))
+        .into()
+    })
+}
+
+pub fn run(ctx: &Ctx, a: Args) -> Result<u8> {
+    ctx.only_table_json("verify")?;
+    let at = a.at.as_deref().map(parse_at).transpose()?;
+    if let (Some(t), Some(e)) = (&a.tenant, &a.env) {
+        let tenant_only = !a.ca.is_empty()
+            || !a.untrusted.is_empty()
+            || !a.crl.is_empty()
+            || a.hostname.is_some()
+            || a.ip.is_some()
+            || a.purpose.is_some()
+            || a.renew_before.is_some()
+            || a.max_depth.is_some();
+        if tenant_only {
+            return Err(UsageError(
+                "with --tenant/--env the CA, CRL, purpose and names come from the workspace and profile: drop --ca, --untrusted, --crl, --purpose, --hostname, --ip and --renew-before, or verify a file instead".into(),
+            )
+            .into());
+        }
+        let ws = ctx.workspace()?;
+        let profiles = ctx.profiles(&ws)?;
+        let rep = opv::tenant(&ws, &profiles, t, e, a.kind, at)?;
+        if ctx.json() {
+            print_json(&rep)?;
+        } else if !ctx.global.quiet || !rep.outcome.valid {
+            println!(
+                "{} {} certificate of {} in {} (serial {})",
+                if rep.outcome.valid {
+                    "VALID:"
+                } else {
+                    "INVALID:"
+                },
+                rep.kind,
+                rep.tenant,
+                rep.env,
+                rep.serial
+            );
+            render(ctx, &rep.outcome);
+        }
+        return Ok(code(&rep.outcome));
+    }
+    let Some(cert) = a.cert else {
+        return Err(UsageError(
+            "give the certificate to verify (CERT --ca FILE), or --tenant T --env E for a workspace certificate".into(),
+        )
+        .into());
+    };
+    if a.ca.is_empty() {
+        return Err(UsageError(
+            "--ca FILE is required: the CA certificate(s) the verifier trusts (a gateway's trusted client CA bundle, say)".into(),
+        )
+        .into());
+    }
+    let req = FileRequest {
+        cert,
+        ca: a.ca,
+        untrusted: a.untrusted,
+        crls: a.crl,
+        hostname: a.hostname,
+        ip: a.ip,
+        at,
+        renew_before: a.renew_before.map(|d| d.to_time()),
+        max_depth: a.max_depth,
+    };
+    let outcome = opv::files(&req, a.purpose.unwrap_or(Purpose::Any))?;
+    if ctx.json() {
+        print_json(&FileReport {
+            cert: crate::workspace::absolute(&req.cert),
+            ca: req
+                .ca
+                .iter()
+                .map(|p| crate::workspace::absolute(p))
+                .collect(),
+            untrusted: req
+                .untrusted
+                .iter()
+                .map(|p| crate::workspace::absolute(p))
+                .collect(),
+            crl: req
+                .crls
+                .iter()
+                .map(|p| crate::workspace::absolute(p))
+                .collect(),
+            outcome: &outcome,
+        })?;
+    } else if !ctx.global.quiet || !outcome.valid {
+        println!(
+            "{} {}",
+            if outcome.valid { "VALID:" } else { "INVALID:" },
+            req.cert.display()
+        );
+        render(ctx, &outcome);
+    }
+    Ok(code(&outcome))
+}
+
+/// `verify CERT -o json`: the files, then the outcome's fields.
+#[derive(serde::Serialize)]
+struct FileReport<'a> {
+    cert: PathBuf,
+    ca: Vec<PathBuf>,
+    untrusted: Vec<PathBuf>,
+    crl: Vec<PathBuf>,
+    #[serde(flatten)]
+    outcome: &'a Outcome,
+}
+
+fn code(o: &Outcome) -> u8 {
+    if o.valid { exit::OK } else { exit::ERROR }
+}
+
+fn render(ctx: &Ctx, o: &Outcome) {
+    let mut checks = vec![format!("purpose {}", o.purpose.as_str())];
+    if let Some(h) = &o.hostname {
+        checks.push(format!("hostname {}", sanitize(h)));
+    }
+    if let Some(ip) = o.ip {
+        checks.push(format!("ip {ip}"));
+    }
+    checks.push(format!("at {}", report::rfc3339(o.at)));
+    checks.push(if o.crl_checked {
+        "CRLs checked".into()
+    } else {
+        "no CRL check".into()
+    });
+    println!("checks: {}", checks.join(", "));
+    let mut t = report::table::new(
+        &["depth", "role", "subject", "not after", "key", "status"],
+        ctx.stdout_tty,
+    );
+    for p in &o.path {
+        let status: Vec<&str> = p.findings.iter().map(|f| f.code).collect();
+        t.add_row(vec![
+            p.depth.to_string(),
+            if p.trusted {
+                format!("{} (trusted)", p.role)
+            } else {
+                p.role.to_string()
+            },
+            sanitize(&p.cert.subject),
+            report::date(p.cert.not_after),
+            p.cert.key.algorithm.clone(),
+            if status.is_empty() {
+                "ok".into()
+            } else {
+                status.join(", ")
+            },
+        ]);
+    }
+    println!("{t}");
+    let errors: Vec<&Finding> = o.errors().collect();
+    let warnings: Vec<&Finding> = o.warnings().collect();
+    for f in &errors {
+        print_finding("error", f);
+    }
+    for f in &warnings {
+        print_finding("warning", f);
+    }
+}
+
+fn print_finding(label: &str, f: &Finding) {
+    let at = match (f.depth, &f.subject) {
+        (Some(d), Some(subj)) => format!(" at depth {d} ({})", sanitize(subj)),
+        (Some(d), None) => format!(" at depth {d}"),
+        _ => String::new(),
+    };
+    println!("{label} [{}]{at}:\n  {}", f.code, sanitize(&f.message));
+    println!("  fix: {}", sanitize(&f.fix));
+    if let Some(o) = &f.openssl {
+        println!("  openssl: {o}");
+    }
 }

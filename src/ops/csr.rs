@@ -1,1 +1,552 @@
-//! (to be written)
+//! Working with CAs we do not run, and with requests from people we do not run:
+//! `csr` (a key and a request for an external CA), `import` (bring the certificate back
+//! and complete the issuance), `sign` (sign a partner's or gateway operator's CSR with an
+//! environment's CA).
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use openssl::x509::X509;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::issue::{self, IssueReport, NewLeaf};
+use super::{OpError, Result};
+use crate::pki::cert::{self, LeafRequest, Sans, Signer};
+use crate::pki::csr::{self as pcsr, CheckedCsr};
+use crate::pki::dn::Subject;
+use crate::pki::keys::PrivateKey;
+use crate::pki::verify::{self, Input, Purpose};
+use crate::pki::{Kind, PkiError, inspect};
+use crate::profile::{Dur, LeafFlags, Profiles};
+use crate::workspace::audit::Event;
+use crate::workspace::fsutil::{self, NewFile, PUBLIC, SECRET};
+use crate::workspace::inventory::{CERT, CHAIN, LeafMeta, LeafRecord, META, Status};
+use crate::workspace::{Workspace, check_name};
+
+/// Files of a pending request.
+pub const PENDING_KEY: &str = "key.pem";
+pub const PENDING_CSR: &str = "request.csr";
+pub const PENDING_META: &str = "pending.json";
+
+/// Where leaves signed from a CSR without `--tenant` are recorded:
+/// `pki/<env>/_signed/<kind>/<serial>/`. Tenant names made by `tenant add` are free to
+/// use anything else.
+pub const SIGNED_TENANT: &str = "_signed";
+
+/// What `pending.json` remembers about a request.
+#[derive(Debug, Serialize, Deserialize, Clone)]
+pub struct PendingMeta {
+    pub tenant: String,
+    pub env: String,
+    pub kind: Kind,
+    pub subject: String,
+    pub key_algorithm: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// What `csr` reports.
+#[derive(Debug, Serialize)]
+pub struct CsrReport {
+    pub tenant: String,
+    pub env: String,
+    pub kind: Kind,
+    pub subject: String,
+    pub san: Sans,
+    pub key_algorithm: String,
+    pub csr: PathBuf,
+    pub key: PathBuf,
+    /// The CSR itself, PEM.
+    pub csr_pem: String,
+}
+
+/// Makes a key and a CSR from tenant/env's profile and keeps them as pending.
+pub fn csr(
+    ws: &Workspace,
+    profiles: &Profiles,
+    tenant: &str,
+    env: &str,
+    kind: Option<Kind>,
+    force: bool,
+    now: OffsetDateTime,
+) -> Result<CsrReport> {
+    let r = profiles.resolve(
+        tenant,
+        env,
+        &LeafFlags {
+            kind,
+            ..LeafFlags::default()
+        },
+    )?;
+    let kind = r.kind.value;
+    let req = r.leaf_request();
+    if kind == Kind::Server && req.sans.dns.is_empty() && req.sans.ip.is_empty() {
+        return Err(OpError::Msg(format!(
+            "a server certificate needs a DNS or IP name: set server.san.dns in {}'s profile",
+            tenant
+        )));
+    }
+    let dir = ws.pending_dir(env, tenant, kind);
+    if dir.exists() {
+        if !force {
+            return Err(OpError::Msg(format!(
+                "a request for {tenant}/{env}/{kind} is already pending in {}: bring its certificate back with `mtlsctl import`, or pass --force to replace it (the old key is deleted)",
+                dir.display()
+            )));
+        }
+        std::fs::remove_dir_all(&dir)
+            .map_err(|e| OpError::Msg(format!("cannot remove {}: {e}", dir.display())))?;
+    }
+    let key = PrivateKey::generate(r.key.value)?;
+    let pem = pcsr::build(&req.subject, &req.sans, kind, &key)?;
+    let key_pem = key.to_pkcs8_pem()?;
+    let meta = PendingMeta {
+        tenant: tenant.to_string(),
+        env: env.to_string(),
+        kind,
+        subject: r.subject.value.clone(),
+        key_algorithm: key.algorithm().to_string(),
+        created_at: cert::whole_seconds(now),
+    };
+    let meta_json = serde_json::to_vec_pretty(&meta).expect("pending meta serialises");
+    fsutil::write_dir_atomic(
+        &dir,
+        &[
+            NewFile {
+                name: PENDING_KEY,
+                bytes: &key_pem,
+                mode: SECRET,
+            },
+            NewFile {
+                name: PENDING_CSR,
+                bytes: pem.as_bytes(),
+                mode: PUBLIC,
+            },
+            NewFile {
+                name: PENDING_META,
+                bytes: &meta_json,
+                mode: PUBLIC,
+            },
+        ],
+    )?;
+    let mut ev = Event::new("csr");
+    ev.tenant = Some(tenant);
+    ev.env = Some(env);
+    ev.kind = Some(kind.as_str());
+    ws.audit(&ev)?;
+    Ok(CsrReport {
+        tenant: tenant.to_string(),
+        env: env.to_string(),
+        kind,
+        subject: r.subject.value.clone(),
+        san: req.sans,
+        key_algorithm: key.algorithm().to_string(),
+        csr: dir.join(PENDING_CSR),
+        key: dir.join(PENDING_KEY),
+        csr_pem: pem,
+    })
+}
+
+fn certs_in(path: &Path, what: &str) -> Result<Vec<Vec<u8>>> {
+    let data = fsutil::read(path)?;
+    inspect::certificates(&data).map_err(|e| {
+        OpError::Msg(format!(
+            "{} ({what}): {e}; give the PEM or DER file the CA sent",
+            path.display()
+        ))
+    })
+}
+
+/// Brings back the certificate an external CA signed for the pending request of
+/// tenant/env/kind, checks it, and completes the issuance like `issue`.
+#[allow(clippy::too_many_arguments)]
+pub fn import(
+    ws: &Workspace,
+    profiles: &Profiles,
+    tenant: &str,
+    env: &str,
+    kind: Option<Kind>,
+    cert_file: &Path,
+    chain_file: Option<&Path>,
+    now: OffsetDateTime,
+) -> Result<IssueReport> {
+    let r = profiles.resolve(
+        tenant,
+        env,
+        &LeafFlags {
+            kind,
+            ..LeafFlags::default()
+        },
+    )?;
+    let kind = r.kind.value;
+    let dir = ws.pending_dir(env, tenant, kind);
+    let key_path = dir.join(PENDING_KEY);
+    if !key_path.is_file() {
+        return Err(OpError::Msg(format!(
+            "no pending request for {tenant}/{env}/{kind} ({} is missing): run `mtlsctl csr --tenant {tenant} --env {env} --kind {kind}` first",
+            key_path.display()
+        )));
+    }
+    let key_pem = zeroize::Zeroizing::new(fsutil::read(&key_path)?);
+    let key = PrivateKey::from_pem_or_der(&key_pem, None)?;
+    let mut given = certs_in(cert_file, "--cert")?;
+    let leaf = given.remove(0);
+    let mut others = given;
+    if let Some(c) = chain_file {
+        others.extend(certs_in(c, "--chain")?);
+    }
+    let leaf_x = X509::from_der(&leaf).map_err(PkiError::from)?;
+    let leaf_pub = leaf_x.public_key().map_err(PkiError::from)?;
+    if !leaf_pub.public_eq(key.pkey()) {
+        return Err(OpError::Msg(format!(
+            "{} does not belong to the pending request of {tenant}/{env}/{kind}: its public key differs from the pending key; import the certificate issued for {}",
+            cert_file.display(),
+            dir.join(PENDING_CSR).display()
+        )));
+    }
+    let (trusted, untrusted): (Vec<Vec<u8>>, Vec<Vec<u8>>) = others.into_iter().partition(|d| {
+        inspect::cert_info(d)
+            .map(|i| i.self_signed)
+            .unwrap_or(false)
+    });
+    if trusted.is_empty() {
+        return Err(OpError::Msg(
+            "the CA chain must end with the CA's root certificate: pass it with --chain FILE (intermediates and root, PEM)".into(),
+        ));
+    }
+    let outcome = verify::verify(&Input {
+        leaf: leaf.clone(),
+        untrusted,
+        trusted,
+        crls: Vec::new(),
+        purpose: Purpose::from(kind),
+        hostname: None,
+        ip: None,
+        at: Some(now),
+        renew_before: time::Duration::ZERO,
+        max_depth: None,
+    })?;
+    if let Some(e) = outcome.errors().next() {
+        return Err(OpError::Msg(format!(
+            "{} was not imported: {} [{}]; {}",
+            cert_file.display(),
+            e.message,
+            e.code,
+            e.fix
+        )));
+    }
+    let mut chain = Vec::new();
+    for p in outcome.path.iter().skip(1) {
+        chain.push(X509::from_der(&p.der).map_err(PkiError::from)?);
+    }
+    let pfx = r
+        .pfx_enabled
+        .value
+        .then_some((r.pfx_compat.value, r.pfx_friendly_name.value.as_str()));
+    let rec = issue::store(
+        ws,
+        &NewLeaf {
+            tenant,
+            env,
+            kind,
+            origin: "import",
+            key: Some(&key),
+            cert_der: &leaf,
+            chain: &chain,
+            pfx,
+            renewed_from: None,
+            now,
+        },
+    )?;
+    std::fs::remove_dir_all(&dir).map_err(|e| {
+        OpError::Msg(format!(
+            "imported, but cannot remove {}: {e}",
+            dir.display()
+        ))
+    })?;
+    let mut rep = issue::report_of(&rec, "imported")?;
+    rep.warnings = outcome.warnings().map(|w| w.message.clone()).collect();
+    Ok(rep)
+}
+
+/// A request to sign a third-party CSR.
+#[derive(Clone, Debug, Default)]
+pub struct SignRequest {
+    pub env: String,
+    pub tenant: Option<String>,
+    pub kind: Option<Kind>,
+    pub dns: Vec<String>,
+    pub ip: Vec<IpAddr>,
+    pub validity: Option<Dur>,
+    /// Take the SANs the CSR asks for (they are otherwise ignored).
+    pub accept_csr_sans: bool,
+}
+
+/// What `sign` reports.
+#[derive(Debug, Serialize)]
+pub struct SignReport {
+    pub env: String,
+    pub tenant: Option<String>,
+    pub kind: Kind,
+    pub serial: String,
+    pub subject: String,
+    pub san: Sans,
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_before: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_after: OffsetDateTime,
+    pub sha256: String,
+    pub cert: PathBuf,
+    pub chain: PathBuf,
+    pub fullchain: PathBuf,
+    /// What was asked for and not granted, and other notes.
+    pub warnings: Vec<String>,
+}
+
+/// Signs a checked CSR with `env`'s CA under the profile's rules and records it.
+pub fn sign(
+    ws: &Workspace,
+    profiles: &Profiles,
+    req: &SignRequest,
+    csr: &CheckedCsr,
+    signer: &Signer,
+    chain: &[X509],
+    now: OffsetDateTime,
+) -> Result<SignReport> {
+    let mut warnings = Vec::new();
+    let (kind, subject, mut sans, validity, clip, dual) = match &req.tenant {
+        Some(t) => {
+            let r = profiles.resolve(
+                t,
+                &req.env,
+                &LeafFlags {
+                    kind: req.kind,
+                    validity: req.validity,
+                    dns: req.dns.clone(),
+                    ip: req.ip.clone(),
+                    ..LeafFlags::default()
+                },
+            )?;
+            let lr = r.leaf_request();
+            (
+                r.kind.value,
+                lr.subject,
+                lr.sans,
+                lr.validity,
+                lr.clip_to_ca,
+                lr.both_ekus,
+            )
+        }
+        None => {
+            profiles.check_env(&req.env)?;
+            let subject = Subject::parse(&csr.subject).map_err(|e| {
+                OpError::Msg(format!(
+                    "the request's subject '{}' cannot be used ({e}): give --tenant T to take the subject from that tenant's profile",
+                    crate::report::sanitize(&csr.subject)
+                ))
+            })?;
+            let validity = req
+                .validity
+                .unwrap_or(Dur::days(crate::profile::resolve::defaults::VALIDITY_DAYS));
+            (
+                req.kind.unwrap_or(Kind::Server),
+                subject,
+                Sans {
+                    dns: req.dns.clone(),
+                    ip: req.ip.clone(),
+                    ..Sans::default()
+                },
+                validity.to_time(),
+                false,
+                false,
+            )
+        }
+    };
+    if req.accept_csr_sans {
+        merge(&mut sans, &csr.sans);
+    } else if !csr.sans.is_empty() {
+        let mut asked: Vec<String> = csr.sans.dns.clone();
+        asked.extend(csr.sans.ip.iter().map(|i| i.to_string()));
+        asked.extend(csr.sans.email.clone());
+        asked.extend(csr.sans.uri.clone());
+        let missing: Vec<&String> = asked
+            .iter()
+            .filter(|a| {
+                !sans.dns.contains(a)
+                    && !sans.ip.iter().any(|i| &i.to_string() == *a)
+                    && !sans.email.contains(a)
+                    && !sans.uri.contains(a)
+            })
+            .collect();
+        if !missing.is_empty() {
+            warnings.push(format!(
+                "the request asks for names that were not granted: {} (pass --accept-csr-sans to take them, or --dns/--ip)",
+                missing
+                    .iter()
+                    .map(|s| crate::report::sanitize(s))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+    }
+    if kind == Kind::Server && sans.dns.is_empty() && sans.ip.is_empty() {
+        return Err(OpError::Msg(if csr.sans.is_empty() {
+            "a server certificate needs a DNS or IP name and the request has none: give --dns NAME or --ip ADDR".into()
+        } else {
+            "a server certificate needs a DNS or IP name: give --dns NAME / --ip ADDR, or pass --accept-csr-sans to take the names the request asks for".into()
+        }));
+    }
+    if csr.requests_ca {
+        warnings.push(
+            "the request asks for CA:TRUE; not granted: the certificate is an end-entity (CA:FALSE)"
+                .into(),
+        );
+    }
+    for s in &csr.ignored_sans {
+        warnings.push(format!("requested name not carried over: {s}"));
+    }
+    let lr = LeafRequest {
+        kind,
+        both_ekus: dual,
+        subject,
+        sans: sans.clone(),
+        validity,
+        clip_to_ca: clip,
+    };
+    let pk = pcsr::public_key(csr)?;
+    let built = cert::sign_leaf(&lr, &pk, csr.key.is_rsa(), signer, now)?;
+    warnings.extend(built.warnings.iter().cloned());
+    let rec = match &req.tenant {
+        Some(t) => issue::store(
+            ws,
+            &NewLeaf {
+                tenant: t,
+                env: &req.env,
+                kind,
+                origin: "sign",
+                key: None,
+                cert_der: &built.der,
+                chain,
+                pfx: None,
+                renewed_from: None,
+                now,
+            },
+        )?,
+        None => store_signed(ws, &req.env, kind, &built.der, chain, now)?,
+    };
+    let info = inspect::cert_info(&built.der)?;
+    let files = issue::files_of(&rec);
+    Ok(SignReport {
+        env: req.env.clone(),
+        tenant: req.tenant.clone(),
+        kind,
+        serial: rec.meta.serial.clone(),
+        subject: info.subject,
+        san: sans,
+        not_before: info.not_before,
+        not_after: info.not_after,
+        sha256: rec.meta.sha256.clone(),
+        cert: files.cert,
+        chain: files.chain,
+        fullchain: files.fullchain,
+        warnings,
+    })
+}
+
+fn merge(into: &mut Sans, from: &Sans) {
+    for d in &from.dns {
+        if !into.dns.contains(d) {
+            into.dns.push(d.clone());
+        }
+    }
+    for i in &from.ip {
+        if !into.ip.contains(i) {
+            into.ip.push(*i);
+        }
+    }
+    for e in &from.email {
+        if !into.email.contains(e) {
+            into.email.push(e.clone());
+        }
+    }
+    for u in &from.uri {
+        if !into.uri.contains(u) {
+            into.uri.push(u.clone());
+        }
+    }
+}
+
+/// Records a leaf signed for no tenant: its own folder, no supersession (partners may
+/// hold several at once), an audit line.
+fn store_signed(
+    ws: &Workspace,
+    env: &str,
+    kind: Kind,
+    der: &[u8],
+    chain: &[X509],
+    now: OffsetDateTime,
+) -> Result<LeafRecord> {
+    debug_assert!(check_name("tenant", SIGNED_TENANT).is_ok());
+    let info = inspect::cert_info(der)?;
+    let x = X509::from_der(der).map_err(PkiError::from)?;
+    let cert_pem = x.to_pem().map_err(PkiError::from)?;
+    let mut chain_pem = Vec::new();
+    for c in chain {
+        chain_pem.extend(c.to_pem().map_err(PkiError::from)?);
+    }
+    let mut full = cert_pem.clone();
+    full.extend(&chain_pem);
+    let sha256 = crate::pki::fingerprint::hex(&crate::pki::fingerprint::sha256(der));
+    let meta = LeafMeta {
+        serial: info.serial.clone(),
+        tenant: SIGNED_TENANT.to_string(),
+        env: env.to_string(),
+        kind,
+        status: Status::Active,
+        issued_at: cert::whole_seconds(now),
+        not_after: info.not_after,
+        subject: info.subject.clone(),
+        sha256: sha256.clone(),
+        origin: "sign".into(),
+        superseded_by: None,
+        renewed_from: None,
+        revoked_at: None,
+        revocation_reason: None,
+    };
+    let meta_json = serde_json::to_vec_pretty(&meta).expect("meta serialises");
+    let dir = ws.leaf_dir(env, SIGNED_TENANT, kind, &info.serial);
+    fsutil::write_dir_atomic(
+        &dir,
+        &[
+            NewFile {
+                name: CERT,
+                bytes: &cert_pem,
+                mode: PUBLIC,
+            },
+            NewFile {
+                name: CHAIN,
+                bytes: &chain_pem,
+                mode: PUBLIC,
+            },
+            NewFile {
+                name: issue::FULLCHAIN,
+                bytes: &full,
+                mode: PUBLIC,
+            },
+            NewFile {
+                name: META,
+                bytes: &meta_json,
+                mode: PUBLIC,
+            },
+        ],
+    )?;
+    let mut ev = Event::new("sign");
+    ev.env = Some(env);
+    ev.kind = Some(kind.as_str());
+    ev.serial = Some(&info.serial);
+    ev.sha256 = Some(&sha256);
+    ev.detail = Some(format!("subject {}", info.subject));
+    ws.audit(&ev)?;
+    Ok(LeafRecord { dir, meta })
+}

@@ -1,1 +1,248 @@
-//! (to be written)
+//! `verify`: read the files a path validation needs, or take a tenant's current
+//! certificate with its environment's CA, CRL and profile expectations.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use time::{Duration, OffsetDateTime};
+
+use super::{OpError, Result};
+use crate::pki::Kind;
+use crate::pki::inspect;
+use crate::pki::verify::{self, Finding, Input, Outcome, Purpose, Severity};
+use crate::profile::{LeafFlags, Profiles};
+use crate::workspace::Workspace;
+use crate::workspace::fsutil;
+
+/// Default window for the "expires soon" warning outside a workspace.
+pub const DEFAULT_RENEW_BEFORE: Duration = Duration::days(30);
+
+/// The files and options of a stand-alone verification.
+#[derive(Clone, Debug, Default)]
+pub struct FileRequest {
+    pub cert: PathBuf,
+    pub ca: Vec<PathBuf>,
+    pub untrusted: Vec<PathBuf>,
+    pub crls: Vec<PathBuf>,
+    pub hostname: Option<String>,
+    pub ip: Option<IpAddr>,
+    pub at: Option<OffsetDateTime>,
+    pub renew_before: Option<Duration>,
+    pub max_depth: Option<u32>,
+}
+
+fn certs_of(path: &Path, what: &str) -> Result<Vec<Vec<u8>>> {
+    let data = fsutil::read(path)?;
+    inspect::certificates(&data).map_err(|e| {
+        OpError::Msg(format!(
+            "{} ({what}): {e}; give a PEM or DER certificate file",
+            path.display()
+        ))
+    })
+}
+
+/// Reads the files of `r` and validates.
+pub fn files(r: &FileRequest, purpose: Purpose) -> Result<Outcome> {
+    let mut given = certs_of(&r.cert, "certificate")?;
+    let leaf = given.remove(0);
+    let mut untrusted = given;
+    for u in &r.untrusted {
+        untrusted.extend(certs_of(u, "--untrusted")?);
+    }
+    let mut trusted = Vec::new();
+    for c in &r.ca {
+        trusted.extend(certs_of(c, "--ca")?);
+    }
+    let mut crls = Vec::new();
+    for c in &r.crls {
+        let data = fsutil::read(c)?;
+        crls.extend(verify::crls_from(&data).map_err(|e| {
+            OpError::Msg(format!(
+                "{} (--crl): {e}; give a PEM or DER CRL",
+                c.display()
+            ))
+        })?);
+    }
+    Ok(verify::verify(&Input {
+        leaf,
+        untrusted,
+        trusted,
+        crls,
+        purpose,
+        hostname: r.hostname.clone(),
+        ip: r.ip,
+        at: r.at,
+        renew_before: r.renew_before.unwrap_or(DEFAULT_RENEW_BEFORE),
+        max_depth: r.max_depth,
+    })?)
+}
+
+/// A tenant's certificate verified in its workspace.
+#[derive(Debug, Serialize)]
+pub struct TenantReport {
+    pub tenant: String,
+    pub env: String,
+    pub kind: Kind,
+    pub serial: String,
+    pub cert: PathBuf,
+    pub ca: Vec<PathBuf>,
+    pub crl: Vec<PathBuf>,
+    #[serde(flatten)]
+    pub outcome: Outcome,
+}
+
+/// Verifies the current certificate of tenant/env (of `kind`, default the profile's)
+/// against the env CA, its current CRL and the profile's expectations.
+pub fn tenant(
+    ws: &Workspace,
+    profiles: &Profiles,
+    tenant: &str,
+    env: &str,
+    kind: Option<Kind>,
+    at: Option<OffsetDateTime>,
+) -> Result<TenantReport> {
+    let r = profiles.resolve(
+        tenant,
+        env,
+        &LeafFlags {
+            kind,
+            ..LeafFlags::default()
+        },
+    )?;
+    let kind = r.kind.value;
+    let rec = ws.current_leaf(tenant, env, kind)?.ok_or_else(|| {
+        OpError::Msg(format!(
+            "{tenant} has no current {kind} certificate in {env}: run `mtlsctl issue --tenant {tenant} --env {env} --kind {kind}` (or `mtlsctl csr` / `mtlsctl import` for an external CA)"
+        ))
+    })?;
+    let leaf = certs_of(&rec.cert_path(), "certificate")?.remove(0);
+    let chain = if rec.chain_path().is_file() {
+        let data = fsutil::read(&rec.chain_path())?;
+        inspect::certificates(&data).unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    let mut ca_files = Vec::new();
+    let (trusted, untrusted): (Vec<Vec<u8>>, Vec<Vec<u8>>) = if ws.ca_cert(env).is_file() {
+        ca_files.push(ws.ca_cert(env));
+        (certs_of(&ws.ca_cert(env), "CA certificate")?, chain)
+    } else {
+        // external CA: the chain given at import ends with its root
+        ca_files.push(rec.chain_path());
+        chain.into_iter().partition(|d| {
+            inspect::cert_info(d)
+                .map(|i| i.self_signed)
+                .unwrap_or(false)
+        })
+    };
+    if trusted.is_empty() {
+        return Err(OpError::Msg(format!(
+            "no CA certificate to verify against: {} is missing and {} holds no root",
+            ws.ca_cert(env).display(),
+            rec.chain_path().display()
+        )));
+    }
+    let crl_path = ws.crl(env);
+    let (crls, crl) = if crl_path.is_file() {
+        let data = fsutil::read(&crl_path)?;
+        let c = verify::crls_from(&data)
+            .map_err(|e| OpError::Msg(format!("{}: {e}", crl_path.display())))?;
+        (c, vec![crl_path])
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    let mut outcome = verify::verify(&Input {
+        leaf: leaf.clone(),
+        untrusted,
+        trusted,
+        crls,
+        purpose: kind.into(),
+        hostname: None,
+        ip: None,
+        at,
+        renew_before: r.renew_before.value.to_time(),
+        max_depth: None,
+    })?;
+    let info = inspect::cert_info(&leaf).map_err(OpError::from)?;
+    let subj = Some(info.subject.clone());
+    let mut extra = Vec::new();
+    let missing = |want: &[String], have: &[String]| -> Vec<String> {
+        want.iter()
+            .filter(|w| !have.iter().any(|h| h.eq_ignore_ascii_case(w)))
+            .cloned()
+            .collect()
+    };
+    let ips: Vec<String> = r.san_ip.value.iter().map(|i| i.to_string()).collect();
+    let mut gone = missing(&r.san_dns.value, &info.san.dns);
+    gone.extend(missing(&ips, &info.san.ip));
+    gone.extend(missing(&r.san_email.value, &info.san.email));
+    gone.extend(missing(&r.san_uri.value, &info.san.uri));
+    if !gone.is_empty() {
+        extra.push(Finding {
+            severity: Severity::Error,
+            code: "profile_san_mismatch",
+            depth: Some(0),
+            subject: subj.clone(),
+            message: format!(
+                "the profile asks for the names {} but the certificate does not carry them",
+                gone.join(", ")
+            ),
+            fix: format!(
+                "reissue it from the current profile: `mtlsctl issue --tenant {tenant} --env {env} --kind {kind} --force`"
+            ),
+            openssl: None,
+        });
+    }
+    if info.key.algorithm != r.key.value.as_str() {
+        extra.push(Finding {
+            severity: Severity::Warning,
+            code: "profile_key_mismatch",
+            depth: Some(0),
+            subject: subj,
+            message: format!(
+                "the certificate's key is {} but the profile now asks for {} ({})",
+                info.key.algorithm, r.key.value, r.key.source
+            ),
+            fix: format!(
+                "renew to switch keys: `mtlsctl issue --tenant {tenant} --env {env} --kind {kind} --force`"
+            ),
+            openssl: None,
+        });
+    }
+    add_findings(&mut outcome, extra);
+    Ok(TenantReport {
+        tenant: tenant.to_string(),
+        env: env.to_string(),
+        kind,
+        serial: rec.meta.serial.clone(),
+        cert: rec.cert_path(),
+        ca: ca_files,
+        crl,
+        outcome,
+    })
+}
+
+/// Adds findings to an outcome and recomputes its verdict.
+pub fn add_findings(o: &mut Outcome, extra: Vec<Finding>) {
+    for f in extra {
+        if let Some(d) = f.depth
+            && let Some(p) = o.path.get_mut(d)
+        {
+            p.findings.push(f.clone());
+        }
+        o.findings.push(f);
+    }
+    o.findings.sort_by_key(|f| {
+        (
+            f.severity == Severity::Warning,
+            f.depth.unwrap_or(usize::MAX),
+        )
+    });
+    o.reason = o
+        .findings
+        .iter()
+        .find(|f| f.severity == Severity::Error)
+        .map(|f| f.code);
+    o.valid = o.reason.is_none();
+}
