@@ -1,12 +1,56 @@
-//! `crl`: not built yet (see the open issue).
+//! `crl`: re-sign an environment's CRL (run it from cron well before nextUpdate).
 
-use anyhow::{Result, bail};
+use std::path::PathBuf;
 
-use super::Ctx;
+use anyhow::Result;
+
+use super::ca::CaPassArgs;
+use super::{Ctx, print_json};
+use crate::ops::lifecycle;
+use crate::report;
 
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+#[command(
+    after_help = "Writes pki/ENV/ca/crl.pem atomically (and a copy to --out): v2, CRL number one above the last, every revocation with its reason, nextUpdate from the profile's ca.crl_validity. `mtlsctl expiry` reports a CRL due when a third of its lifetime is left."
+)]
+pub struct Args {
+    /// Environment whose CA signs the CRL
+    #[arg(long)]
+    pub env: String,
+    /// Also write the CRL (PEM) to this file
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub pass: CaPassArgs,
+}
 
-pub fn run(_ctx: &Ctx, _a: Args) -> Result<u8> {
-    bail!("`mtlsctl crl` is not built yet")
+pub fn run(ctx: &Ctx, a: Args) -> Result<u8> {
+    ctx.only_table_json("crl")?;
+    let ws = ctx.workspace()?;
+    let profiles = ctx.profiles(&ws)?;
+    let ca = profiles.resolve_ca(&a.env)?;
+    crate::ops::ca::ca_cert_der(&ws, &profiles, &a.env)?;
+    let _lock = ws.lock()?;
+    let pass = a.pass.for_env(ctx, &ws, &a.env)?;
+    let signer = crate::ops::ca::signer(&ws, &profiles, &a.env, pass.as_ref())?;
+    let rep = lifecycle::crl(
+        &ws,
+        &ca,
+        &signer,
+        a.out.as_deref(),
+        time::OffsetDateTime::now_utc(),
+    )?;
+    if ctx.json() {
+        print_json(&rep)?;
+    } else {
+        ctx.note(format!("Signed the {} CRL.", rep.env));
+        println!("  number:      {}", rep.crl_number);
+        println!("  revoked:     {}", rep.revoked);
+        println!("  next update: {}", report::rfc3339(rep.next_update));
+        println!("  file:        {}", rep.path.display());
+        if let Some(c) = &rep.copy {
+            println!("  copy:        {}", c.display());
+        }
+    }
+    Ok(0)
 }

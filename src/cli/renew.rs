@@ -1,12 +1,177 @@
-//! `renew`: not built yet (see the open issue).
+//! `renew`: reissue every certificate due within its window; idempotent.
 
-use anyhow::{Result, bail};
+use std::collections::BTreeMap;
 
-use super::Ctx;
+use anyhow::{Result, anyhow};
+
+use super::ca::CaPassArgs;
+use super::{Ctx, print_json, render_error};
+use crate::ops::lifecycle::{self, RenewAction, RenewItem, RenewReport};
+use crate::profile::Dur;
+use crate::report::{self, table};
 
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+#[command(
+    after_help = "The previous certificate stays valid until its own notAfter and is marked superseded. A second run right after does nothing."
+)]
+pub struct Args {
+    /// Only this tenant's certificates
+    #[arg(long)]
+    pub tenant: Option<String>,
+    /// Only this environment's certificates
+    #[arg(long)]
+    pub env: Option<String>,
+    /// Renew what expires within this window (default: each profile's renew_before)
+    #[arg(long, value_name = "DUR")]
+    pub within: Option<Dur>,
+    /// Keep the current private key instead of generating a new one
+    #[arg(long)]
+    pub reuse_key: bool,
+    /// Show what would be renewed; change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub pass: CaPassArgs,
+}
 
-pub fn run(_ctx: &Ctx, _a: Args) -> Result<u8> {
-    bail!("`mtlsctl renew` is not built yet")
+pub fn run(ctx: &Ctx, a: Args) -> Result<u8> {
+    ctx.only_table_json("renew")?;
+    let ws = ctx.workspace()?;
+    let profiles = ctx.profiles(&ws)?;
+    if let Some(t) = &a.tenant {
+        profiles.tenant(t)?;
+    }
+    let _lock = if a.dry_run { None } else { Some(ws.lock()?) };
+    let now = time::OffsetDateTime::now_utc();
+    let plan = lifecycle::plan_renewals(
+        &ws,
+        &profiles,
+        a.tenant.as_deref(),
+        a.env.as_deref(),
+        a.within,
+        now,
+    )?;
+    let mut items: Vec<RenewItem> = Vec::new();
+    if a.dry_run {
+        for mut d in plan.due {
+            d.item.action = RenewAction::WouldRenew;
+            items.push(d.item);
+        }
+    } else {
+        // one signer per environment with work; a CA that cannot sign fails its items only
+        let mut signers = BTreeMap::new();
+        for e in plan.envs() {
+            let s = a
+                .pass
+                .for_env(ctx, &ws, &e)
+                .and_then(|p| Ok(crate::ops::ca::signer(&ws, &profiles, &e, p.as_ref())?))
+                .and_then(|s| Ok((s, crate::ops::ca::chain(&ws, &profiles, &e)?)));
+            signers.insert(e, s.map_err(|e| render_error(&e)));
+        }
+        for mut d in plan.due {
+            let res = match &signers[&d.item.env] {
+                Ok((signer, chain)) => {
+                    lifecycle::renew_one(&ws, &d, signer, chain, a.reuse_key, now)
+                        .map_err(|e| render_error(&anyhow!(e)))
+                }
+                Err(e) => Err(e.clone()),
+            };
+            match res {
+                Ok(rep) => {
+                    for w in &rep.warnings {
+                        ctx.warn(w);
+                    }
+                    d.item.action = RenewAction::Renewed;
+                    d.item.certificate = Some(rep);
+                }
+                Err(e) => {
+                    d.item.action = RenewAction::Failed;
+                    d.item.reason = Some(e);
+                }
+            }
+            items.push(d.item);
+        }
+    }
+    items.extend(plan.settled);
+    items.sort_by(|x, y| (&x.tenant, &x.env, x.kind).cmp(&(&y.tenant, &y.env, y.kind)));
+    let rep = RenewReport::new(a.dry_run, a.reuse_key, items);
+    for i in &rep.items {
+        match i.action {
+            RenewAction::Failed => eprintln!(
+                "error: {}/{} {}: {}",
+                i.tenant,
+                i.env,
+                i.kind,
+                i.reason.as_deref().unwrap_or("failed")
+            ),
+            RenewAction::Skipped => ctx.warn(format!(
+                "{}/{} {} is due but not renewed: {}",
+                i.tenant,
+                i.env,
+                i.kind,
+                i.reason.as_deref().unwrap_or("")
+            )),
+            _ => {}
+        }
+    }
+    if ctx.json() {
+        print_json(&rep)?;
+    } else {
+        print_human(ctx, &rep);
+    }
+    Ok(if rep.failed > 0 { 1 } else { 0 })
+}
+
+fn print_human(ctx: &Ctx, rep: &RenewReport) {
+    if !ctx.global.quiet && !rep.items.is_empty() {
+        let mut t = table::new(
+            &[
+                "tenant/env",
+                "kind",
+                "action",
+                "serial",
+                "not after",
+                "due from",
+                "new serial",
+                "new not after",
+            ],
+            ctx.stdout_tty,
+        );
+        for i in &rep.items {
+            let action = match i.action {
+                RenewAction::Renewed => "renewed",
+                RenewAction::WouldRenew => "would renew",
+                RenewAction::NotDue => "not due",
+                RenewAction::Skipped => "skipped",
+                RenewAction::Failed => "FAILED",
+            };
+            let (ns, na) = match &i.certificate {
+                Some(c) => (c.serial.clone(), report::date(c.not_after)),
+                None => ("-".into(), "-".into()),
+            };
+            t.add_row(vec![
+                format!("{}/{}", i.tenant, i.env),
+                i.kind.to_string(),
+                action.to_string(),
+                i.serial.clone(),
+                report::date(i.not_after),
+                report::date(i.renew_after),
+                ns,
+                na,
+            ]);
+        }
+        println!("{t}");
+    }
+    let head = if rep.dry_run {
+        format!(
+            "{} would be renewed (dry run, nothing changed)",
+            rep.would_renew
+        )
+    } else {
+        format!("{} renewed", rep.renewed)
+    };
+    println!(
+        "{head}, {} not due, {} skipped, {} failed",
+        rep.not_due, rep.skipped, rep.failed
+    );
 }

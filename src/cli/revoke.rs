@@ -1,12 +1,114 @@
-//! `revoke`: not built yet (see the open issue).
+//! `revoke`: record a revocation and re-sign the environment's CRL.
 
-use anyhow::{Result, bail};
+use anyhow::Result;
+use clap::builder::PossibleValuesParser;
 
-use super::Ctx;
+use super::ca::CaPassArgs;
+use super::{Ctx, print_json};
+use crate::ops::lifecycle::{self, RevokeReport, RevokeTarget};
+use crate::pki::Kind;
+use crate::pki::crl::REASONS;
+use crate::report::{self, sanitize};
+
+fn reasons() -> PossibleValuesParser {
+    PossibleValuesParser::new(REASONS.iter().map(|(n, _)| *n))
+}
 
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+#[command(
+    after_help = "Name the certificate with --tenant T --env E (its current certificate), or --env E --serial HEX (any certificate of that environment). Revoking a revoked certificate changes nothing. Hand the new CRL (pki/ENV/ca/crl.pem) to every gateway that trusts the CA."
+)]
+pub struct Args {
+    /// Tenant whose current certificate to revoke
+    #[arg(long, required_unless_present = "serial")]
+    pub tenant: Option<String>,
+    /// Environment
+    #[arg(long)]
+    pub env: String,
+    /// Serial of the certificate (hex, colons allowed)
+    #[arg(long, value_name = "HEX")]
+    pub serial: Option<String>,
+    /// Client or server, when the tenant has both
+    #[arg(long, value_enum)]
+    pub kind: Option<Kind>,
+    /// Why (RFC 5280 reason code)
+    #[arg(long, default_value = "unspecified", value_parser = reasons())]
+    pub reason: String,
+    #[command(flatten)]
+    pub pass: CaPassArgs,
+}
 
-pub fn run(_ctx: &Ctx, _a: Args) -> Result<u8> {
-    bail!("`mtlsctl revoke` is not built yet")
+pub fn run(ctx: &Ctx, a: Args) -> Result<u8> {
+    ctx.only_table_json("revoke")?;
+    let ws = ctx.workspace()?;
+    let profiles = ctx.profiles(&ws)?;
+    let ca = profiles.resolve_ca(&a.env)?;
+    crate::ops::ca::ca_cert_der(&ws, &profiles, &a.env)?;
+    let _lock = ws.lock()?;
+    let rec = lifecycle::find_target(
+        &ws,
+        &profiles,
+        &RevokeTarget {
+            env: &a.env,
+            tenant: a.tenant.as_deref(),
+            kind: a.kind,
+            serial: a.serial.as_deref(),
+        },
+    )?;
+    if let Some((at, reason)) = lifecycle::already_revoked(&rec) {
+        let rep = lifecycle::unchanged(&rec, at, reason);
+        if ctx.json() {
+            print_json(&rep)?;
+        } else {
+            ctx.note(format!(
+                "{}/{} {} certificate {} was already revoked on {} ({}); nothing changed.",
+                rep.tenant,
+                rep.env,
+                rep.kind,
+                rep.serial,
+                report::rfc3339(rep.revoked_at),
+                rep.reason
+            ));
+        }
+        return Ok(0);
+    }
+    let pass = a.pass.for_env(ctx, &ws, &a.env)?;
+    let signer = crate::ops::ca::signer(&ws, &profiles, &a.env, pass.as_ref())?;
+    let rep = lifecycle::revoke(
+        &ws,
+        &ca,
+        &signer,
+        &rec,
+        &a.reason,
+        time::OffsetDateTime::now_utc(),
+    )?;
+    if ctx.json() {
+        print_json(&rep)?;
+    } else {
+        print_report(ctx, &rep);
+    }
+    Ok(0)
+}
+
+fn print_report(ctx: &Ctx, r: &RevokeReport) {
+    ctx.note(format!(
+        "Revoked the {}/{} {} certificate.",
+        r.tenant, r.env, r.kind
+    ));
+    println!("  subject:   {}", sanitize(&r.subject));
+    println!("  serial:    {}", r.serial);
+    println!("  reason:    {}", r.reason);
+    println!("  at:        {}", report::rfc3339(r.revoked_at));
+    if let Some(c) = &r.crl {
+        println!(
+            "  crl:       {} (number {}, next update {})",
+            c.path.display(),
+            c.crl_number,
+            report::rfc3339(c.next_update)
+        );
+    }
+    ctx.note(format!(
+        "Hand the new CRL to every gateway that trusts the {} CA; `mtlsctl issue --tenant {} --env {}` makes a replacement.",
+        r.env, r.tenant, r.env
+    ));
 }

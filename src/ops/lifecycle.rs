@@ -1,1 +1,553 @@
-//! (to be written)
+//! Renewal, revocation and CRLs. Each operation is split in two: a plan that reads the
+//! workspace and needs no secret (so `--dry-run` and no-ops never ask for the CA
+//! passphrase), and an apply step that signs and writes. The caller holds the
+//! workspace lock across both.
+
+use std::path::PathBuf;
+
+use openssl::x509::X509;
+use serde::Serialize;
+use time::{Duration, OffsetDateTime};
+
+use super::issue::{self, IssueReport};
+use super::{OpError, Result};
+use crate::pki::cert::{Signer, whole_seconds};
+use crate::pki::keys::PrivateKey;
+use crate::pki::{Kind, crl, inspect, serial};
+use crate::profile::{Dur, LeafFlags, Profiles, Resolved, ResolvedCa};
+use crate::workspace::Workspace;
+use crate::workspace::audit::Event;
+use crate::workspace::fsutil::{self, PUBLIC};
+use crate::workspace::inventory::{Filter, LeafRecord, Revocation, Status};
+
+// ---------------------------------------------------------------------------------------
+// renew
+
+/// What renewal does, or would do, with one current certificate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RenewAction {
+    /// Reissued (a new certificate is in `certificate`).
+    Renewed,
+    /// Due, and would be reissued without --dry-run.
+    WouldRenew,
+    /// Not due yet.
+    NotDue,
+    /// Due, but mtlsctl cannot reissue it (see `reason`).
+    Skipped,
+    /// Due, and reissuing it failed (see `reason`).
+    Failed,
+}
+
+/// One line of the renewal report.
+#[derive(Debug, Serialize)]
+pub struct RenewItem {
+    pub tenant: String,
+    pub env: String,
+    pub kind: Kind,
+    /// The current certificate's serial.
+    pub serial: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_after: OffsetDateTime,
+    /// From when it is due: notAfter minus the window.
+    #[serde(with = "time::serde::rfc3339")]
+    pub renew_after: OffsetDateTime,
+    /// The window: --within, or the profile's renew_before.
+    pub within: String,
+    pub action: RenewAction,
+    pub reason: Option<String>,
+    /// The new certificate, when renewed.
+    pub certificate: Option<IssueReport>,
+}
+
+/// The whole renewal report.
+#[derive(Debug, Serialize)]
+pub struct RenewReport {
+    pub dry_run: bool,
+    pub reuse_key: bool,
+    pub items: Vec<RenewItem>,
+    pub renewed: usize,
+    pub would_renew: usize,
+    pub not_due: usize,
+    pub skipped: usize,
+    pub failed: usize,
+}
+
+impl RenewReport {
+    pub fn new(dry_run: bool, reuse_key: bool, items: Vec<RenewItem>) -> Self {
+        let n = |a: RenewAction| items.iter().filter(|i| i.action == a).count();
+        RenewReport {
+            dry_run,
+            reuse_key,
+            renewed: n(RenewAction::Renewed),
+            would_renew: n(RenewAction::WouldRenew),
+            not_due: n(RenewAction::NotDue),
+            skipped: n(RenewAction::Skipped),
+            failed: n(RenewAction::Failed),
+            items,
+        }
+    }
+}
+
+/// A certificate found due, with what is needed to reissue it.
+pub struct Due {
+    pub item: RenewItem,
+    pub record: LeafRecord,
+    pub resolved: Resolved,
+}
+
+/// Renewal plan: items not due (or not renewable), and the due ones to reissue.
+pub struct RenewPlan {
+    pub settled: Vec<RenewItem>,
+    pub due: Vec<Due>,
+}
+
+impl RenewPlan {
+    /// Environments whose CA must sign.
+    pub fn envs(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.due.iter().map(|d| d.item.env.clone()).collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+}
+
+/// Finds every current (active) certificate of the workspace, optionally of one tenant
+/// and/or env, and decides which are due within `within` (default: each one's profile
+/// renew_before).
+pub fn plan_renewals(
+    ws: &Workspace,
+    profiles: &Profiles,
+    tenant: Option<&str>,
+    env: Option<&str>,
+    within: Option<Dur>,
+    now: OffsetDateTime,
+) -> Result<RenewPlan> {
+    if let Some(e) = env {
+        profiles.check_env(e)?;
+    }
+    let leaves = ws.leaves(&Filter {
+        tenant,
+        env,
+        kind: None,
+    })?;
+    let current: Vec<LeafRecord> = super::expiry::current_leaves(leaves)
+        .into_iter()
+        .filter(|r| r.meta.status == Status::Active)
+        .collect();
+    let mut plan = RenewPlan {
+        settled: Vec::new(),
+        due: Vec::new(),
+    };
+    for rec in current {
+        let flags = LeafFlags {
+            kind: Some(rec.meta.kind),
+            ..LeafFlags::default()
+        };
+        let resolved = profiles.resolve(&rec.meta.tenant, &rec.meta.env, &flags);
+        let (window, window_text) = match (within, &resolved) {
+            (Some(w), _) => (w.to_time(), w.to_string()),
+            (None, Ok(r)) => (
+                r.renew_before.value.to_time(),
+                r.renew_before.value.to_string(),
+            ),
+            (None, Err(_)) => (
+                Duration::days(super::expiry::FOREIGN_WITHIN_DAYS),
+                format!("{}d", super::expiry::FOREIGN_WITHIN_DAYS),
+            ),
+        };
+        let mut item = RenewItem {
+            tenant: rec.meta.tenant.clone(),
+            env: rec.meta.env.clone(),
+            kind: rec.meta.kind,
+            serial: rec.meta.serial.clone(),
+            not_after: rec.meta.not_after,
+            renew_after: rec.meta.not_after - window,
+            within: window_text,
+            action: RenewAction::NotDue,
+            reason: None,
+            certificate: None,
+        };
+        if now < item.renew_after {
+            plan.settled.push(item);
+            continue;
+        }
+        let skip = match rec.meta.origin.as_str() {
+            "sign" => Some(
+                "signed from a partner's CSR, so mtlsctl holds no key for it: ask the partner for a new CSR and run `mtlsctl sign`"
+                    .to_string(),
+            ),
+            "import" => Some(format!(
+                "issued by the external CA: make a new request with `mtlsctl csr --tenant {} --env {}` and bring the certificate back with `mtlsctl import`",
+                rec.meta.tenant, rec.meta.env
+            )),
+            _ => None,
+        };
+        if let Some(reason) = skip {
+            item.action = RenewAction::Skipped;
+            item.reason = Some(reason);
+            plan.settled.push(item);
+            continue;
+        }
+        let resolved = match resolved {
+            Ok(r) => r,
+            Err(e) => {
+                item.action = RenewAction::Failed;
+                item.reason = Some(e.to_string());
+                plan.settled.push(item);
+                continue;
+            }
+        };
+        if window >= resolved.validity.value.to_time() {
+            item.action = RenewAction::Failed;
+            item.reason = Some(format!(
+                "the window {} is not shorter than the validity {} of a new certificate, so it would be due again at once: use a smaller --within",
+                item.within, resolved.validity.value
+            ));
+            plan.settled.push(item);
+            continue;
+        }
+        let resolved = keep_sans(profiles, &rec, resolved);
+        plan.due.push(Due {
+            item,
+            record: rec,
+            resolved,
+        });
+    }
+    Ok(plan)
+}
+
+/// A server certificate issued with --dns/--ip while its profile names no DNS or IP SAN
+/// keeps its names on renewal (the profile would otherwise give none).
+fn keep_sans(profiles: &Profiles, rec: &LeafRecord, r: Resolved) -> Resolved {
+    if !r.san_dns.value.is_empty() || !r.san_ip.value.is_empty() {
+        return r;
+    }
+    let Ok(pem) = fsutil::read(&rec.cert_path()) else {
+        return r;
+    };
+    let Some(info) = inspect::certificates(&pem)
+        .ok()
+        .and_then(|d| d.into_iter().next())
+        .and_then(|d| inspect::cert_info(&d).ok())
+    else {
+        return r;
+    };
+    if info.san.dns.is_empty() && info.san.ip.is_empty() {
+        return r;
+    }
+    let flags = LeafFlags {
+        kind: Some(rec.meta.kind),
+        dns: info.san.dns.clone(),
+        ip: info.san.ip.iter().filter_map(|s| s.parse().ok()).collect(),
+        ..LeafFlags::default()
+    };
+    profiles
+        .resolve(&rec.meta.tenant, &rec.meta.env, &flags)
+        .unwrap_or(r)
+}
+
+/// Reissues one due certificate: a new key (or the current one with `reuse_key`), the
+/// profile's settings, origin "renew". `issue::store` marks the previous certificate
+/// superseded (it stays valid until its own notAfter) and writes the audit line.
+pub fn renew_one(
+    ws: &Workspace,
+    due: &Due,
+    signer: &Signer,
+    chain: &[X509],
+    reuse_key: bool,
+    now: OffsetDateTime,
+) -> Result<IssueReport> {
+    let from = Some(due.record.meta.serial.clone());
+    if reuse_key {
+        let kp = due.record.key_path();
+        if !kp.is_file() {
+            return Err(OpError::Msg(format!(
+                "--reuse-key: the current certificate has no key file {}: renew without --reuse-key",
+                kp.display()
+            )));
+        }
+        let pem = zeroize::Zeroizing::new(fsutil::read(&kp)?);
+        let key = PrivateKey::from_pem_or_der(&pem, None)
+            .map_err(|e| OpError::Msg(format!("--reuse-key: cannot read {}: {e}", kp.display())))?;
+        issue::issue_with_key(ws, &due.resolved, signer, chain, now, "renew", from, &key)
+    } else {
+        issue::issue(ws, &due.resolved, signer, chain, now, "renew", from)
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// CRL
+
+/// What `crl` (and `revoke`) report about the CRL just signed.
+#[derive(Debug, Serialize, Clone)]
+pub struct CrlReport {
+    pub env: String,
+    pub crl_number: u64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub this_update: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub next_update: OffsetDateTime,
+    /// How many serials it lists.
+    pub revoked: usize,
+    pub path: PathBuf,
+    /// The extra copy written with --out.
+    pub copy: Option<PathBuf>,
+}
+
+/// The number of the CRL on disk, if it can be read.
+fn crl_number_on_disk(ws: &Workspace, env: &str) -> Option<u64> {
+    let data = std::fs::read(ws.crl(env)).ok()?;
+    let block = inspect::blocks(&data).ok()?.into_iter().next()?;
+    let info = inspect::crl_info(&block.der).ok()?;
+    u64::from_str_radix(info.crl_number.as_deref()?, 16).ok()
+}
+
+/// Re-signs `env`'s CRL from the CA state: the next CRL number (above both the recorded
+/// one and the one on disk), every recorded revocation with its reason, nextUpdate from
+/// the profile's crl_validity. The state is saved before the CRL is written, so a crash
+/// between the two never reuses a number. The file is replaced atomically.
+pub fn resign_crl(
+    ws: &Workspace,
+    ca: &ResolvedCa,
+    signer: &Signer,
+    out: Option<&std::path::Path>,
+    now: OffsetDateTime,
+) -> Result<CrlReport> {
+    let env = &ca.env;
+    let mut state = ws.load_ca_state(env)?;
+    let number = state
+        .crl_number
+        .max(crl_number_on_disk(ws, env).unwrap_or(0))
+        .checked_add(1)
+        .ok_or_else(|| OpError::Msg("the CRL number cannot grow any further".into()))?;
+    let entries: Vec<crl::Entry<'_>> = state
+        .revocations
+        .iter()
+        .map(|r| crl::Entry {
+            serial_hex: &r.serial,
+            revoked_at: r.revoked_at,
+            reason: &r.reason,
+        })
+        .collect();
+    let (pem, next_update) = crl::sign(
+        signer,
+        number,
+        &entries,
+        ca.crl_validity.value.to_time(),
+        now,
+    )?;
+    let revoked = entries.len();
+    state.crl_number = number;
+    ws.save_ca_state(env, &state)?;
+    fsutil::write_atomic(&ws.crl(env), pem.as_bytes(), PUBLIC)?;
+    if let Some(o) = out {
+        fsutil::write_atomic(o, pem.as_bytes(), PUBLIC)?;
+    }
+    Ok(CrlReport {
+        env: env.clone(),
+        crl_number: number,
+        this_update: whole_seconds(now) - crate::pki::cert::CLOCK_SKEW,
+        next_update,
+        revoked,
+        path: ws.crl(env),
+        copy: out.map(crate::workspace::absolute),
+    })
+}
+
+/// `crl`: re-signs the CRL and writes the audit line.
+pub fn crl(
+    ws: &Workspace,
+    ca: &ResolvedCa,
+    signer: &Signer,
+    out: Option<&std::path::Path>,
+    now: OffsetDateTime,
+) -> Result<CrlReport> {
+    let rep = resign_crl(ws, ca, signer, out, now)?;
+    let mut ev = Event::new("crl");
+    ev.env = Some(&ca.env);
+    ev.detail = Some(format!(
+        "crl_number {}, {} revoked, next_update {}",
+        rep.crl_number,
+        rep.revoked,
+        crate::report::rfc3339(rep.next_update)
+    ));
+    ws.audit(&ev)?;
+    Ok(rep)
+}
+
+// ---------------------------------------------------------------------------------------
+// revoke
+
+/// What `revoke` reports.
+#[derive(Debug, Serialize)]
+pub struct RevokeReport {
+    pub tenant: String,
+    pub env: String,
+    pub kind: Kind,
+    pub serial: String,
+    pub subject: String,
+    /// "revoked", or "unchanged" when it already was.
+    pub action: &'static str,
+    pub reason: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub revoked_at: OffsetDateTime,
+    /// The CRL signed for this revocation (absent when nothing changed).
+    pub crl: Option<CrlReport>,
+}
+
+/// How `revoke` names its certificate.
+#[derive(Debug, Default, Clone)]
+pub struct RevokeTarget<'a> {
+    pub env: &'a str,
+    pub tenant: Option<&'a str>,
+    pub kind: Option<Kind>,
+    pub serial: Option<&'a str>,
+}
+
+/// Finds the certificate to revoke: by serial (in `env`, and of `tenant` when given), or
+/// the current certificate of tenant/env (of `kind` when the tenant has both).
+pub fn find_target(
+    ws: &Workspace,
+    profiles: &Profiles,
+    t: &RevokeTarget<'_>,
+) -> Result<LeafRecord> {
+    profiles.check_env(t.env)?;
+    let env = t.env;
+    if let Some(s) = t.serial {
+        let want = serial::normalize_hex(s).map_err(OpError::Msg)?;
+        let rec = ws.leaf_by_serial(env, &want)?.ok_or_else(|| {
+            OpError::Msg(format!(
+                "no certificate with serial {want} in environment '{env}': `mtlsctl list --env {env}` shows the serials"
+            ))
+        })?;
+        if let Some(tn) = t.tenant
+            && rec.meta.tenant != tn
+        {
+            return Err(OpError::Msg(format!(
+                "serial {want} belongs to tenant '{}', not '{tn}'",
+                rec.meta.tenant
+            )));
+        }
+        if let Some(k) = t.kind
+            && rec.meta.kind != k
+        {
+            return Err(OpError::Msg(format!(
+                "serial {want} is a {} certificate, not a {k} one",
+                rec.meta.kind
+            )));
+        }
+        return Ok(rec);
+    }
+    let tenant = t.tenant.ok_or_else(|| {
+        OpError::Msg("name the certificate: --tenant T --env E, or --env E --serial HEX".into())
+    })?;
+    let leaves = ws.leaves(&Filter {
+        tenant: Some(tenant),
+        env: Some(env),
+        kind: t.kind,
+    })?;
+    let current: Vec<LeafRecord> = super::expiry::current_leaves(leaves);
+    match current.len() {
+        0 => Err(OpError::Msg(format!(
+            "{tenant}/{env} has no current certificate{}: `mtlsctl list --tenant {tenant} --env {env}` shows its certificates; name an older one with --serial",
+            t.kind.map(|k| format!(" of kind {k}")).unwrap_or_default()
+        ))),
+        1 => Ok(current.into_iter().next().expect("one")),
+        _ => Err(OpError::Msg(format!(
+            "{tenant}/{env} has a client and a server certificate: say which with --kind client|server, or give --serial"
+        ))),
+    }
+}
+
+/// When and why `rec` was revoked, if its metadata says it was. (A revocation the CA
+/// state records but the metadata does not, from an interrupted run, is completed by
+/// [`revoke`].)
+pub fn already_revoked(rec: &LeafRecord) -> Option<(OffsetDateTime, String)> {
+    (rec.meta.status == Status::Revoked).then(|| {
+        (
+            rec.meta.revoked_at.unwrap_or(rec.meta.issued_at),
+            rec.meta
+                .revocation_reason
+                .clone()
+                .unwrap_or_else(|| "unspecified".into()),
+        )
+    })
+}
+
+/// The report for a certificate that was already revoked: nothing changes.
+pub fn unchanged(rec: &LeafRecord, at: OffsetDateTime, reason: String) -> RevokeReport {
+    RevokeReport {
+        tenant: rec.meta.tenant.clone(),
+        env: rec.meta.env.clone(),
+        kind: rec.meta.kind,
+        serial: rec.meta.serial.clone(),
+        subject: rec.meta.subject.clone(),
+        action: "unchanged",
+        reason,
+        revoked_at: at,
+        crl: None,
+    }
+}
+
+/// Revokes `rec`: records it in the CA state, re-signs the CRL, marks the leaf revoked,
+/// appends an audit line. When the CA state already lists it (a run interrupted after
+/// saving the state), the leaf is marked and the CRL re-signed without a second entry.
+pub fn revoke(
+    ws: &Workspace,
+    ca: &ResolvedCa,
+    signer: &Signer,
+    rec: &LeafRecord,
+    reason: &str,
+    now: OffsetDateTime,
+) -> Result<RevokeReport> {
+    crl::parse_reason(reason)?;
+    let env = &rec.meta.env;
+    let now = whole_seconds(now);
+    let mut state = ws.load_ca_state(env)?;
+    let (at, reason) = match state
+        .revocations
+        .iter()
+        .find(|r| r.serial == rec.meta.serial)
+    {
+        Some(r) => (r.revoked_at, r.reason.clone()),
+        None => {
+            state.revocations.push(Revocation {
+                serial: rec.meta.serial.clone(),
+                revoked_at: now,
+                reason: reason.to_string(),
+                tenant: Some(rec.meta.tenant.clone()),
+            });
+            ws.save_ca_state(env, &state)?;
+            (now, reason.to_string())
+        }
+    };
+    let crl_rep = resign_crl(ws, ca, signer, None, now)?;
+    let mut rec = rec.clone();
+    rec.meta.status = Status::Revoked;
+    rec.meta.revoked_at = Some(at);
+    rec.meta.revocation_reason = Some(reason.clone());
+    rec.save()?;
+    let mut ev = Event::new("revoke");
+    ev.tenant = Some(&rec.meta.tenant);
+    ev.env = Some(env);
+    ev.kind = Some(rec.meta.kind.as_str());
+    ev.serial = Some(&rec.meta.serial);
+    ev.sha256 = Some(&rec.meta.sha256);
+    ev.detail = Some(format!(
+        "reason {reason}, crl_number {}",
+        crl_rep.crl_number
+    ));
+    ws.audit(&ev)?;
+    Ok(RevokeReport {
+        tenant: rec.meta.tenant.clone(),
+        env: env.clone(),
+        kind: rec.meta.kind,
+        serial: rec.meta.serial.clone(),
+        subject: rec.meta.subject.clone(),
+        action: "revoked",
+        reason,
+        revoked_at: at,
+        crl: Some(crl_rep),
+    })
+}
