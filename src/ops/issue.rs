@@ -117,9 +117,66 @@ pub struct NewLeaf<'a> {
     pub now: OffsetDateTime,
 }
 
-/// Writes a leaf's folder atomically, marks the previous active leaf of the same
-/// tenant/env/kind superseded, and appends an audit line.
-pub fn store(ws: &Workspace, n: &NewLeaf<'_>) -> Result<LeafRecord> {
+/// A leaf built in memory: the files of its folder and its metadata.
+struct Prepared {
+    dir: PathBuf,
+    files: Vec<(&'static str, zeroize::Zeroizing<Vec<u8>>, u32)>,
+    meta: LeafMeta,
+    info: crate::pki::inspect::CertInfo,
+}
+
+impl Prepared {
+    fn new_files(&self) -> Vec<NewFile<'_>> {
+        self.files
+            .iter()
+            .map(|(name, bytes, mode)| NewFile {
+                name,
+                bytes,
+                mode: *mode,
+            })
+            .collect()
+    }
+
+    fn record(&self) -> LeafRecord {
+        LeafRecord {
+            dir: self.dir.clone(),
+            meta: self.meta.clone(),
+        }
+    }
+
+    /// The report of a leaf just written, from memory (no second read of the files).
+    fn report(&self, action: &'static str) -> IssueReport {
+        let has = |name: &str| {
+            self.files
+                .iter()
+                .any(|(n, _, _)| *n == name)
+                .then(|| self.dir.join(name))
+        };
+        IssueReport {
+            tenant: self.meta.tenant.clone(),
+            env: self.meta.env.clone(),
+            kind: self.meta.kind,
+            action,
+            serial: self.meta.serial.clone(),
+            subject: self.info.subject.clone(),
+            not_before: self.info.not_before,
+            not_after: self.info.not_after,
+            sha256: self.meta.sha256.clone(),
+            files: LeafFiles {
+                cert: self.dir.join(CERT),
+                key: has(KEY),
+                chain: self.dir.join(CHAIN),
+                fullchain: self.dir.join(FULLCHAIN),
+                pfx: has(PFX),
+                pfx_password: has(PFX_PASS),
+            },
+            warnings: Vec::new(),
+        }
+    }
+}
+
+/// Builds everything a leaf folder holds (PFX included, opened again and checked).
+fn prepare(ws: &Workspace, n: &NewLeaf<'_>) -> Result<Prepared> {
     let info = crate::pki::inspect::cert_info(n.cert_der)?;
     let cert = X509::from_der(n.cert_der).map_err(PkiError::from)?;
     let cert_pem = cert.to_pem().map_err(PkiError::from)?;
@@ -129,20 +186,6 @@ pub fn store(ws: &Workspace, n: &NewLeaf<'_>) -> Result<LeafRecord> {
     }
     let mut full = cert_pem.clone();
     full.extend(&chain_pem);
-    let key_pem = match n.key {
-        Some(k) => Some(k.to_pkcs8_pem()?),
-        None => None,
-    };
-    let pfx = match (n.pfx, n.key) {
-        (Some((compat, name)), Some(k)) => {
-            let pw = generate_password()?;
-            let der = pkcs12::build(k, &cert, n.chain, name, &pw, compat)?;
-            let mut pw_line = zeroize::Zeroizing::new(pw.expose_secret().as_bytes().to_vec());
-            pw_line.push(b'\n');
-            Some((der, pw_line))
-        }
-        _ => None,
-    };
     let sha256 = fingerprint::hex(&fingerprint::sha256(n.cert_der));
     let meta = LeafMeta {
         serial: info.serial.clone(),
@@ -153,7 +196,7 @@ pub fn store(ws: &Workspace, n: &NewLeaf<'_>) -> Result<LeafRecord> {
         issued_at: cert::whole_seconds(n.now),
         not_after: info.not_after,
         subject: info.subject.clone(),
-        sha256: sha256.clone(),
+        sha256,
         origin: n.origin.to_string(),
         superseded_by: None,
         renewed_from: n.renewed_from.clone(),
@@ -161,64 +204,164 @@ pub fn store(ws: &Workspace, n: &NewLeaf<'_>) -> Result<LeafRecord> {
         revocation_reason: None,
     };
     let meta_json = serde_json::to_vec_pretty(&meta).expect("meta serialises");
+    let z = zeroize::Zeroizing::new;
     let mut files = vec![
-        NewFile {
-            name: CERT,
-            bytes: &cert_pem,
-            mode: PUBLIC,
-        },
-        NewFile {
-            name: CHAIN,
-            bytes: &chain_pem,
-            mode: PUBLIC,
-        },
-        NewFile {
-            name: FULLCHAIN,
-            bytes: &full,
-            mode: PUBLIC,
-        },
-        NewFile {
-            name: META,
-            bytes: &meta_json,
-            mode: PUBLIC,
-        },
+        (CERT, z(cert_pem), PUBLIC),
+        (CHAIN, z(chain_pem), PUBLIC),
+        (FULLCHAIN, z(full), PUBLIC),
+        (META, z(meta_json), PUBLIC),
     ];
-    if let Some(k) = &key_pem {
-        files.push(NewFile {
-            name: KEY,
-            bytes: k,
-            mode: SECRET,
-        });
+    if let Some(k) = n.key {
+        files.push((KEY, k.to_pkcs8_pem()?, SECRET));
     }
-    if let Some((der, pw)) = &pfx {
-        files.push(NewFile {
-            name: PFX,
-            bytes: der,
-            mode: SECRET,
-        });
-        files.push(NewFile {
-            name: PFX_PASS,
-            bytes: pw,
-            mode: SECRET,
-        });
+    if let (Some((compat, name)), Some(k)) = (n.pfx, n.key) {
+        let pw = generate_password()?;
+        let der = pkcs12::build(k, &cert, n.chain, name, &pw, compat)?;
+        let mut pw_line = z(pw.expose_secret().as_bytes().to_vec());
+        pw_line.push(b'\n');
+        files.push((PFX, z(der), SECRET));
+        files.push((PFX_PASS, pw_line, SECRET));
     }
-    let previous = ws.current_leaf(n.tenant, n.env, n.kind)?;
     let dir = ws.leaf_dir(n.env, n.tenant, n.kind, &info.serial);
-    fsutil::write_dir_atomic(&dir, &files)?;
+    Ok(Prepared {
+        dir,
+        files,
+        meta,
+        info,
+    })
+}
+
+/// After a leaf's folder is in place: marks the previous active leaf superseded.
+fn supersede(previous: Option<LeafRecord>, serial: &str) -> Result<()> {
     if let Some(mut prev) = previous {
         prev.meta.status = Status::Superseded;
-        prev.meta.superseded_by = Some(info.serial.clone());
+        prev.meta.superseded_by = Some(serial.to_string());
         prev.save()?;
     }
-    let mut ev = Event::new(n.origin);
-    ev.tenant = Some(n.tenant);
-    ev.env = Some(n.env);
-    ev.kind = Some(n.kind.as_str());
-    ev.serial = Some(&info.serial);
-    ev.sha256 = Some(&sha256);
-    ev.detail = n.renewed_from.as_ref().map(|s| format!("renews {s}"));
-    ws.audit(&ev)?;
-    Ok(LeafRecord { dir, meta })
+    Ok(())
+}
+
+fn event_of<'a>(p: &'a Prepared) -> Event<'a> {
+    let mut ev = Event::new(&p.meta.origin);
+    ev.tenant = Some(&p.meta.tenant);
+    ev.env = Some(&p.meta.env);
+    ev.kind = Some(p.meta.kind.as_str());
+    ev.serial = Some(&p.meta.serial);
+    ev.sha256 = Some(&p.meta.sha256);
+    ev.detail = p.meta.renewed_from.as_ref().map(|s| format!("renews {s}"));
+    ev
+}
+
+/// Writes a leaf's folder atomically, marks the previous active leaf of the same
+/// tenant/env/kind superseded, and appends an audit line.
+pub fn store(ws: &Workspace, n: &NewLeaf<'_>) -> Result<LeafRecord> {
+    let p = prepare(ws, n)?;
+    let previous = ws.current_leaf(n.tenant, n.env, n.kind)?;
+    fsutil::write_dir_atomic(&p.dir, &p.new_files())?;
+    supersede(previous, &p.meta.serial)?;
+    ws.audit(&event_of(&p))?;
+    Ok(p.record())
+}
+
+/// One certificate of a batch: its settings and the CA that signs it.
+pub struct BatchItem<'a> {
+    pub resolved: &'a Resolved,
+    pub signer: &'a Signer,
+    pub chain: &'a [X509],
+}
+
+/// Issues several certificates with one durability barrier instead of one fsync per
+/// file: every leaf is built in memory and staged in a hidden folder, the file system
+/// is synced once, the folders are renamed into place, the audit lines appended in one
+/// write, and the file system synced again. As with [`store`], a crash leaves each
+/// leaf folder complete or absent (plus `.tmp-*` leftovers that no listing reads).
+/// The caller holds the workspace lock. Results are in the order of `items`.
+pub fn issue_batch(
+    ws: &Workspace,
+    items: &[BatchItem<'_>],
+    now: OffsetDateTime,
+    origin: &str,
+) -> Vec<Result<IssueReport>> {
+    let mut out: Vec<Option<Result<IssueReport>>> = items.iter().map(|_| None).collect();
+    let mut staged: Vec<(usize, Prepared, Vec<String>, fsutil::Staged)> = Vec::new();
+    for (i, it) in items.iter().enumerate() {
+        let r = it.resolved;
+        let step = || -> Result<(Prepared, Vec<String>, fsutil::Staged)> {
+            let key = PrivateKey::generate(r.key.value)?;
+            let built = cert::sign_leaf(
+                &r.leaf_request(),
+                &key.to_rcgen()?,
+                key.algorithm().is_rsa(),
+                it.signer,
+                now,
+            )?;
+            let pfx = r
+                .pfx_enabled
+                .value
+                .then_some((r.pfx_compat.value, r.pfx_friendly_name.value.as_str()));
+            let p = prepare(
+                ws,
+                &NewLeaf {
+                    tenant: &r.tenant,
+                    env: &r.env,
+                    kind: r.kind.value,
+                    origin,
+                    key: Some(&key),
+                    cert_der: &built.der,
+                    chain: it.chain,
+                    pfx,
+                    renewed_from: None,
+                    now,
+                },
+            )?;
+            let st = fsutil::stage_dir(&p.dir, &p.new_files())?;
+            Ok((p, built.warnings, st))
+        };
+        match step() {
+            Ok((p, w, st)) => staged.push((i, p, w, st)),
+            Err(e) => out[i] = Some(Err(e)),
+        }
+    }
+    if !staged.is_empty() {
+        let barrier = fsutil::sync_fs(ws.root());
+        let mut events = Vec::new();
+        let mut placed = Vec::new();
+        for (i, p, w, st) in staged {
+            let res = barrier
+                .as_ref()
+                .map_err(|e| crate::ops::OpError::Msg(e.to_string()))
+                .and_then(|_| {
+                    let previous = ws.current_leaf(&p.meta.tenant, &p.meta.env, p.meta.kind)?;
+                    st.commit()?;
+                    supersede(previous, &p.meta.serial)?;
+                    Ok(())
+                });
+            match res {
+                Ok(()) => {
+                    let mut rep = p.report("issued");
+                    rep.warnings = w;
+                    placed.push((i, rep));
+                    events.push(p);
+                }
+                Err(e) => out[i] = Some(Err(e)),
+            }
+        }
+        let evs: Vec<Event<'_>> = events.iter().map(event_of).collect();
+        let done = ws.audit_many(&evs).and_then(|_| fsutil::sync_fs(ws.root()));
+        for (i, rep) in placed {
+            out[i] = Some(match &done {
+                Ok(()) => Ok(rep),
+                Err(e) => Err(crate::ops::OpError::Msg(format!(
+                    "certificate {} was written to {} but not recorded: {e}",
+                    rep.serial,
+                    rep.files.cert.display()
+                ))),
+            });
+        }
+    }
+    out.into_iter()
+        .map(|r| r.expect("every item has a result"))
+        .collect()
 }
 
 /// Mints a new key and certificate for `r` and stores them.

@@ -66,4 +66,14 @@ impl Workspace {
         let line = serde_json::to_string(ev).expect("audit event serialises");
         fsutil::append_line(&self.audit_log(), &line, PUBLIC)
     }
+
+    /// Appends one line per event in a single write, without syncing: for batches,
+    /// whose caller syncs the file system afterwards.
+    pub fn audit_many(&self, evs: &[Event<'_>]) -> Result<(), WsError> {
+        let lines: Vec<String> = evs
+            .iter()
+            .map(|e| serde_json::to_string(e).expect("audit event serialises"))
+            .collect();
+        fsutil::append_lines_unsynced(&self.audit_log(), &lines, PUBLIC)
+    }
 }

@@ -116,6 +116,84 @@ pub fn write_dir_atomic(dir: &Path, files: &[NewFile<'_>]) -> Result<(), WsError
     sync_dir(&parent_dir)
 }
 
+/// A leaf folder written into a hidden sibling but not yet made durable or put in
+/// place: see [`stage_dir`].
+#[must_use = "a staged folder must be committed, or it is removed on drop"]
+pub struct Staged {
+    tmp: Option<PathBuf>,
+    dir: PathBuf,
+}
+
+impl Staged {
+    /// Renames the staged folder into place (refusing to replace an existing one). The
+    /// caller must have made its contents durable first ([`sync_fs`]) and syncs again
+    /// afterwards so that the rename itself survives a crash.
+    pub fn commit(mut self) -> Result<(), WsError> {
+        let tmp = self.tmp.take().expect("staged once");
+        if self.dir.exists() {
+            let _ = fs::remove_dir_all(&tmp);
+            return Err(WsError::Exists(self.dir.clone()));
+        }
+        fs::rename(&tmp, &self.dir).map_err(|e| {
+            let _ = fs::remove_dir_all(&tmp);
+            io_err(&self.dir, "move into place", e)
+        })
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if let Some(t) = self.tmp.take() {
+            let _ = fs::remove_dir_all(t);
+        }
+    }
+}
+
+/// The first half of [`write_dir_atomic`] for batches: writes every file (mode set at
+/// open) into a hidden sibling folder of `dir` without syncing. Sync the file system
+/// once for the whole batch with [`sync_fs`], then [`Staged::commit`] each folder, then
+/// [`sync_fs`] again: a crash leaves each folder complete or absent.
+pub fn stage_dir(dir: &Path, files: &[NewFile<'_>]) -> Result<Staged, WsError> {
+    let parent_dir = parent(dir);
+    private_dir(&parent_dir)?;
+    if dir.exists() {
+        return Err(WsError::Exists(dir.to_path_buf()));
+    }
+    let tmp = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .permissions(fs::Permissions::from_mode(0o700))
+        .tempdir_in(&parent_dir)
+        .map_err(|e| io_err(&parent_dir, "create a temporary folder in", e))?;
+    for f in files {
+        let p = tmp.path().join(f.name);
+        let mut h = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(f.mode)
+            .open(&p)
+            .map_err(|e| io_err(&p, "create", e))?;
+        h.write_all(f.bytes).map_err(|e| io_err(&p, "write", e))?;
+    }
+    Ok(Staged {
+        tmp: Some(tmp.keep()),
+        dir: dir.to_path_buf(),
+    })
+}
+
+/// Flushes every written file and rename of the file system holding `path` to disk
+/// (`syncfs`): one durability barrier for a whole batch of writes.
+pub fn sync_fs(path: &Path) -> Result<(), WsError> {
+    use std::os::fd::AsRawFd;
+    let f = File::open(path).map_err(|e| io_err(path, "open", e))?;
+    // SAFETY: syncfs takes a file descriptor that stays open for the call.
+    let rc = unsafe { libc::syncfs(f.as_raw_fd()) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io_err(path, "sync", std::io::Error::last_os_error()))
+    }
+}
+
 /// Removes `.tmp-*` leftovers of an interrupted run below `dir` (one level).
 pub fn clean_stale_temp(dir: &Path) {
     if let Ok(rd) = fs::read_dir(dir) {
@@ -151,6 +229,26 @@ pub fn append_line(path: &Path, line: &str, mode: u32) -> Result<(), WsError> {
     f.write_all(&buf)
         .and_then(|_| f.sync_data())
         .map_err(|e| io_err(path, "append to", e))
+}
+
+/// Appends several lines with one write to a file opened with O_APPEND, without syncing
+/// (the caller syncs with [`sync_fs`]).
+pub fn append_lines_unsynced(path: &Path, lines: &[String], mode: u32) -> Result<(), WsError> {
+    if lines.is_empty() {
+        return Ok(());
+    }
+    let mut f = OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(mode)
+        .open(path)
+        .map_err(|e| io_err(path, "open", e))?;
+    let mut buf = Vec::new();
+    for l in lines {
+        buf.extend_from_slice(l.as_bytes());
+        buf.push(b'\n');
+    }
+    f.write_all(&buf).map_err(|e| io_err(path, "append to", e))
 }
 
 #[cfg(test)]
@@ -231,5 +329,39 @@ mod tests {
             .filter(|e| e.file_name().to_string_lossy().starts_with(".tmp-"))
             .collect();
         assert!(leftovers.is_empty());
+    }
+
+    #[test]
+    fn staged_folder_appears_only_on_commit_and_vanishes_on_drop() {
+        let d = tempfile::tempdir().unwrap();
+        let target = d.path().join("t/leaf");
+        let files = [NewFile {
+            name: "k",
+            bytes: b"k",
+            mode: SECRET,
+        }];
+        let st = stage_dir(&target, &files).unwrap();
+        assert!(!target.exists());
+        sync_fs(d.path()).unwrap();
+        st.commit().unwrap();
+        assert_eq!(
+            fs::metadata(target.join("k")).unwrap().mode() & 0o777,
+            0o600
+        );
+        assert_eq!(fs::metadata(&target).unwrap().mode() & 0o777, 0o700);
+        // an existing folder is never replaced
+        assert!(matches!(
+            stage_dir(&target, &files),
+            Err(WsError::Exists(_))
+        ));
+        let other = d.path().join("t/other");
+        drop(stage_dir(&other, &files).unwrap());
+        assert!(!other.exists());
+        let left: Vec<_> = fs::read_dir(d.path().join("t"))
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with(".tmp-"))
+            .collect();
+        assert!(left.is_empty());
     }
 }

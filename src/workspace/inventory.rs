@@ -137,21 +137,27 @@ impl Workspace {
     pub fn leaves(&self, f: &Filter<'_>) -> Result<Vec<LeafRecord>, WsError> {
         let mut out = Vec::new();
         let pki = self.root().join("pki");
-        for env_dir in subdirs(&pki) {
-            let env = name_of(&env_dir);
-            if f.env.is_some_and(|e| e != env) {
-                continue;
-            }
-            for tenant_dir in subdirs(&env_dir) {
+        // a named env or tenant is one folder: no need to list its siblings
+        let env_dirs = match f.env {
+            Some(e) => one(&pki, e),
+            None => subdirs(&pki),
+        };
+        for env_dir in env_dirs {
+            let tenant_dirs = match f.tenant {
+                Some(t) => one(&env_dir, t),
+                None => subdirs(&env_dir),
+            };
+            for tenant_dir in tenant_dirs {
                 let tenant = name_of(&tenant_dir);
                 if tenant == "ca" || f.tenant.is_some_and(|t| t != tenant) {
                     continue;
                 }
-                for kind_dir in subdirs(&tenant_dir) {
-                    let Ok(kind) = name_of(&kind_dir).parse::<Kind>() else {
-                        continue;
-                    };
-                    if f.kind.is_some_and(|k| k != kind) {
+                let kind_dirs = match f.kind {
+                    Some(k) => vec![tenant_dir.join(k.as_str())],
+                    None => subdirs(&tenant_dir),
+                };
+                for kind_dir in kind_dirs {
+                    if name_of(&kind_dir).parse::<Kind>().is_err() {
                         continue;
                     }
                     let mut recs = Vec::new();
@@ -205,6 +211,15 @@ impl Workspace {
             ..Filter::default()
         })?;
         Ok(recs.into_iter().find(|r| r.meta.serial == serial))
+    }
+}
+
+/// `parent/name` when `name` is a plain folder name (never `..` or a path).
+fn one(parent: &Path, name: &str) -> Vec<PathBuf> {
+    if name.is_empty() || name.starts_with('.') || name.contains(['/', '\\']) {
+        Vec::new()
+    } else {
+        vec![parent.join(name)]
     }
 }
 
