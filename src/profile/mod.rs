@@ -281,11 +281,24 @@ impl Profiles {
         }
         for (env, layer) in &t.overrides {
             if !t.environments.value.iter().any(|e| &e.value == env) {
+                let listed: Vec<&str> = t
+                    .environments
+                    .value
+                    .iter()
+                    .map(|e| e.value.as_str())
+                    .collect();
+                let hint = match did_you_mean(env, &listed) {
+                    Some(s) => format!("did you mean '{s}'?"),
+                    None => format!(
+                        "add '{env}' to environments or remove the override (it lists: {})",
+                        listed.join(", ")
+                    ),
+                };
                 return Err(ProfileError::at_spanned(
                     &path,
                     layer,
                     format!(
-                        "overrides for '{env}', which this tenant does not list under environments"
+                        "overrides for '{env}', which this tenant does not list under environments: {hint}"
                     ),
                 ));
             }
