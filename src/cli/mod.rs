@@ -237,7 +237,8 @@ pub fn render_error(err: &anyhow::Error) -> String {
 pub fn print_json<T: serde::Serialize>(v: &T) -> Result<()> {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, v)?;
+    // keep an io::Error an io::Error, so a closed pipe is recognised as such
+    serde_json::to_writer_pretty(&mut out, v).map_err(std::io::Error::from)?;
     writeln!(out)?;
     Ok(())
 }
