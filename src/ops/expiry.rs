@@ -19,7 +19,7 @@ use time::{Duration, OffsetDateTime};
 
 use super::Result;
 use crate::net::tls::{self, Target};
-use crate::pki::inspect::{self, CrlInfo};
+use crate::pki::inspect::{self, Brief, CrlInfo, brief};
 use crate::profile::{Dur, LeafFlags, Profiles};
 use crate::workspace::inventory::{Filter, LeafRecord, Status as LeafStatus};
 use crate::workspace::{Workspace, absolute};
@@ -219,37 +219,6 @@ struct Owner {
     kind: Option<&'static str>,
     tenant: Option<String>,
     env: Option<String>,
-}
-
-/// What a scan needs from a certificate, and nothing more: no fingerprints, names or
-/// key details, which cost more than the parse itself.
-#[derive(Clone, Debug)]
-pub struct Brief {
-    pub subject: String,
-    pub issuer: String,
-    /// Lowercase hex, DER sign byte stripped (as `inspect` and CRL entries print it).
-    pub serial: String,
-    pub not_after: OffsetDateTime,
-    pub is_ca: bool,
-}
-
-/// Parses one DER certificate into a [`Brief`].
-pub fn brief(der: &[u8]) -> std::result::Result<Brief, String> {
-    let (_, c) =
-        x509_parser::parse_x509_certificate(der).map_err(|e| format!("not a certificate: {e}"))?;
-    let raw = c.raw_serial();
-    let raw = if raw.len() > 1 && raw[0] == 0 {
-        &raw[1..]
-    } else {
-        raw
-    };
-    Ok(Brief {
-        subject: crate::pki::dn::rfc4514(c.subject()),
-        issuer: crate::pki::dn::rfc4514(c.issuer()),
-        serial: crate::pki::serial::to_hex(raw),
-        not_after: c.validity().not_after.to_datetime(),
-        is_ca: c.is_ca(),
-    })
 }
 
 fn cert_finding(

@@ -236,6 +236,32 @@ pub fn describe(c: &X509Certificate<'_>, der: &[u8]) -> CertInfo {
     }
 }
 
+/// What a scan needs from a certificate, and nothing more: no fingerprints, names or
+/// key details, which cost more than the parse itself.
+#[derive(Clone, Debug)]
+pub struct Brief {
+    pub subject: String,
+    pub issuer: String,
+    /// Lowercase hex, DER sign byte stripped (as `inspect` and CRL entries print it).
+    pub serial: String,
+    pub not_after: OffsetDateTime,
+    pub is_ca: bool,
+}
+
+/// Parses one DER certificate into a [`Brief`].
+pub fn brief(der: &[u8]) -> std::result::Result<Brief, String> {
+    let (_, c) =
+        x509_parser::parse_x509_certificate(der).map_err(|e| format!("not a certificate: {e}"))?;
+    let raw = strip_sign(c.raw_serial());
+    Ok(Brief {
+        subject: rfc4514(c.subject()),
+        issuer: rfc4514(c.issuer()),
+        serial: to_hex(raw),
+        not_after: c.validity().not_after.to_datetime(),
+        is_ca: c.is_ca(),
+    })
+}
+
 fn strip_sign(b: &[u8]) -> &[u8] {
     if b.len() > 1 && b[0] == 0 { &b[1..] } else { b }
 }
