@@ -875,7 +875,7 @@ fn wrong_ca_passphrase_writes_nothing() {
 #[test]
 fn missing_ca_passphrase_without_a_terminal_names_flag_and_variable() {
     let ws = Ws::with_cas(&["acme"]);
-    let e = fails(&ws, &["issue", "--tenant", "acme", "--env", "prod"], 1);
+    let e = fails(&ws, &["issue", "--tenant", "acme", "--env", "prod"], 2);
     assert!(e.contains("--ca-passphrase-file"), "{e}");
     assert!(e.contains("MTLSCTL_CA_PASSPHRASE"), "{e}");
     assert!(!ws.path("pki/prod/acme").exists());

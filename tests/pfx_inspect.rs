@@ -390,7 +390,7 @@ fn pfx_command_refuses_bad_input() {
             "--out",
             outs,
         ],
-        1,
+        2,
         &[],
     );
     assert!(
@@ -594,7 +594,7 @@ fn inspect_pfx_with_and_without_its_password() {
     );
     assert!(e.contains("password"), "{e}");
     // no password and no terminal
-    let e = fails(&ws, &["inspect", pfx], 1, &[&pw]);
+    let e = fails(&ws, &["inspect", pfx], 2, &[&pw]);
     assert!(
         e.contains("--password-file") && e.contains("MTLSCTL_PFX_PASSWORD"),
         "{e}"

@@ -100,13 +100,12 @@ fn init(ctx: &Ctx, a: InitArgs) -> Result<u8> {
         None
     } else {
         Some(a.pass.get(ctx, true).map_err(|e| {
-            if e.to_string().contains("no one is at a terminal") {
-                UsageError(format!(
-                    "{e} (or --no-passphrase for a throwaway workspace)"
+            match e.downcast::<UsageError>() {
+                Ok(u) => UsageError(format!(
+                    "{u} (or --no-passphrase for a throwaway workspace)"
                 ))
-                .into()
-            } else {
-                e
+                .into(),
+                Err(e) => e,
             }
         })?)
     };

@@ -65,12 +65,14 @@ pub struct Cli {
 }
 
 #[derive(Debug, clap::Args, Clone)]
+#[command(next_help_heading = "Global options")]
 pub struct Global {
     /// Workspace folder (default: the nearest parent folder holding mtlsctl.yaml)
     #[arg(
         short = 'C',
         long = "workspace",
         env = "MTLSCTL_WORKSPACE",
+        hide_env_values = true,
         global = true,
         value_name = "DIR"
     )]
@@ -85,7 +87,7 @@ pub struct Global {
     #[arg(long, global = true)]
     pub no_color: bool,
     /// Never prompt, even at a terminal (also MTLSCTL_NO_INPUT)
-    #[arg(long, global = true, env = "MTLSCTL_NO_INPUT", value_parser = clap::builder::FalseyValueParser::new())]
+    #[arg(long, global = true, env = "MTLSCTL_NO_INPUT", hide_env_values = true, value_parser = clap::builder::FalseyValueParser::new())]
     pub no_input: bool,
 }
 

@@ -66,10 +66,10 @@ pub fn get(spec: &SecretSpec<'_>, no_input: bool) -> Result<SecretString> {
         }
         return Ok(SecretString::from(s));
     }
-    bail!(
+    // the invocation lacks an input it needs: a usage error (exit 2), like a missing flag
+    Err(super::UsageError(format!(
         "the {} is needed and no one is at a terminal to type it: give {} FILE or set {}",
-        spec.what,
-        spec.file_flag,
-        spec.env_var
-    )
+        spec.what, spec.file_flag, spec.env_var
+    ))
+    .into())
 }
