@@ -634,6 +634,18 @@ fn nginx_gateway_with_exported_trust() {
         code, 400,
         "revoked certificate still accepted after reload: {body}"
     );
+    // a reload is graceful: until the old worker has taken its signal it may still accept
+    // a connection with the old CRL. Wait for several refusals in a row before going on.
+    let mut refused_in_a_row = 1;
+    while refused_in_a_row < 5 && start.elapsed() < Duration::from_secs(15) {
+        std::thread::sleep(Duration::from_millis(200));
+        (code, body, _) = curl(&url, &st.ca, Some((&prod_pfx, &prod_pw)), Some(&creds));
+        refused_in_a_row = if code == 400 { refused_in_a_row + 1 } else { 1 };
+    }
+    assert_eq!(
+        code, 400,
+        "revoked certificate accepted again after reload: {body}"
+    );
     assert!(body.contains("SSL certificate error"), "{body}");
     assert!(
         nginx.error_log().contains("certificate revoked"),
