@@ -2,7 +2,7 @@
 
 # Run the whole test suite (what CI runs)
 test:
-    cargo test
+    ./scripts/test.sh
 
 # Format check and lints, as CI runs them
 lint:

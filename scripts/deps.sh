@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs what the build and the tests' independent judges need, when missing:
+# libssl-dev and pkg-config to build; openssl, keytool, curl, nginx and promtool to judge.
+# Needs root and apt-get; otherwise it only names what is missing.
+set -euo pipefail
+need=()
+command -v openssl    >/dev/null 2>&1 || need+=(openssl)
+command -v keytool    >/dev/null 2>&1 || need+=(default-jre-headless)
+command -v curl       >/dev/null 2>&1 || need+=(curl)
+command -v nginx      >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
+command -v promtool   >/dev/null 2>&1 || need+=(prometheus)
+command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
+command -v python3    >/dev/null 2>&1 || need+=(python3)
+[ -e /usr/include/openssl/ssl.h ] || need+=(libssl-dev)
+[ ${#need[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "installing: ${need[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+else
+  echo "missing (tests that need them will fail or say they skip): ${need[*]}" >&2
+fi
