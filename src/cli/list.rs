@@ -51,18 +51,29 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<u8> {
         kind: a.kind,
     })?;
     let mut rows = Vec::new();
+    let mut windows = std::collections::HashMap::new();
     for r in recs {
         if !a.all && r.meta.status != Status::Active {
             continue;
         }
-        let renew_before = profiles
-            .resolve(
+        // one profile resolution per tenant/env; a broken profile is named, not fatal
+        let key = (r.meta.tenant.clone(), r.meta.env.clone());
+        let renew_before = *windows.entry(key).or_insert_with(|| {
+            match profiles.resolve(
                 &r.meta.tenant,
                 &r.meta.env,
                 &crate::profile::LeafFlags::default(),
-            )
-            .map(|p| p.renew_before.value.to_time())
-            .unwrap_or(time::Duration::days(30));
+            ) {
+                Ok(p) => p.renew_before.value.to_time(),
+                Err(e) => {
+                    ctx.warn(format!(
+                        "{}/{}: {e}; judging 'due' with 30d",
+                        r.meta.tenant, r.meta.env
+                    ));
+                    time::Duration::days(30)
+                }
+            }
+        });
         let status = match r.meta.status {
             Status::Revoked => "revoked",
             Status::Superseded => "superseded",
