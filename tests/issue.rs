@@ -6,7 +6,6 @@ mod common;
 use common::*;
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
 
 // ---------------------------------------------------------------- helpers
 
@@ -86,24 +85,6 @@ fn dates_of(cert: &Path) -> (time::OffsetDateTime, time::OffsetDateTime) {
 
 fn ca_cert(ws: &Ws, env: &str) -> PathBuf {
     ws.path(&format!("pki/{env}/ca/ca.crt"))
-}
-
-fn text(out: &Output) -> (String, String) {
-    (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-/// Fails if stdout or stderr shows key material or any of `secrets`.
-fn assert_no_secrets(out: &Output, secrets: &[&str]) {
-    let (o, e) = text(out);
-    for s in [&o, &e] {
-        assert!(!s.contains("PRIVATE KEY"), "key material printed:\n{s}");
-        for sec in secrets {
-            assert!(!s.contains(sec), "a secret was printed:\n{s}");
-        }
-    }
 }
 
 /// Runs a command that must fail with `code`; returns its stderr, which must be one

@@ -8,23 +8,6 @@ use common::*;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-fn text(o: &Output) -> (String, String) {
-    (
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
-}
-
-fn assert_no_secrets(o: &Output, secrets: &[&str]) {
-    let (a, b) = text(o);
-    for t in [&a, &b] {
-        assert!(!t.contains("PRIVATE KEY"), "key material printed:\n{t}");
-        for s in secrets {
-            assert!(!t.contains(s), "a secret was printed:\n{t}");
-        }
-    }
-}
-
 /// Runs, checks that nothing secret shows, and returns the output.
 fn run(ws: &Ws, args: &[&str], secrets: &[&str]) -> Output {
     let o = ws.run(args);

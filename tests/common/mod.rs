@@ -179,3 +179,22 @@ pub fn mode(p: &Path) -> u32 {
 pub fn s(v: &serde_json::Value) -> &str {
     v.as_str().unwrap_or_else(|| panic!("not a string: {v}"))
 }
+
+/// stdout and stderr of a run, as text.
+pub fn text(out: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Fails if stdout or stderr shows key material or any of `secrets`.
+pub fn assert_no_secrets(out: &Output, secrets: &[&str]) {
+    let (o, e) = text(out);
+    for s in [&o, &e] {
+        assert!(!s.contains("PRIVATE KEY"), "key material printed:\n{s}");
+        for sec in secrets {
+            assert!(!s.contains(sec), "a secret was printed:\n{s}");
+        }
+    }
+}
