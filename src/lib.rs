@@ -1,8 +1,11 @@
 //! mtlsctl: the lifecycle of the certificates behind mutual TLS.
 //!
 //! The library never prints, prompts or exits; `cli` is the only layer that talks to a
-//! person. See DESIGN.md for how the modules fit.
+//! person. docs/architecture.md describes how the modules fit.
+#![warn(clippy::print_stdout, clippy::print_stderr)]
 
+// only the command line talks to a person
+#[allow(clippy::print_stdout, clippy::print_stderr)]
 pub mod cli;
 pub mod net;
 pub mod ops;
