@@ -82,38 +82,15 @@ pub struct NewFile<'a> {
 
 /// Writes a whole folder at once: every file goes into a hidden sibling folder (0700),
 /// each created with its mode and fsynced, then the folder is renamed into place. A
-/// crash leaves either the complete folder or none (plus a `.tmp-*` folder that
-/// [`clean_stale_temp`] removes).
+/// crash leaves either the complete folder or none (plus a hidden `.tmp-*` folder, which
+/// every listing of the workspace skips).
 pub fn write_dir_atomic(dir: &Path, files: &[NewFile<'_>]) -> Result<(), WsError> {
-    let parent_dir = parent(dir);
-    private_dir(&parent_dir)?;
-    if dir.exists() {
-        return Err(WsError::Exists(dir.to_path_buf()));
+    let staged = stage(dir, files, true)?;
+    if let Some(tmp) = &staged.tmp {
+        sync_dir(tmp)?;
     }
-    let tmp = tempfile::Builder::new()
-        .prefix(".tmp-")
-        .permissions(fs::Permissions::from_mode(0o700))
-        .tempdir_in(&parent_dir)
-        .map_err(|e| io_err(&parent_dir, "create a temporary folder in", e))?;
-    for f in files {
-        let p = tmp.path().join(f.name);
-        let mut h = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(f.mode)
-            .open(&p)
-            .map_err(|e| io_err(&p, "create", e))?;
-        h.write_all(f.bytes)
-            .and_then(|_| h.sync_all())
-            .map_err(|e| io_err(&p, "write", e))?;
-    }
-    sync_dir(tmp.path())?;
-    let tmp_path = tmp.keep();
-    fs::rename(&tmp_path, dir).map_err(|e| {
-        let _ = fs::remove_dir_all(&tmp_path);
-        io_err(dir, "move into place", e)
-    })?;
-    sync_dir(&parent_dir)
+    staged.commit()?;
+    sync_dir(&parent(dir))
 }
 
 /// A leaf folder written into a hidden sibling but not yet made durable or put in
@@ -154,6 +131,12 @@ impl Drop for Staged {
 /// once for the whole batch with [`sync_fs`], then [`Staged::commit`] each folder, then
 /// [`sync_fs`] again: a crash leaves each folder complete or absent.
 pub fn stage_dir(dir: &Path, files: &[NewFile<'_>]) -> Result<Staged, WsError> {
+    stage(dir, files, false)
+}
+
+/// Writes `files` into a hidden sibling folder of `dir`, each created with its mode;
+/// `sync_each` fsyncs every file as it is written.
+fn stage(dir: &Path, files: &[NewFile<'_>], sync_each: bool) -> Result<Staged, WsError> {
     let parent_dir = parent(dir);
     private_dir(&parent_dir)?;
     if dir.exists() {
@@ -172,7 +155,9 @@ pub fn stage_dir(dir: &Path, files: &[NewFile<'_>]) -> Result<Staged, WsError> {
             .mode(f.mode)
             .open(&p)
             .map_err(|e| io_err(&p, "create", e))?;
-        h.write_all(f.bytes).map_err(|e| io_err(&p, "write", e))?;
+        h.write_all(f.bytes)
+            .and_then(|_| if sync_each { h.sync_all() } else { Ok(()) })
+            .map_err(|e| io_err(&p, "write", e))?;
     }
     Ok(Staged {
         tmp: Some(tmp.keep()),
@@ -194,46 +179,24 @@ pub fn sync_fs(path: &Path) -> Result<(), WsError> {
     }
 }
 
-/// Removes `.tmp-*` leftovers of an interrupted run below `dir` (one level).
-pub fn clean_stale_temp(dir: &Path) {
-    if let Ok(rd) = fs::read_dir(dir) {
-        for e in rd.flatten() {
-            if e.file_name().to_string_lossy().starts_with(".tmp-") {
-                let p = e.path();
-                let _ = if p.is_dir() {
-                    fs::remove_dir_all(&p)
-                } else {
-                    fs::remove_file(&p)
-                };
-            }
-        }
-    }
-}
-
 /// Reads a file, naming it in the error.
 pub fn read(path: &Path) -> Result<Vec<u8>, WsError> {
     fs::read(path).map_err(|e| io_err(path, "read", e))
 }
 
 /// Appends one line to a file opened with O_APPEND, so concurrent writers never interleave
-/// within a line.
+/// within a line, and syncs it.
 pub fn append_line(path: &Path, line: &str, mode: u32) -> Result<(), WsError> {
-    let mut f = OpenOptions::new()
-        .append(true)
-        .create(true)
-        .mode(mode)
-        .open(path)
-        .map_err(|e| io_err(path, "open", e))?;
-    let mut buf = line.as_bytes().to_vec();
-    buf.push(b'\n');
-    f.write_all(&buf)
-        .and_then(|_| f.sync_data())
-        .map_err(|e| io_err(path, "append to", e))
+    append(path, &[line], mode, true)
 }
 
 /// Appends several lines with one write to a file opened with O_APPEND, without syncing
 /// (the caller syncs with [`sync_fs`]).
 pub fn append_lines_unsynced(path: &Path, lines: &[String], mode: u32) -> Result<(), WsError> {
+    append(path, lines, mode, false)
+}
+
+fn append<S: AsRef<str>>(path: &Path, lines: &[S], mode: u32, sync: bool) -> Result<(), WsError> {
     if lines.is_empty() {
         return Ok(());
     }
@@ -245,10 +208,12 @@ pub fn append_lines_unsynced(path: &Path, lines: &[String], mode: u32) -> Result
         .map_err(|e| io_err(path, "open", e))?;
     let mut buf = Vec::new();
     for l in lines {
-        buf.extend_from_slice(l.as_bytes());
+        buf.extend_from_slice(l.as_ref().as_bytes());
         buf.push(b'\n');
     }
-    f.write_all(&buf).map_err(|e| io_err(path, "append to", e))
+    f.write_all(&buf)
+        .and_then(|_| if sync { f.sync_data() } else { Ok(()) })
+        .map_err(|e| io_err(path, "append to", e))
 }
 
 #[cfg(test)]
