@@ -256,11 +256,59 @@ fn event_of<'a>(p: &'a Prepared) -> Event<'a> {
 /// tenant/env/kind superseded, and appends an audit line.
 pub fn store(ws: &Workspace, n: &NewLeaf<'_>) -> Result<LeafRecord> {
     let p = prepare(ws, n)?;
-    let previous = ws.current_leaf(n.tenant, n.env, n.kind)?;
+    place(ws, &p)?;
+    Ok(p.record())
+}
+
+/// Puts one prepared leaf in place (fsync per file), supersedes, audits.
+fn place(ws: &Workspace, p: &Prepared) -> Result<()> {
+    let previous = ws.current_leaf(&p.meta.tenant, &p.meta.env, p.meta.kind)?;
     fsutil::write_dir_atomic(&p.dir, &p.new_files())?;
     supersede(previous, &p.meta.serial)?;
-    ws.audit(&event_of(&p))?;
-    Ok(p.record())
+    ws.audit(&event_of(p))?;
+    Ok(())
+}
+
+/// Signs a certificate for `r` with `key` and builds its folder in memory; returns it
+/// with the signer's warnings (a clipped validity, say).
+#[allow(clippy::too_many_arguments)]
+fn prepare_issue(
+    ws: &Workspace,
+    r: &Resolved,
+    key: &PrivateKey,
+    signer: &Signer,
+    chain: &[X509],
+    now: OffsetDateTime,
+    origin: &str,
+    renewed_from: Option<String>,
+) -> Result<(Prepared, Vec<String>)> {
+    let built = cert::sign_leaf(
+        &r.leaf_request(),
+        &key.to_rcgen()?,
+        key.algorithm().is_rsa(),
+        signer,
+        now,
+    )?;
+    let pfx = r
+        .pfx_enabled
+        .value
+        .then_some((r.pfx_compat.value, r.pfx_friendly_name.value.as_str()));
+    let p = prepare(
+        ws,
+        &NewLeaf {
+            tenant: &r.tenant,
+            env: &r.env,
+            kind: r.kind.value,
+            origin,
+            key: Some(key),
+            cert_der: &built.der,
+            chain,
+            pfx,
+            renewed_from,
+            now,
+        },
+    )?;
+    Ok((p, built.warnings))
 }
 
 /// One certificate of a batch: its settings and the CA that signs it.
@@ -288,34 +336,9 @@ pub fn issue_batch(
         let r = it.resolved;
         let step = || -> Result<(Prepared, Vec<String>, fsutil::Staged)> {
             let key = PrivateKey::generate(r.key.value)?;
-            let built = cert::sign_leaf(
-                &r.leaf_request(),
-                &key.to_rcgen()?,
-                key.algorithm().is_rsa(),
-                it.signer,
-                now,
-            )?;
-            let pfx = r
-                .pfx_enabled
-                .value
-                .then_some((r.pfx_compat.value, r.pfx_friendly_name.value.as_str()));
-            let p = prepare(
-                ws,
-                &NewLeaf {
-                    tenant: &r.tenant,
-                    env: &r.env,
-                    kind: r.kind.value,
-                    origin,
-                    key: Some(&key),
-                    cert_der: &built.der,
-                    chain: it.chain,
-                    pfx,
-                    renewed_from: None,
-                    now,
-                },
-            )?;
+            let (p, warnings) = prepare_issue(ws, r, &key, it.signer, it.chain, now, origin, None)?;
             let st = fsutil::stage_dir(&p.dir, &p.new_files())?;
-            Ok((p, built.warnings, st))
+            Ok((p, warnings, st))
         };
         match step() {
             Ok((p, w, st)) => staged.push((i, p, w, st)),
@@ -390,34 +413,9 @@ pub fn issue_with_key(
     renewed_from: Option<String>,
     key: &PrivateKey,
 ) -> Result<IssueReport> {
-    let req = r.leaf_request();
-    let built = cert::sign_leaf(
-        &req,
-        &key.to_rcgen()?,
-        key.algorithm().is_rsa(),
-        signer,
-        now,
-    )?;
-    let pfx = r
-        .pfx_enabled
-        .value
-        .then_some((r.pfx_compat.value, r.pfx_friendly_name.value.as_str()));
-    let rec = store(
-        ws,
-        &NewLeaf {
-            tenant: &r.tenant,
-            env: &r.env,
-            kind: r.kind.value,
-            origin,
-            key: Some(key),
-            cert_der: &built.der,
-            chain,
-            pfx,
-            renewed_from,
-            now,
-        },
-    )?;
-    let mut rep = report_of(&rec, "issued")?;
-    rep.warnings = built.warnings;
+    let (p, warnings) = prepare_issue(ws, r, key, signer, chain, now, origin, renewed_from)?;
+    place(ws, &p)?;
+    let mut rep = p.report("issued");
+    rep.warnings = warnings;
     Ok(rep)
 }
