@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 
-use super::secrets::{self, SecretSpec};
+use super::secrets;
 use super::{Ctx, print_json};
 use crate::pki::inspect::{CertInfo, Inspected, Item, inspect_bytes};
 use crate::report::{rfc3339, sanitize};
@@ -25,16 +25,7 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<u8> {
     let items = match inspect_bytes(&data, None).with_context(|| a.file.display().to_string())? {
         Inspected::Items(i) => i,
         Inspected::NeedsPfxPassword => {
-            let pw = secrets::get(
-                &SecretSpec {
-                    what: "PFX password",
-                    file: a.password_file.as_deref(),
-                    file_flag: "--password-file",
-                    env_var: "MTLSCTL_PFX_PASSWORD",
-                    confirm: false,
-                },
-                ctx.global.no_input,
-            )?;
+            let pw = secrets::pfx_password(a.password_file.as_deref(), false, ctx.global.no_input)?;
             match inspect_bytes(&data, Some(&pw)).with_context(|| a.file.display().to_string())? {
                 Inspected::Items(i) => i,
                 Inspected::NeedsPfxPassword => unreachable!("password given"),

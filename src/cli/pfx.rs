@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
-use super::secrets::{self, SecretSpec};
+use super::secrets;
 use super::{Ctx, print_json};
 use crate::ops;
 use crate::pki::pkcs12::PfxCompat;
@@ -42,33 +42,12 @@ pub struct Args {
 
 pub fn run(ctx: &Ctx, a: Args) -> Result<u8> {
     ctx.only_table_json("pfx")?;
-    let password = secrets::get(
-        &SecretSpec {
-            what: "PFX password",
-            file: a.password_file.as_deref(),
-            file_flag: "--password-file",
-            env_var: "MTLSCTL_PFX_PASSWORD",
-            confirm: true,
-        },
+    let password = secrets::pfx_password(a.password_file.as_deref(), true, ctx.global.no_input)?;
+    let key_pass = secrets::key_passphrase(
+        &a.key,
+        a.key_passphrase_file.as_deref(),
         ctx.global.no_input,
     )?;
-    let key_is_encrypted = std::fs::read(&a.key)
-        .map(|d| crate::pki::keys::is_encrypted_pem(&d))
-        .unwrap_or(false);
-    let key_pass = if key_is_encrypted || a.key_passphrase_file.is_some() {
-        Some(secrets::get(
-            &SecretSpec {
-                what: "key passphrase",
-                file: a.key_passphrase_file.as_deref(),
-                file_flag: "--key-passphrase-file",
-                env_var: "MTLSCTL_KEY_PASSPHRASE",
-                confirm: false,
-            },
-            ctx.global.no_input,
-        )?)
-    } else {
-        None
-    };
     let compat = if a.legacy {
         PfxCompat::Legacy
     } else {

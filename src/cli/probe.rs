@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use secrecy::ExposeSecret;
 
-use super::secrets::{self, SecretSpec};
+use super::secrets;
 use super::{Ctx, UsageError, print_json};
 use crate::net::probe::{self, Identity, ProbeReport};
 use crate::profile::Dur;
@@ -105,35 +105,11 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<u8> {
         profiles.check_env(e)?;
         Some(Identity::from_workspace(ws, t, e)?)
     } else if let (Some(c), Some(k)) = (&a.cert, &a.key) {
-        let key_enc = std::fs::read(k)
-            .map(|d| crate::pki::keys::is_encrypted_pem(&d))
-            .unwrap_or(false);
-        let pass = if key_enc || a.key_passphrase_file.is_some() {
-            Some(secrets::get(
-                &SecretSpec {
-                    what: "key passphrase",
-                    file: a.key_passphrase_file.as_deref(),
-                    file_flag: "--key-passphrase-file",
-                    env_var: "MTLSCTL_KEY_PASSPHRASE",
-                    confirm: false,
-                },
-                ctx.global.no_input,
-            )?)
-        } else {
-            None
-        };
+        let pass =
+            secrets::key_passphrase(k, a.key_passphrase_file.as_deref(), ctx.global.no_input)?;
         Some(Identity::from_files(c, k, pass.as_ref())?)
     } else if let Some(p) = &a.pfx {
-        let pw = secrets::get(
-            &SecretSpec {
-                what: "PFX password",
-                file: a.password_file.as_deref(),
-                file_flag: "--password-file",
-                env_var: "MTLSCTL_PFX_PASSWORD",
-                confirm: false,
-            },
-            ctx.global.no_input,
-        )?;
+        let pw = secrets::pfx_password(a.password_file.as_deref(), false, ctx.global.no_input)?;
         Some(Identity::from_pfx(p, &pw)?)
     } else {
         None

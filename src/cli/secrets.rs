@@ -73,3 +73,44 @@ pub fn get(spec: &SecretSpec<'_>, no_input: bool) -> Result<SecretString> {
     ))
     .into())
 }
+
+/// A PFX password: `--password-file`, then MTLSCTL_PFX_PASSWORD, then a prompt (asked
+/// twice when `confirm`, i.e. when setting one).
+pub fn pfx_password(file: Option<&Path>, confirm: bool, no_input: bool) -> Result<SecretString> {
+    get(
+        &SecretSpec {
+            what: "PFX password",
+            file,
+            file_flag: "--password-file",
+            env_var: "MTLSCTL_PFX_PASSWORD",
+            confirm,
+        },
+        no_input,
+    )
+}
+
+/// The passphrase of the private key file `key`, when it is encrypted or a passphrase
+/// file was given: `--key-passphrase-file`, then MTLSCTL_KEY_PASSPHRASE, then a prompt.
+pub fn key_passphrase(
+    key: &Path,
+    file: Option<&Path>,
+    no_input: bool,
+) -> Result<Option<SecretString>> {
+    let encrypted = std::fs::read(key)
+        .map(|d| crate::pki::keys::is_encrypted_pem(&d))
+        .unwrap_or(false);
+    if !encrypted && file.is_none() {
+        return Ok(None);
+    }
+    get(
+        &SecretSpec {
+            what: "key passphrase",
+            file,
+            file_flag: "--key-passphrase-file",
+            env_var: "MTLSCTL_KEY_PASSPHRASE",
+            confirm: false,
+        },
+        no_input,
+    )
+    .map(Some)
+}
