@@ -50,15 +50,18 @@ authorityKeyIdentifier = keyid
 "#;
 
 /// An external CA run with the openssl CLI: root -> intermediate.
-struct ExtCa {
-    dir: tempfile::TempDir,
+struct ExtCa(OpensslDir);
+
+impl std::ops::Deref for ExtCa {
+    type Target = OpensslDir;
+    fn deref(&self) -> &OpensslDir {
+        &self.0
+    }
 }
 
 impl ExtCa {
     fn new() -> ExtCa {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("cnf"), CNF).unwrap();
-        let ca = ExtCa { dir };
+        let ca = ExtCa(OpensslDir::new(CNF));
         ca.ossl(&[
             "req",
             "-x509",
@@ -79,85 +82,17 @@ impl ExtCa {
             "-days",
             "3650",
         ]);
-        ca.ossl(&[
-            "req",
-            "-new",
-            "-config",
-            "cnf",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "int.key",
-            "-out",
-            "int.csr",
-            "-subj",
-            "/CN=Partner Issuing CA/O=Partner",
-        ]);
-        ca.ossl(&[
-            "x509",
-            "-req",
-            "-in",
-            "int.csr",
-            "-CA",
-            "root.crt",
-            "-CAkey",
-            "root.key",
-            "-CAcreateserial",
-            "-days",
-            "1000",
-            "-extfile",
-            "cnf",
-            "-extensions",
-            "int_ext",
-            "-out",
-            "int.crt",
-        ]);
+        ca.ec_key_and_csr("int", "/CN=Partner Issuing CA/O=Partner");
+        ca.sign_csr("int.csr", "root", "int_ext", 1000, "int.crt");
         let mut chain = std::fs::read(ca.p("int.crt")).unwrap();
         chain.extend(std::fs::read(ca.p("root.crt")).unwrap());
         std::fs::write(ca.p("chain.pem"), chain).unwrap();
         ca
     }
 
-    fn p(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn ossl(&self, args: &[&str]) -> String {
-        let out = std::process::Command::new("openssl")
-            .args(args)
-            .current_dir(self.dir.path())
-            .output()
-            .unwrap();
-        let mut s = String::from_utf8_lossy(&out.stdout).into_owned();
-        s.push_str(&String::from_utf8_lossy(&out.stderr));
-        assert!(out.status.success(), "openssl {args:?} failed:\n{s}");
-        s
-    }
-
     /// Signs a CSR file with the intermediate, with the extension section `ext`.
     fn sign(&self, csr: &Path, ext: &str, out: &str) -> PathBuf {
-        self.ossl(&[
-            "x509",
-            "-req",
-            "-in",
-            csr.to_str().unwrap(),
-            "-CA",
-            "int.crt",
-            "-CAkey",
-            "int.key",
-            "-CAcreateserial",
-            "-days",
-            "90",
-            "-extfile",
-            "cnf",
-            "-extensions",
-            ext,
-            "-out",
-            out,
-        ]);
+        self.sign_csr(csr.to_str().unwrap(), "int", ext, 90, out);
         self.p(out)
     }
 }
@@ -257,23 +192,7 @@ fn import_refuses_foreign_key_wrong_eku_and_missing_root() {
     let ca = ExtCa::new();
     let chain = ca.p("chain.pem");
     // a certificate for another key
-    ca.ossl(&[
-        "req",
-        "-new",
-        "-config",
-        "cnf",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-keyout",
-        "other.key",
-        "-out",
-        "other.csr",
-        "-subj",
-        "/CN=other",
-    ]);
+    ca.ec_key_and_csr("other", "/CN=other");
     let other = ca.sign(&ca.p("other.csr"), "client_ext", "other.crt");
     let out = ws.run(&[
         "import",

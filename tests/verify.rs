@@ -5,12 +5,17 @@
 mod common;
 use common::*;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
 
 /// A small PKI made with the openssl CLI in a temp dir.
-struct Pki {
-    dir: tempfile::TempDir,
+struct Pki(OpensslDir);
+
+impl std::ops::Deref for Pki {
+    type Target = OpensslDir;
+    fn deref(&self) -> &OpensslDir {
+        &self.0
+    }
 }
 
 const CNF: &str = r#"
@@ -77,29 +82,7 @@ commonName = supplied
 
 impl Pki {
     fn new() -> Pki {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("cnf"), CNF).unwrap();
-        Pki { dir }
-    }
-
-    fn p(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn ps(&self, name: &str) -> String {
-        self.p(name).display().to_string()
-    }
-
-    fn ossl(&self, args: &[&str]) -> String {
-        let out = std::process::Command::new("openssl")
-            .args(args)
-            .current_dir(self.dir.path())
-            .output()
-            .unwrap();
-        let mut s = String::from_utf8_lossy(&out.stdout).into_owned();
-        s.push_str(&String::from_utf8_lossy(&out.stderr));
-        assert!(out.status.success(), "openssl {args:?} failed:\n{s}");
-        s
+        Pki(OpensslDir::new(CNF))
     }
 
     /// A self-signed root `name`.crt/.key with the given extension section.
@@ -130,42 +113,14 @@ impl Pki {
 
     /// A key and certificate `name` signed by `ca`, valid for `days`.
     fn leaf(&self, name: &str, ca: &str, ext: &str, days: u32) {
-        self.ossl(&[
-            "req",
-            "-new",
-            "-config",
-            "cnf",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            &format!("{name}.key"),
-            "-out",
+        self.ec_key_and_csr(name, &format!("/CN=Test {name}"));
+        self.sign_csr(
             &format!("{name}.csr"),
-            "-subj",
-            &format!("/CN=Test {name}"),
-        ]);
-        self.ossl(&[
-            "x509",
-            "-req",
-            "-in",
-            &format!("{name}.csr"),
-            "-CA",
-            &format!("{ca}.crt"),
-            "-CAkey",
-            &format!("{ca}.key"),
-            "-CAcreateserial",
-            "-days",
-            &days.to_string(),
-            "-extfile",
-            "cnf",
-            "-extensions",
+            ca,
             ext,
-            "-out",
+            days,
             &format!("{name}.crt"),
-        ]);
+        );
     }
 
     /// Sets up `openssl ca` state for the root `root` (must be named "root").
@@ -178,23 +133,7 @@ impl Pki {
 
     /// A leaf issued through `openssl ca` (so that it can be revoked).
     fn ca_leaf(&self, name: &str) {
-        self.ossl(&[
-            "req",
-            "-new",
-            "-config",
-            "cnf",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            &format!("{name}.key"),
-            "-out",
-            &format!("{name}.csr"),
-            "-subj",
-            &format!("/CN=Test {name}"),
-        ]);
+        self.ec_key_and_csr(name, &format!("/CN=Test {name}"));
         self.ossl(&[
             "ca",
             "-batch",

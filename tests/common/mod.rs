@@ -198,3 +198,84 @@ pub fn assert_no_secrets(out: &Output, secrets: &[&str]) {
         }
     }
 }
+
+/// A temporary folder where a test drives the openssl CLI: an independent CA, foreign
+/// certificates, CRLs. Commands run inside it, so file names are relative; `cnf` is the
+/// OpenSSL configuration the test gives.
+pub struct OpensslDir {
+    pub dir: tempfile::TempDir,
+}
+
+impl OpensslDir {
+    pub fn new(cnf: &str) -> OpensslDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("cnf"), cnf).unwrap();
+        OpensslDir { dir }
+    }
+
+    pub fn p(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn ps(&self, name: &str) -> String {
+        self.p(name).display().to_string()
+    }
+
+    /// `openssl ARGS` in the folder, asserting success; returns stdout and stderr.
+    pub fn ossl(&self, args: &[&str]) -> String {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(self.dir.path())
+            .output()
+            .unwrap();
+        let mut s = String::from_utf8_lossy(&out.stdout).into_owned();
+        s.push_str(&String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success(), "openssl {args:?} failed:\n{s}");
+        s
+    }
+
+    /// A fresh P-256 key `name`.key and a request `name`.csr for `subj` (`/CN=...`).
+    pub fn ec_key_and_csr(&self, name: &str, subj: &str) {
+        self.ossl(&[
+            "req",
+            "-new",
+            "-config",
+            "cnf",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.csr"),
+            "-subj",
+            subj,
+        ]);
+    }
+
+    /// Signs the request `csr` with the CA `ca`.crt/`ca`.key and the extension section
+    /// `ext` of `cnf`, into `out`.
+    pub fn sign_csr(&self, csr: &str, ca: &str, ext: &str, days: u32, out: &str) {
+        self.ossl(&[
+            "x509",
+            "-req",
+            "-in",
+            csr,
+            "-CA",
+            &format!("{ca}.crt"),
+            "-CAkey",
+            &format!("{ca}.key"),
+            "-CAcreateserial",
+            "-days",
+            &days.to_string(),
+            "-extfile",
+            "cnf",
+            "-extensions",
+            ext,
+            "-out",
+            out,
+        ]);
+    }
+}
