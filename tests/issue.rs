@@ -720,6 +720,35 @@ fn issue_all_over_tenants_and_envs_then_nothing() {
 }
 
 #[test]
+fn issue_all_with_one_worker_or_many_issues_the_same_set() {
+    let ws = Ws::with_cas(&["acme", "beta", "gamma"]);
+    let pf = pass_arg(&ws);
+    let one = ws.json(&[
+        "issue",
+        "--all",
+        "--env",
+        "prod",
+        "-j",
+        "1",
+        "--ca-passphrase-file",
+        &pf,
+    ]);
+    assert_eq!(one["issued"].as_array().unwrap().len(), 3, "{one}");
+    let many = ws.json(&["issue", "--all", "--jobs", "8", "--ca-passphrase-file", &pf]);
+    let issued = many["issued"].as_array().unwrap();
+    assert_eq!(issued.len(), 3, "{many}");
+    assert!(issued.iter().all(|r| r["env"] == "nonprod"), "{many}");
+    assert_eq!(many["unchanged"], 3);
+    for r in issued {
+        assert_verifies(
+            &ca_cert(&ws, "nonprod"),
+            s(&r["files"]["cert"]),
+            "sslclient",
+        );
+    }
+}
+
+#[test]
 fn two_issue_all_at_once_lose_and_duplicate_nothing() {
     let tenants: Vec<String> = (0..12).map(|i| format!("t{i:02}")).collect();
     let names: Vec<&str> = tenants.iter().map(String::as_str).collect();

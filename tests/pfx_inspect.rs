@@ -333,6 +333,62 @@ fn pfx_command_bundles_both_modes_and_checks_them() {
 }
 
 #[test]
+fn pfx_command_reads_an_encrypted_key_with_its_passphrase() {
+    let ws = Ws::with_cas(&["acme"]);
+    let r = ws.issue("acme", "prod", &[]);
+    let (cert, key) = (s(&r["files"]["cert"]), s(&r["files"]["key"]));
+    // the same key, encrypted by the openssl CLI (PBES2, AES-256)
+    let enc = ws.dir.path().join("enc.key");
+    let kpf = write_pass(&ws, "key-pass.txt", "Key-Pass-For-Tests-7");
+    openssl(&[
+        "pkcs8",
+        "-topk8",
+        "-v2",
+        "aes-256-cbc",
+        "-in",
+        key,
+        "-out",
+        enc.to_str().unwrap(),
+        "-passout",
+        &format!("file:{}", kpf.display()),
+    ]);
+    let pw = "Pfx-Pass-For-Tests-43";
+    let pf = write_pass(&ws, "pfx-pass.txt", pw);
+    let out = ws.dir.path().join("enc.pfx");
+    let base = [
+        "pfx",
+        "--cert",
+        cert,
+        "--key",
+        enc.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--password-file",
+        pf.to_str().unwrap(),
+    ];
+    // without the passphrase and no terminal: a usage error naming flag and variable
+    let e = fails(&ws, &base, 2, &[pw, "Key-Pass-For-Tests-7"]);
+    assert!(
+        e.contains("--key-passphrase-file") && e.contains("MTLSCTL_KEY_PASSPHRASE"),
+        "{e}"
+    );
+    assert!(!out.exists());
+    // a wrong passphrase writes nothing
+    let bad = write_pass(&ws, "bad-key-pass.txt", "wrong");
+    let mut a = base.to_vec();
+    a.extend(["--key-passphrase-file", bad.to_str().unwrap()]);
+    fails(&ws, &a, 1, &[pw]);
+    assert!(!out.exists());
+    // with it: the PFX opens in openssl and holds the same key
+    let mut a = base.to_vec();
+    a.extend(["--key-passphrase-file", kpf.to_str().unwrap()]);
+    let o = run(&ws, &a, &[pw, "Key-Pass-For-Tests-7"]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    let info = pkcs12_info(out.to_str().unwrap(), pf.to_str().unwrap());
+    assert!(info.contains("Shrouded Keybag"), "{info}");
+}
+
+#[test]
 fn pfx_command_refuses_bad_input() {
     let ws = Ws::with_cas(&["acme"]);
     let a = ws.issue("acme", "prod", &[]);
