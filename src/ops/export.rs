@@ -16,6 +16,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::{OpError, Result};
+use crate::pki::cert::pem;
 use crate::pki::inspect::{self, CertInfo, SanInfo};
 use crate::pki::{Kind, PkiError, fingerprint};
 use crate::profile::Profiles;
@@ -275,18 +276,6 @@ fn entry(x: &X509) -> Result<(CertEntry, CertInfo, Vec<u8>)> {
         info,
         der,
     ))
-}
-
-/// PEM with 64-column lines.
-fn pem(label: &str, der: &[u8]) -> String {
-    let b64 = fingerprint::base64(der);
-    let mut s = format!("-----BEGIN {label}-----\n");
-    for chunk in b64.as_bytes().chunks(64) {
-        s.push_str(std::str::from_utf8(chunk).unwrap_or(""));
-        s.push('\n');
-    }
-    s.push_str(&format!("-----END {label}-----\n"));
-    s
 }
 
 /// A file-name-safe short form of a CA's common name.

@@ -178,11 +178,13 @@ impl Prepared {
 /// Builds everything a leaf folder holds (PFX included, opened again and checked).
 fn prepare(ws: &Workspace, n: &NewLeaf<'_>) -> Result<Prepared> {
     let info = crate::pki::inspect::cert_info(n.cert_der)?;
-    let cert = X509::from_der(n.cert_der).map_err(PkiError::from)?;
-    let cert_pem = cert.to_pem().map_err(PkiError::from)?;
+    let cert_pem = cert::pem("CERTIFICATE", n.cert_der).into_bytes();
+    let mut chain_der = Vec::with_capacity(n.chain.len());
     let mut chain_pem = Vec::new();
     for c in n.chain {
-        chain_pem.extend(c.to_pem().map_err(PkiError::from)?);
+        let der = c.to_der().map_err(PkiError::from)?;
+        chain_pem.extend(cert::pem("CERTIFICATE", &der).into_bytes());
+        chain_der.push(der);
     }
     let mut full = cert_pem.clone();
     full.extend(&chain_pem);
@@ -216,7 +218,7 @@ fn prepare(ws: &Workspace, n: &NewLeaf<'_>) -> Result<Prepared> {
     }
     if let (Some((compat, name)), Some(k)) = (n.pfx, n.key) {
         let pw = generate_password()?;
-        let der = pkcs12::build(k, &cert, n.chain, name, &pw, compat)?;
+        let der = pkcs12::build_der(k, n.cert_der, &chain_der, name, &pw, compat)?;
         let mut pw_line = z(pw.expose_secret().as_bytes().to_vec());
         pw_line.push(b'\n');
         files.push((PFX, z(der), SECRET));

@@ -276,20 +276,37 @@ pub fn whole_seconds(t: OffsetDateTime) -> OffsetDateTime {
     t.replace_nanosecond(0).unwrap_or(t)
 }
 
-/// PEM-encodes DER certificates one after another.
-pub fn pem_chain(ders: &[&[u8]]) -> Result<String> {
-    let mut out = String::new();
-    for d in ders {
-        let x = X509::from_der(d)?;
-        out.push_str(&String::from_utf8_lossy(&x.to_pem()?));
+/// PEM with 64-column lines, as OpenSSL writes it.
+pub fn pem(label: &str, der: &[u8]) -> String {
+    let b64 = openssl::base64::encode_block(der);
+    let mut s = String::with_capacity(b64.len() + b64.len() / 64 + 2 * label.len() + 40);
+    s.push_str("-----BEGIN ");
+    s.push_str(label);
+    s.push_str("-----\n");
+    for chunk in b64.as_bytes().chunks(64) {
+        // base64 is ASCII, so every chunk is valid UTF-8
+        s.push_str(std::str::from_utf8(chunk).unwrap_or_default());
+        s.push('\n');
     }
-    Ok(out)
+    s.push_str("-----END ");
+    s.push_str(label);
+    s.push_str("-----\n");
+    s
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::pki::keys::KeyAlgorithm;
+
+    #[test]
+    fn pem_is_what_openssl_writes() {
+        let (_, built) = ca();
+        let ours = pem("CERTIFICATE", &built.der);
+        let theirs = X509::from_der(&built.der).unwrap().to_pem().unwrap();
+        assert_eq!(ours.as_bytes(), &theirs[..]);
+        assert_eq!(pem("X", &[]), "-----BEGIN X-----\n-----END X-----\n");
+    }
 
     fn ca() -> (Signer, Built) {
         let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256).unwrap();

@@ -530,7 +530,11 @@ pub fn inspect_bytes(
                 }
                 "CERTIFICATE REQUEST" | "NEW CERTIFICATE REQUEST" => Item::Csr(csr_info(&b.der)?),
                 "X509 CRL" => Item::Crl(crl_info(&b.der)?),
-                "PRIVATE KEY" => key_item("pkcs8", &pem_block("PRIVATE KEY", &b.der), false),
+                "PRIVATE KEY" => key_item(
+                    "pkcs8",
+                    super::cert::pem("PRIVATE KEY", &b.der).as_bytes(),
+                    false,
+                ),
                 "ENCRYPTED PRIVATE KEY" => key_item("encrypted-pkcs8", &[], true),
                 "EC PRIVATE KEY" | "RSA PRIVATE KEY" => {
                     let enc = data.windows(9).any(|w| w == b"ENCRYPTED");
@@ -539,7 +543,7 @@ pub fn inspect_bytes(
                     } else {
                         "pkcs1"
                     };
-                    key_item(fmt, &pem_block(&b.label, &b.der), enc)
+                    key_item(fmt, super::cert::pem(&b.label, &b.der).as_bytes(), enc)
                 }
                 "PUBLIC KEY" => continue,
                 other => {
@@ -598,15 +602,4 @@ pub fn inspect_bytes(
     Err(PkiError::Parse(
         "not a certificate, chain, CSR, CRL, private key or PKCS#12 file (PEM or DER)".into(),
     ))
-}
-
-fn pem_block(label: &str, der: &[u8]) -> Vec<u8> {
-    let b64 = openssl::base64::encode_block(der);
-    let mut s = format!("-----BEGIN {label}-----\n");
-    for chunk in b64.as_bytes().chunks(64) {
-        s.push_str(std::str::from_utf8(chunk).unwrap_or(""));
-        s.push('\n');
-    }
-    s.push_str(&format!("-----END {label}-----\n"));
-    s.into_bytes()
 }
