@@ -80,7 +80,12 @@ fn check_modern(info: &str) {
         "key not AES-256/PBKDF2: {info}"
     );
     assert!(info.contains("PRF hmacWithSHA256"), "{info}");
-    assert!(info.contains("MAC: sha256"), "{info}");
+    assert!(info.contains("MAC: sha256, Iteration 2048"), "{info}");
+    // the certificates are encrypted too, as openssl pkcs12 -export does by default
+    assert!(
+        info.contains("PKCS7 Encrypted data: PBES2, PBKDF2, AES-256-CBC, Iteration 2048"),
+        "certificates not AES-256/PBKDF2: {info}"
+    );
     assert!(
         !info.contains("TripleDES") && !info.contains("RC2"),
         "{info}"

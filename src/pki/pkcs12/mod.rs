@@ -84,8 +84,9 @@ pub fn build_der(
     match compat {
         PfxCompat::Modern => {
             let pkcs8 = Zeroizing::new(key.pkey().private_key_to_pkcs8()?);
-            let der = modern::write(&pkcs8, cert_der, chain, friendly_name, pw)?;
-            check_modern(&der, pw, &pkcs8, cert_der, chain)?;
+            let mut derived = modern::Derived::default();
+            let der = modern::write(&pkcs8, cert_der, chain, friendly_name, pw, &mut derived)?;
+            check_modern(&der, pw, &pkcs8, cert_der, chain, &mut derived)?;
             if !key_matches_cert(key, cert_der)? {
                 return Err(mismatch());
             }
@@ -140,8 +141,9 @@ fn check_modern(
     pkcs8: &[u8],
     cert_der: &[u8],
     chain: &[Vec<u8>],
+    derived: &mut modern::Derived,
 ) -> Result<()> {
-    let c = modern::read(der, password)?;
+    let c = modern::read_with(der, password, derived)?;
     if c.key_pkcs8.as_deref().map(|k| k.as_slice()) != Some(pkcs8) {
         return Err(PkiError::Invalid(
             "the PFX written does not hold the private key".into(),
@@ -336,6 +338,29 @@ mod tests {
             modern::read(&der, "pW"),
             Err(PkiError::PfxPassword)
         ));
+    }
+
+    #[test]
+    fn remembered_keys_serve_only_the_same_password_and_parameters() {
+        let (key, leaf, _, ca) = ca_and_leaf();
+        let pkcs8 = key.pkey().private_key_to_pkcs8().unwrap();
+        let (cert, chain) = (leaf.to_der().unwrap(), vec![ca.to_der().unwrap()]);
+        let mut d = modern::Derived::default();
+        let der = modern::write(&pkcs8, &cert, &chain, "x", "right", &mut d).unwrap();
+        // another password does not get the remembered keys
+        assert!(matches!(
+            modern::read_with(&der, "wrong", &mut d),
+            Err(PkiError::PfxPassword)
+        ));
+        let c = modern::read_with(&der, "right", &mut d).unwrap();
+        assert_eq!(c.key_pkcs8.unwrap().as_slice(), &pkcs8[..]);
+        // a changed MAC salt misses the memory and fails the MAC; a changed byte of
+        // ciphertext fails too
+        for pos in [der.len() - 20, der.len() / 2] {
+            let mut bad = der.clone();
+            bad[pos] ^= 0x01;
+            assert!(modern::read_with(&bad, "right", &mut d).is_err(), "{pos}");
+        }
     }
 
     #[test]

@@ -4,10 +4,11 @@
 //! writes by default. OpenSSL 3.0 runs its password derivations through a generic
 //! provider interface that costs several times the hash itself, and a PFX needs three
 //! derivations to write and three to open again, which made the PFX most of the time
-//! `issue` takes; here they run on SHA-NI where the CPU has it. OpenSSL still encodes
-//! and decodes the key and certificates, does the AES, and is the judge in the tests
-//! (every file written here must open in OpenSSL and Java). The `legacy` profile
-//! stays with OpenSSL's PKCS#12 code.
+//! `issue` takes; here they run on the CPU's SHA instructions where it has them.
+//! OpenSSL still encodes the key (PKCS#8) and the certificates, does the AES and the
+//! random salts, and is the judge in the tests (every file written here must open in
+//! OpenSSL and Java, and the reader must open OpenSSL's files). The `legacy` profile
+//! and PFX files from elsewhere stay with OpenSSL's PKCS#12 code.
 
 use hmac::{Hmac, Mac};
 use openssl::symm::{Cipher, decrypt, encrypt};
@@ -208,19 +209,100 @@ fn pkcs12_kdf(
     out
 }
 
-fn mac(password: &str, salt: &[u8], iterations: u32, data: &[u8]) -> Result<[u8; 32]> {
-    let key = pkcs12_kdf(password, salt, 3, iterations, 32);
-    let mut m =
-        Hmac::<Sha256>::new_from_slice(&key).map_err(|_| PkiError::Invalid("HMAC key".into()))?;
+/// Which derivation a remembered key came from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kdf {
+    Pbkdf2,
+    Pkcs12Mac,
+}
+
+/// Keys derived while writing a file, kept so that the check which opens the same file
+/// again with the same password does not derive them a second time. A derivation is a
+/// pure function of (password, salt, iteration count); the reader takes salt and count
+/// from the bytes it parses and gets a remembered key only when all three match, so
+/// opening with a remembered key is the same computation as opening without one. What
+/// the check proves about the file (it parses, its MAC holds, both envelopes decrypt to
+/// exactly what went in) is unchanged; that our derivations agree with other
+/// implementations is proven by the tests against OpenSSL and Java, which a second
+/// run of the same code could not prove either. Wiped on drop.
+#[derive(Default)]
+pub struct Derived {
+    password: Zeroizing<[u8; 32]>,
+    keys: Vec<Remembered>,
+}
+
+struct Remembered {
+    kdf: Kdf,
+    salt: Vec<u8>,
+    iterations: u32,
+    key: Zeroizing<[u8; 32]>,
+}
+
+impl Derived {
+    /// The key for these inputs: remembered, or derived by `f` and remembered.
+    fn key(
+        &mut self,
+        password: &str,
+        kdf: Kdf,
+        salt: &[u8],
+        iterations: u32,
+        f: impl FnOnce() -> Zeroizing<[u8; 32]>,
+    ) -> Zeroizing<[u8; 32]> {
+        let mut tag = Zeroizing::new([0u8; 32]);
+        tag.copy_from_slice(&Sha256::digest(password.as_bytes()));
+        if self.keys.is_empty() {
+            self.password = tag.clone();
+        } else if !openssl::memcmp::eq(&self.password[..], &tag[..]) {
+            // another password: nothing remembered applies
+            return f();
+        }
+        if let Some(r) = self
+            .keys
+            .iter()
+            .find(|r| r.kdf == kdf && r.salt == salt && r.iterations == iterations)
+        {
+            return r.key.clone();
+        }
+        let key = f();
+        self.keys.push(Remembered {
+            kdf,
+            salt: salt.to_vec(),
+            iterations,
+            key: key.clone(),
+        });
+        key
+    }
+}
+
+fn mac(
+    password: &str,
+    salt: &[u8],
+    iterations: u32,
+    data: &[u8],
+    derived: &mut Derived,
+) -> Result<[u8; 32]> {
+    let key = derived.key(password, Kdf::Pkcs12Mac, salt, iterations, || {
+        let mut k = Zeroizing::new([0u8; 32]);
+        k.copy_from_slice(&pkcs12_kdf(password, salt, 3, iterations, 32));
+        k
+    });
+    let mut m = Hmac::<Sha256>::new_from_slice(&key[..])
+        .map_err(|_| PkiError::Invalid("HMAC key".into()))?;
     m.update(data);
     Ok(m.finalize().into_bytes().into())
 }
 
 /// Encrypts under PBES2; returns the AlgorithmIdentifier and the ciphertext.
-fn pbes2_encrypt(password: &str, plaintext: &[u8]) -> Result<(Vec<u8>, Vec<u8>)> {
+fn pbes2_encrypt(
+    password: &str,
+    plaintext: &[u8],
+    derived: &mut Derived,
+) -> Result<(Vec<u8>, Vec<u8>)> {
     let salt: [u8; SALT_LEN] = random()?;
     let iv: [u8; 16] = random()?;
-    let key = pbkdf2_key(password, &salt, ITERATIONS);
+    let key = derived.key(password, Kdf::Pbkdf2, &salt, ITERATIONS, || {
+        pbkdf2_key(password, &salt, ITERATIONS)
+    });
     let ct = encrypt(Cipher::aes_256_cbc(), key.as_ref(), Some(&iv), plaintext)?;
     let prf = der::seq(&[&der::oid(oids::HMAC_SHA256), &der::null()]);
     let kdf_params = der::seq(&[&der::octets(&salt), &der::uint(ITERATIONS), &prf]);
@@ -231,7 +313,12 @@ fn pbes2_encrypt(password: &str, plaintext: &[u8]) -> Result<(Vec<u8>, Vec<u8>)>
 }
 
 /// Decrypts a PBES2 envelope whose AlgorithmIdentifier is read from `alg`.
-fn pbes2_decrypt(password: &str, alg: &[u8], ct: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+fn pbes2_decrypt(
+    password: &str,
+    alg: &[u8],
+    ct: &[u8],
+    derived: &mut Derived,
+) -> Result<Zeroizing<Vec<u8>>> {
     let mut alg = Reader::new(alg);
     if alg.oid("an encryption algorithm")? != oids::PBES2 {
         return Err(unsupported("an encryption scheme other than PBES2"));
@@ -262,7 +349,9 @@ fn pbes2_decrypt(password: &str, alg: &[u8], ct: &[u8]) -> Result<Zeroizing<Vec<
     if iv.len() != 16 || iterations == 0 || iterations > MAX_ITERATIONS {
         return Err(unsupported("out-of-range PBES2 parameters"));
     }
-    let key = pbkdf2_key(password, salt, iterations);
+    let key = derived.key(password, Kdf::Pbkdf2, salt, iterations, || {
+        pbkdf2_key(password, salt, iterations)
+    });
     // A wrong key shows as bad padding: the MAC already vouched for the password.
     decrypt(Cipher::aes_256_cbc(), key.as_ref(), Some(iv), ct)
         .map(Zeroizing::new)
@@ -298,6 +387,7 @@ pub fn write(
     chain: &[Vec<u8>],
     friendly_name: &str,
     password: &str,
+    derived: &mut Derived,
 ) -> Result<Vec<u8>> {
     let local_key_id = openssl::sha::sha1(cert_der);
     let attrs = attributes(friendly_name, &local_key_id);
@@ -307,7 +397,7 @@ pub fn write(
         bags.push(cert_bag(c, None));
     }
     let certs = der::tlv(der::SEQUENCE, &bags.concat());
-    let (alg, ct) = pbes2_encrypt(password, &certs)?;
+    let (alg, ct) = pbes2_encrypt(password, &certs, derived)?;
     let enc_content_info =
         der::seq(&[&der::oid(oids::DATA), &alg, &der::tlv(der::IMPLICIT_0, &ct)]);
     let encrypted_data = der::seq(&[&der::uint(0), &enc_content_info]);
@@ -316,7 +406,7 @@ pub fn write(
         &der::explicit0(&encrypted_data),
     ]);
 
-    let (alg, ct) = pbes2_encrypt(password, pkcs8)?;
+    let (alg, ct) = pbes2_encrypt(password, pkcs8, derived)?;
     let epki = der::seq(&[&alg, &der::octets(&ct)]);
     let key_bag = der::seq(&[
         &der::oid(oids::SHROUDED_KEY_BAG),
@@ -328,7 +418,7 @@ pub fn write(
 
     let auth_safe = der::seq(&[&certs_ci, &key_ci]);
     let mac_salt: [u8; SALT_LEN] = random()?;
-    let digest = mac(password, &mac_salt, ITERATIONS, &auth_safe)?;
+    let digest = mac(password, &mac_salt, ITERATIONS, &auth_safe, derived)?;
     let mac_data = der::seq(&[
         &der::seq(&[
             &der::seq(&[&der::oid(oids::SHA256), &der::null()]),
@@ -361,6 +451,12 @@ pub struct Contents {
 /// Opens a PFX in the modern profile: checks the MAC with `password` and decrypts the
 /// bags. The key and certificates come back as DER, unparsed.
 pub fn read(pfx: &[u8], password: &str) -> Result<Contents> {
+    read_with(pfx, password, &mut Derived::default())
+}
+
+/// [`read`], taking keys already derived for this password, salt and count from
+/// `derived` (see [`Derived`]).
+pub fn read_with(pfx: &[u8], password: &str, derived: &mut Derived) -> Result<Contents> {
     let mut top = Reader::new(pfx);
     let mut p = top.sequence("a PFX")?;
     top.end("the PFX")?;
@@ -390,7 +486,7 @@ pub fn read(pfx: &[u8], password: &str) -> Result<Contents> {
     if iterations == 0 || iterations > MAX_ITERATIONS {
         return Err(unsupported("an out-of-range MAC iteration count"));
     }
-    let actual = mac(password, salt, iterations, auth_safe)?;
+    let actual = mac(password, salt, iterations, auth_safe, derived)?;
     if expected.len() != actual.len() || !openssl::memcmp::eq(expected, &actual) {
         return Err(PkiError::PfxPassword);
     }
@@ -407,7 +503,7 @@ pub fn read(pfx: &[u8], password: &str) -> Result<Contents> {
         let mut body = Reader::new(ci.expect(der::EXPLICIT_0, "content")?);
         if kind == oids::DATA {
             let contents = body.expect(der::OCTET_STRING, "safe contents")?;
-            read_bags(contents, password, &mut out)?;
+            read_bags(contents, password, &mut out, derived)?;
         } else if kind == oids::ENCRYPTED_DATA {
             let mut ed = body.sequence("encrypted data")?;
             ed.uint("the encrypted data version")?;
@@ -417,8 +513,8 @@ pub fn read(pfx: &[u8], password: &str) -> Result<Contents> {
             }
             let alg = eci.expect(der::SEQUENCE, "an encryption algorithm")?;
             let ct = eci.expect(der::IMPLICIT_0, "the encrypted content")?;
-            let contents = pbes2_decrypt(password, alg, ct)?;
-            read_bags(&contents, password, &mut out)?;
+            let contents = pbes2_decrypt(password, alg, ct, derived)?;
+            read_bags(&contents, password, &mut out, derived)?;
         } else {
             return Err(unsupported("enveloped (public-key) privacy mode"));
         }
@@ -426,7 +522,12 @@ pub fn read(pfx: &[u8], password: &str) -> Result<Contents> {
     Ok(out)
 }
 
-fn read_bags(contents: &[u8], password: &str, out: &mut Contents) -> Result<()> {
+fn read_bags(
+    contents: &[u8],
+    password: &str,
+    out: &mut Contents,
+    derived: &mut Derived,
+) -> Result<()> {
     let mut bags = Reader::new(contents).sequence("safe contents")?;
     while !bags.is_empty() {
         let mut bag = bags.sequence("a safe bag")?;
@@ -459,7 +560,7 @@ fn read_bags(contents: &[u8], password: &str, out: &mut Contents) -> Result<()> 
             let mut epki = value.sequence("an encrypted private key")?;
             let alg = epki.expect(der::SEQUENCE, "an encryption algorithm")?;
             let ct = epki.expect(der::OCTET_STRING, "an encrypted private key")?;
-            out.key_pkcs8 = Some(pbes2_decrypt(password, alg, ct)?);
+            out.key_pkcs8 = Some(pbes2_decrypt(password, alg, ct, derived)?);
             out.key_local_id = local_key_id;
         } else {
             return Err(unsupported(
