@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::OnceLock;
 
 use openssl::ec::{EcGroup, EcKey};
 use openssl::nid::Nid;
@@ -106,6 +107,8 @@ impl<'de> serde::Deserialize<'de> for KeyAlgorithm {
 pub struct PrivateKey {
     pkey: PKey<Private>,
     alg: KeyAlgorithm,
+    /// The PKCS#8 DER encoding, made once: the key file, the PFX and rcgen all need it.
+    pkcs8: OnceLock<Zeroizing<Vec<u8>>>,
 }
 
 impl fmt::Debug for PrivateKey {
@@ -125,13 +128,21 @@ impl PrivateKey {
             KeyAlgorithm::Rsa3072 => PKey::from_rsa(rsa_key(3072)?)?,
             KeyAlgorithm::Rsa4096 => PKey::from_rsa(rsa_key(4096)?)?,
         };
-        Ok(PrivateKey { pkey, alg })
+        Ok(PrivateKey {
+            pkey,
+            alg,
+            pkcs8: OnceLock::new(),
+        })
     }
 
     /// Wraps a key OpenSSL has loaded, refusing algorithms we cannot sign with.
     pub fn from_pkey(pkey: PKey<Private>) -> Result<Self> {
         let alg = algorithm_of(&pkey)?;
-        Ok(PrivateKey { pkey, alg })
+        Ok(PrivateKey {
+            pkey,
+            alg,
+            pkcs8: OnceLock::new(),
+        })
     }
 
     /// Reads a PEM private key (PKCS#8, SEC1 or PKCS#1, encrypted or not) or a DER
@@ -170,9 +181,19 @@ impl PrivateKey {
         &self.pkey
     }
 
+    /// Unencrypted PKCS#8 DER, zeroised when the key is dropped.
+    pub fn pkcs8_der(&self) -> Result<&[u8]> {
+        if let Some(d) = self.pkcs8.get() {
+            return Ok(d);
+        }
+        let d = Zeroizing::new(self.pkey.private_key_to_pkcs8()?);
+        Ok(self.pkcs8.get_or_init(|| d))
+    }
+
     /// Unencrypted PKCS#8 PEM (`BEGIN PRIVATE KEY`), zeroised on drop.
     pub fn to_pkcs8_pem(&self) -> Result<Zeroizing<Vec<u8>>> {
-        Ok(Zeroizing::new(self.pkey.private_key_to_pem_pkcs8()?))
+        let pem = Zeroizing::new(super::cert::pem("PRIVATE KEY", self.pkcs8_der()?));
+        Ok(Zeroizing::new(pem.as_bytes().to_vec()))
     }
 
     /// Encrypted PKCS#8 PEM: PBES2, PBKDF2-HMAC-SHA256, AES-256-CBC.
@@ -185,8 +206,7 @@ impl PrivateKey {
 
     /// The key as rcgen wants it for signing, with the signature algorithm we chose.
     pub fn to_rcgen(&self) -> Result<KeyPair> {
-        let der = Zeroizing::new(self.pkey.private_key_to_pkcs8()?);
-        let der = rustls_pki_der(&der);
+        let der = rustls_pki_der(self.pkcs8_der()?);
         Ok(KeyPair::from_pkcs8_der_and_sign_algo(
             &der,
             self.alg.rcgen_alg(),

@@ -12,7 +12,6 @@ use openssl::pkcs12::Pkcs12;
 use openssl::stack::Stack;
 use openssl::x509::X509;
 use secrecy::{ExposeSecret, SecretString};
-use zeroize::Zeroizing;
 
 use super::keys::PrivateKey;
 use super::{PkiError, Result};
@@ -83,10 +82,10 @@ pub fn build_der(
     let pw = password.expose_secret();
     match compat {
         PfxCompat::Modern => {
-            let pkcs8 = Zeroizing::new(key.pkey().private_key_to_pkcs8()?);
+            let pkcs8 = key.pkcs8_der()?;
             let mut derived = modern::Derived::default();
-            let der = modern::write(&pkcs8, cert_der, chain, friendly_name, pw, &mut derived)?;
-            check_modern(&der, pw, &pkcs8, cert_der, chain, &mut derived)?;
+            let der = modern::write(pkcs8, cert_der, chain, friendly_name, pw, &mut derived)?;
+            check_modern(&der, pw, pkcs8, cert_der, chain, &mut derived)?;
             if !key_matches_cert(key, cert_der)? {
                 return Err(mismatch());
             }
