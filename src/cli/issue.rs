@@ -177,16 +177,22 @@ fn run_all(ctx: &Ctx, a: Args) -> Result<u8> {
     let flags = a.flags();
     let _lock = ws.lock()?;
     let now = time::OffsetDateTime::now_utc();
-    // plan: every tenant x env lacking a valid certificate
-    let mut todo: Vec<Resolved> = Vec::new();
-    let mut unchanged = 0usize;
-    for t in profiles.tenant_names() {
-        let (_, tf) = profiles.tenant(t)?;
+    let jobs = a
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
+    // plan: every tenant x env lacking a valid certificate. Reading and resolving a
+    // thousand profiles is a tenth of a second, so it runs on every core too; the first
+    // error in tenant order is the one reported, as it would be in a plain loop.
+    let plan_tenant = |t: &str| -> Result<(Vec<Resolved>, usize)> {
+        let (path, tf) = profiles.tenant(t)?;
+        let mut todo = Vec::new();
+        let mut unchanged = 0usize;
         for e in &tf.environments.value {
             if a.env.as_ref().is_some_and(|x| x != &e.value) {
                 continue;
             }
-            let r = profiles.resolve(t, &e.value, &flags)?;
+            let r = profiles.resolve_parsed(t, &path, &tf, &e.value, &flags)?;
             let valid = issue::current_valid(
                 &ws,
                 t,
@@ -201,6 +207,26 @@ fn run_all(ctx: &Ctx, a: Args) -> Result<u8> {
                 todo.push(r);
             }
         }
+        Ok((todo, unchanged))
+    };
+    let names = profiles.tenant_names();
+    let per = names.len().div_ceil(jobs).max(1);
+    let planned: Vec<Result<(Vec<Resolved>, usize)>> = std::thread::scope(|s| {
+        let handles: Vec<_> = names
+            .chunks(per)
+            .map(|part| s.spawn(|| part.iter().map(|t| plan_tenant(t)).collect::<Vec<_>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("planning thread"))
+            .collect()
+    });
+    let mut todo: Vec<Resolved> = Vec::new();
+    let mut unchanged = 0usize;
+    for p in planned {
+        let (t, u) = p?;
+        todo.extend(t);
+        unchanged += u;
     }
     // one signer per environment that has work
     let mut envs: Vec<String> = todo.iter().map(|r| r.env.clone()).collect();
@@ -214,10 +240,6 @@ fn run_all(ctx: &Ctx, a: Args) -> Result<u8> {
         let c = crate::ops::ca::chain(&ws, &profiles, e)?;
         signers.insert(e.clone(), (s, c));
     }
-    let jobs = a
-        .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-        .max(1);
     let bar = if ctx.json() || ctx.global.quiet {
         indicatif::ProgressBar::hidden()
     } else {

@@ -533,8 +533,21 @@ impl Profiles {
         env: &str,
         flags: &LeafFlags,
     ) -> Result<Resolved, ProfileError> {
-        self.check_env(env)?;
         let (tpath, t) = self.tenant(tenant)?;
+        self.resolve_parsed(tenant, &tpath, &t, env, flags)
+    }
+
+    /// [`Profiles::resolve`] for a tenant file already parsed by [`Profiles::tenant`]
+    /// (to resolve several environments of one tenant without parsing it again).
+    pub fn resolve_parsed(
+        &self,
+        tenant: &str,
+        tpath: &Path,
+        t: &TenantFile,
+        env: &str,
+        flags: &LeafFlags,
+    ) -> Result<Resolved, ProfileError> {
+        self.check_env(env)?;
         if !t.environments.value.iter().any(|e| e.value == env) {
             let listed: Vec<&str> = t
                 .environments
@@ -543,7 +556,7 @@ impl Profiles {
                 .map(|e| e.value.as_str())
                 .collect();
             return Err(ProfileError::at_spanned(
-                &tpath,
+                tpath,
                 &t.environments,
                 format!(
                     "tenant '{tenant}' does not list environment '{env}' (it lists: {}); add '{env}' to environments here",
@@ -567,12 +580,12 @@ impl Profiles {
             });
         }
         layers.push(Layer {
-            path: &tpath,
+            path: tpath,
             leaf: &base,
         });
         if let Some(o) = t.overrides.get(env) {
             layers.push(Layer {
-                path: &tpath,
+                path: tpath,
                 leaf: &o.value,
             });
         }
