@@ -319,6 +319,18 @@ mod tests {
     }
 
     #[test]
+    fn openssl_agrees_on_empty_and_astral_passwords() {
+        let (key, leaf, _, _) = ca_and_leaf();
+        for pw in ["", "key \u{1F511} and \u{00E9}"] {
+            let secret = SecretString::from(pw.to_string());
+            let der = build(&key, &leaf, &[], "x", &secret, PfxCompat::Modern).unwrap();
+            let parsed = Pkcs12::from_der(&der).unwrap().parse2(pw).unwrap();
+            assert!(parsed.pkey.unwrap().public_eq(key.pkey()), "{pw:?}");
+            assert!(Pkcs12::from_der(&der).unwrap().parse2("other").is_err());
+        }
+    }
+
+    #[test]
     fn modern_reader_opens_what_openssl_writes() {
         let (key, leaf, _, ca) = ca_and_leaf();
         let mut stack = Stack::new().unwrap();
