@@ -16,8 +16,8 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::{OpError, Result};
-use crate::pki::cert::pem;
 use crate::pki::inspect::{self, CertInfo, SanInfo};
+use crate::pki::pem;
 use crate::pki::{Kind, PkiError, fingerprint};
 use crate::profile::Profiles;
 use crate::report::rfc3339;

@@ -178,12 +178,12 @@ impl Prepared {
 /// Builds everything a leaf folder holds (PFX included, opened again and checked).
 fn prepare(ws: &Workspace, n: &NewLeaf<'_>) -> Result<Prepared> {
     let info = crate::pki::inspect::cert_info(n.cert_der)?;
-    let cert_pem = cert::pem("CERTIFICATE", n.cert_der).into_bytes();
+    let cert_pem = crate::pki::pem("CERTIFICATE", n.cert_der).into_bytes();
     let mut chain_der = Vec::with_capacity(n.chain.len());
     let mut chain_pem = Vec::new();
     for c in n.chain {
         let der = c.to_der().map_err(PkiError::from)?;
-        chain_pem.extend(cert::pem("CERTIFICATE", &der).into_bytes());
+        chain_pem.extend(crate::pki::pem("CERTIFICATE", &der).into_bytes());
         chain_der.push(der);
     }
     let mut full = cert_pem.clone();

@@ -276,24 +276,6 @@ pub fn whole_seconds(t: OffsetDateTime) -> OffsetDateTime {
     t.replace_nanosecond(0).unwrap_or(t)
 }
 
-/// PEM with 64-column lines, as OpenSSL writes it.
-pub fn pem(label: &str, der: &[u8]) -> String {
-    let b64 = openssl::base64::encode_block(der);
-    let mut s = String::with_capacity(b64.len() + b64.len() / 64 + 2 * label.len() + 40);
-    s.push_str("-----BEGIN ");
-    s.push_str(label);
-    s.push_str("-----\n");
-    for chunk in b64.as_bytes().chunks(64) {
-        // base64 is ASCII, so every chunk is valid UTF-8
-        s.push_str(std::str::from_utf8(chunk).unwrap_or_default());
-        s.push('\n');
-    }
-    s.push_str("-----END ");
-    s.push_str(label);
-    s.push_str("-----\n");
-    s
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -302,10 +284,13 @@ mod tests {
     #[test]
     fn pem_is_what_openssl_writes() {
         let (_, built) = ca();
-        let ours = pem("CERTIFICATE", &built.der);
+        let ours = crate::pki::pem("CERTIFICATE", &built.der);
         let theirs = X509::from_der(&built.der).unwrap().to_pem().unwrap();
         assert_eq!(ours.as_bytes(), &theirs[..]);
-        assert_eq!(pem("X", &[]), "-----BEGIN X-----\n-----END X-----\n");
+        assert_eq!(
+            crate::pki::pem("X", &[]),
+            "-----BEGIN X-----\n-----END X-----\n"
+        );
     }
 
     fn ca() -> (Signer, Built) {

@@ -530,11 +530,9 @@ pub fn inspect_bytes(
                 }
                 "CERTIFICATE REQUEST" | "NEW CERTIFICATE REQUEST" => Item::Csr(csr_info(&b.der)?),
                 "X509 CRL" => Item::Crl(crl_info(&b.der)?),
-                "PRIVATE KEY" => key_item(
-                    "pkcs8",
-                    super::cert::pem("PRIVATE KEY", &b.der).as_bytes(),
-                    false,
-                ),
+                "PRIVATE KEY" => {
+                    key_item("pkcs8", super::pem("PRIVATE KEY", &b.der).as_bytes(), false)
+                }
                 "ENCRYPTED PRIVATE KEY" => key_item("encrypted-pkcs8", &[], true),
                 "EC PRIVATE KEY" | "RSA PRIVATE KEY" => {
                     let enc = data.windows(9).any(|w| w == b"ENCRYPTED");
@@ -543,7 +541,7 @@ pub fn inspect_bytes(
                     } else {
                         "pkcs1"
                     };
-                    key_item(fmt, super::cert::pem(&b.label, &b.der).as_bytes(), enc)
+                    key_item(fmt, super::pem(&b.label, &b.der).as_bytes(), enc)
                 }
                 "PUBLIC KEY" => continue,
                 other => {

@@ -192,7 +192,7 @@ impl PrivateKey {
 
     /// Unencrypted PKCS#8 PEM (`BEGIN PRIVATE KEY`), zeroised on drop.
     pub fn to_pkcs8_pem(&self) -> Result<Zeroizing<Vec<u8>>> {
-        let pem = Zeroizing::new(super::cert::pem("PRIVATE KEY", self.pkcs8_der()?));
+        let pem = Zeroizing::new(super::pem("PRIVATE KEY", self.pkcs8_der()?));
         Ok(Zeroizing::new(pem.as_bytes().to_vec()))
     }
 

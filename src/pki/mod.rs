@@ -40,6 +40,24 @@ pub enum PkiError {
 
 pub type Result<T, E = PkiError> = std::result::Result<T, E>;
 
+/// PEM with 64-column lines, as OpenSSL writes it.
+pub fn pem(label: &str, der: &[u8]) -> String {
+    let b64 = openssl::base64::encode_block(der);
+    let mut s = String::with_capacity(b64.len() + b64.len() / 64 + 2 * label.len() + 40);
+    s.push_str("-----BEGIN ");
+    s.push_str(label);
+    s.push_str("-----\n");
+    for chunk in b64.as_bytes().chunks(64) {
+        // base64 is ASCII, so every chunk is valid UTF-8
+        s.push_str(std::str::from_utf8(chunk).unwrap_or_default());
+        s.push('\n');
+    }
+    s.push_str("-----END ");
+    s.push_str(label);
+    s.push_str("-----\n");
+    s
+}
+
 /// Whether a leaf certificate authenticates a client or a server.
 #[derive(
     Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,

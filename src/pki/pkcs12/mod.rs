@@ -124,7 +124,7 @@ fn mismatch() -> PkiError {
 fn key_matches_cert(key: &PrivateKey, cert_der: &[u8]) -> Result<bool> {
     let (_, parsed) = x509_parser::parse_x509_certificate(cert_der)
         .map_err(|e| PkiError::Parse(format!("certificate: {e}")))?;
-    if parsed.tbs_certificate.subject_pki.raw == key.pkey().public_key_to_der()?.as_slice() {
+    if parsed.tbs_certificate.subject_pki.raw == key.public_key_der()?.as_slice() {
         return Ok(true);
     }
     Ok(X509::from_der(cert_der)?
