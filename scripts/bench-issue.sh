@@ -41,8 +41,9 @@ now() { date +%s.%N; }
 # many were deleted is several times slower (the allocator passes over recently freed
 # inodes), which would charge one run for the cleanup of another.
 settle() { sync; sleep 2; }
-# The same effect lasts a minute after deletions made before this script started (an
-# earlier run's cleanup, say), so the first run waits that long.
+# The same effect follows deletions made before this script started (an earlier run's
+# cleanup, say) for at least a minute, and for minutes while the inode-table blocks are
+# still dirty; the first run waits out the minute, and a quiet machine does the rest.
 QUIET_START=${QUIET_START:-65}
 # certs/s from a count and two timestamps
 rate() { awk -v n="$1" -v a="$2" -v b="$3" 'BEGIN { printf "%.1f", n / (b - a) }'; }

@@ -192,8 +192,9 @@ impl PrivateKey {
 
     /// Unencrypted PKCS#8 PEM (`BEGIN PRIVATE KEY`), zeroised on drop.
     pub fn to_pkcs8_pem(&self) -> Result<Zeroizing<Vec<u8>>> {
-        let pem = Zeroizing::new(super::pem("PRIVATE KEY", self.pkcs8_der()?));
-        Ok(Zeroizing::new(pem.as_bytes().to_vec()))
+        Ok(Zeroizing::new(
+            super::pem("PRIVATE KEY", self.pkcs8_der()?).into_bytes(),
+        ))
     }
 
     /// Encrypted PKCS#8 PEM: PBES2, PBKDF2-HMAC-SHA256, AES-256-CBC.

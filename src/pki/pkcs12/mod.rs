@@ -69,6 +69,10 @@ pub fn build(
     )
 }
 
+/// Iterations of every password derivation in a PFX we write, both profiles: OpenSSL's
+/// default for PKCS#12 (PKCS12_DEFAULT_ITER).
+pub const ITERATIONS: u32 = 2048;
+
 /// [`build`] for a certificate and chain given as DER.
 pub fn build_der(
     key: &PrivateKey,
@@ -80,16 +84,23 @@ pub fn build_der(
 ) -> Result<Vec<u8>> {
     check_password(password)?;
     let pw = password.expose_secret();
-    match compat {
+    let (der, held) = match compat {
         PfxCompat::Modern => {
             let pkcs8 = key.pkcs8_der()?;
             let mut derived = modern::Derived::default();
             let der = modern::write(pkcs8, cert_der, chain, friendly_name, pw, &mut derived)?;
-            check_modern(&der, pw, pkcs8, cert_der, chain, &mut derived)?;
-            if !key_matches_cert(key, cert_der)? {
-                return Err(mismatch());
-            }
-            Ok(der)
+            let c = modern::read_with(&der, pw, &mut derived)?;
+            // the certificate tied to the key by its local key id is the leaf
+            let (leaf, rest): (Vec<_>, Vec<_>) = c
+                .certs
+                .into_iter()
+                .partition(|f| f.local_key_id.is_some() && f.local_key_id == c.key_local_id);
+            let held = Held {
+                same_key: c.key_pkcs8.map(|k| k.as_slice() == pkcs8),
+                certs: leaf.into_iter().map(|f| f.der).collect(),
+                chain: rest.into_iter().map(|f| f.der).collect(),
+            };
+            (der, held)
         }
         PfxCompat::Legacy => {
             let cert = X509::from_der(cert_der)?;
@@ -104,18 +115,72 @@ pub fn build_der(
                 .ca(ca)
                 .key_algorithm(Nid::PBE_WITHSHA1AND3_KEY_TRIPLEDES_CBC)
                 .cert_algorithm(Nid::PBE_WITHSHA1AND3_KEY_TRIPLEDES_CBC)
-                .key_iter(modern::ITERATIONS)
+                .key_iter(ITERATIONS)
                 .mac_md(MessageDigest::sha1())
-                .mac_iter(modern::ITERATIONS);
+                .mac_iter(ITERATIONS);
             let der = b.build2(pw)?.to_der()?;
-            check(open(&der, password)?, &cert, chain.len())?;
-            Ok(der)
+            let o = open(&der, password)?;
+            let held = Held {
+                same_key: o.key.map(|k| k.pkey().public_eq(key.pkey())),
+                certs: o
+                    .cert
+                    .map(|c| c.to_der())
+                    .transpose()?
+                    .into_iter()
+                    .collect(),
+                chain: o
+                    .chain
+                    .iter()
+                    .map(|c| c.to_der())
+                    .collect::<Result<_, _>>()?,
+            };
+            (der, held)
         }
-    }
+    };
+    check(held, key, cert_der, chain)?;
+    Ok(der)
 }
 
-fn mismatch() -> PkiError {
-    PkiError::Invalid("the key in the PFX does not match its certificate".into())
+/// What a PFX just written turned out to hold, opened again with its password.
+struct Held {
+    /// None when it holds no key; else whether it is the key that went in.
+    same_key: Option<bool>,
+    /// The certificates that belong to the key (exactly one is expected).
+    certs: Vec<Vec<u8>>,
+    /// The other certificates.
+    chain: Vec<Vec<u8>>,
+}
+
+/// Checks a PFX just written and opened again: it holds the key that went in, that key
+/// matches the certificate, the certificate is the one meant, and the whole chain is
+/// inside.
+fn check(held: Held, key: &PrivateKey, cert_der: &[u8], chain: &[Vec<u8>]) -> Result<()> {
+    let invalid = |m: String| Err(PkiError::Invalid(m));
+    match held.same_key {
+        None => return invalid("the PFX written holds no private key".into()),
+        Some(false) => return invalid("the PFX written does not hold the private key".into()),
+        Some(true) => {}
+    }
+    match held.certs.as_slice() {
+        [] => return invalid("the PFX written holds no certificate".into()),
+        [c] if c.as_slice() == cert_der => {}
+        _ => return invalid("the PFX written holds another certificate".into()),
+    }
+    if !key_matches_cert(key, cert_der)? {
+        return invalid("the key in the PFX does not match its certificate".into());
+    }
+    // compared as sets: readers do not promise to keep the bags' order
+    let (mut got, mut want) = (held.chain, chain.to_vec());
+    got.sort();
+    want.sort();
+    if got != want {
+        return invalid(format!(
+            "the PFX written holds {} chain certificates, not the {} of the chain",
+            got.len(),
+            want.len()
+        ));
+    }
+    Ok(())
 }
 
 /// Whether `cert_der` certifies the public half of `key`: the certificate's
@@ -130,41 +195,6 @@ fn key_matches_cert(key: &PrivateKey, cert_der: &[u8]) -> Result<bool> {
     Ok(X509::from_der(cert_der)?
         .public_key()?
         .public_eq(key.pkey()))
-}
-
-/// Opens a modern PFX just written and checks that it holds exactly the key,
-/// certificate (tied to the key by its local key id) and chain that went in.
-fn check_modern(
-    der: &[u8],
-    password: &str,
-    pkcs8: &[u8],
-    cert_der: &[u8],
-    chain: &[Vec<u8>],
-    derived: &mut modern::Derived,
-) -> Result<()> {
-    let c = modern::read_with(der, password, derived)?;
-    if c.key_pkcs8.as_deref().map(|k| k.as_slice()) != Some(pkcs8) {
-        return Err(PkiError::Invalid(
-            "the PFX written does not hold the private key".into(),
-        ));
-    }
-    let (leaf, rest): (Vec<_>, Vec<_>) = c
-        .certs
-        .into_iter()
-        .partition(|f| f.local_key_id.is_some() && f.local_key_id == c.key_local_id);
-    if leaf.len() != 1 || leaf[0].der != cert_der {
-        return Err(PkiError::Invalid(
-            "the PFX written holds another certificate".into(),
-        ));
-    }
-    if rest.len() != chain.len() || rest.iter().zip(chain).any(|(f, c)| f.der != *c) {
-        return Err(PkiError::Invalid(format!(
-            "the PFX written holds {} chain certificates, not the {} of the chain",
-            rest.len(),
-            chain.len()
-        )));
-    }
-    Ok(())
 }
 
 /// What a PFX holds.
@@ -195,32 +225,6 @@ pub fn open(der: &[u8], password: &SecretString) -> Result<Opened> {
     })
 }
 
-/// Checks a PFX just written and opened again: its key matches its certificate, the
-/// certificate is the one meant, and the whole chain is inside.
-fn check(o: Opened, cert: &X509, chain_len: usize) -> Result<()> {
-    let key = o
-        .key
-        .ok_or_else(|| PkiError::Invalid("the PFX written holds no private key".into()))?;
-    let c = o
-        .cert
-        .ok_or_else(|| PkiError::Invalid("the PFX written holds no certificate".into()))?;
-    if c.to_der()? != cert.to_der()? {
-        return Err(PkiError::Invalid(
-            "the PFX written holds another certificate".into(),
-        ));
-    }
-    if !c.public_key()?.public_eq(key.pkey()) {
-        return Err(mismatch());
-    }
-    if o.chain.len() != chain_len {
-        return Err(PkiError::Invalid(format!(
-            "the PFX written holds {} chain certificates, expected {chain_len}",
-            o.chain.len()
-        )));
-    }
-    Ok(())
-}
-
 fn check_password(p: &SecretString) -> Result<()> {
     if p.expose_secret().contains('\0') {
         return Err(PkiError::Invalid(
@@ -240,14 +244,7 @@ mod tests {
 
     #[test]
     fn both_modes_round_trip_and_wrong_password_fails() {
-        let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
-        let req = CaRequest {
-            subject: Subject::parse("CN=x").unwrap(),
-            validity: Duration::days(1),
-            path_length: 0,
-        };
-        let b = self_signed_ca(&req, &key, OffsetDateTime::now_utc()).unwrap();
-        let cert = X509::from_der(&b.der).unwrap();
+        let (key, cert) = key_and_cert("x");
         let pw = SecretString::from("pw".to_string());
         for compat in [PfxCompat::Modern, PfxCompat::Legacy] {
             let der = build(&key, &cert, &[], "x", &pw, compat).unwrap();
@@ -257,39 +254,26 @@ mod tests {
         }
     }
 
-    fn ca_and_leaf() -> (PrivateKey, X509, PrivateKey, X509) {
-        let ca_key = PrivateKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+    /// A fresh P-256 key and a self-signed certificate for it: enough to bundle.
+    fn key_and_cert(cn: &str) -> (PrivateKey, X509) {
+        let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
         let req = CaRequest {
-            subject: Subject::parse("CN=Test CA").unwrap(),
-            validity: Duration::days(2),
+            subject: Subject::parse(&format!("CN={cn}")).unwrap(),
+            validity: Duration::days(1),
             path_length: 0,
         };
-        let ca = X509::from_der(
-            &self_signed_ca(&req, &ca_key, OffsetDateTime::now_utc())
-                .unwrap()
-                .der,
-        )
-        .unwrap();
-        let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
-        let leaf = {
-            let req = CaRequest {
-                subject: Subject::parse("CN=leaf").unwrap(),
-                validity: Duration::days(1),
-                path_length: 0,
-            };
-            X509::from_der(
-                &self_signed_ca(&req, &key, OffsetDateTime::now_utc())
-                    .unwrap()
-                    .der,
-            )
-            .unwrap()
-        };
-        (key, leaf, ca_key, ca)
+        let built = self_signed_ca(&req, &key, OffsetDateTime::now_utc()).unwrap();
+        (key, X509::from_der(&built.der).unwrap())
+    }
+
+    fn ca_and_leaf() -> (PrivateKey, X509, X509) {
+        let (key, leaf) = key_and_cert("leaf");
+        (key, leaf, key_and_cert("Test CA").1)
     }
 
     #[test]
     fn modern_files_open_in_openssl_with_name_key_and_chain() {
-        let (key, leaf, _, ca) = ca_and_leaf();
+        let (key, leaf, ca) = ca_and_leaf();
         let pw = SecretString::from("pässwörd-1".to_string());
         let der = build(
             &key,
@@ -313,14 +297,71 @@ mod tests {
         assert_eq!(chain.len(), 1);
         assert_eq!(chain[0].to_der().unwrap(), ca.to_der().unwrap());
         assert!(Pkcs12::from_der(&der).unwrap().parse2("wrong").is_err());
-        // the friendly name, as OpenSSL reads it back
+        // and the OpenSSL-based opener that inspect and probe use reads it
         let opened = open(&der, &pw).unwrap();
         assert!(opened.key.is_some());
     }
 
     #[test]
+    fn the_check_names_what_is_missing_or_wrong() {
+        let (key, leaf, ca) = ca_and_leaf();
+        let (leaf, ca) = (leaf.to_der().unwrap(), ca.to_der().unwrap());
+        let chain = vec![ca.clone()];
+        let good = || Held {
+            same_key: Some(true),
+            certs: vec![leaf.clone()],
+            chain: vec![ca.clone()],
+        };
+        assert!(check(good(), &key, &leaf, &chain).is_ok());
+        let err = |h: Held, k: &PrivateKey| check(h, k, &leaf, &chain).unwrap_err().to_string();
+        let cases = [
+            (
+                Held {
+                    same_key: None,
+                    ..good()
+                },
+                "holds no private key",
+            ),
+            (
+                Held {
+                    same_key: Some(false),
+                    ..good()
+                },
+                "does not hold the private key",
+            ),
+            (
+                Held {
+                    certs: vec![],
+                    ..good()
+                },
+                "holds no certificate",
+            ),
+            (
+                Held {
+                    certs: vec![ca.clone()],
+                    ..good()
+                },
+                "holds another certificate",
+            ),
+            (
+                Held {
+                    chain: vec![],
+                    ..good()
+                },
+                "holds 0 chain certificates, not the 1",
+            ),
+        ];
+        for (held, want) in cases {
+            let e = err(held, &key);
+            assert!(e.contains(want), "{e}");
+        }
+        let (other, _) = key_and_cert("other");
+        assert!(err(good(), &other).contains("does not match its certificate"));
+    }
+
+    #[test]
     fn openssl_agrees_on_empty_and_astral_passwords() {
-        let (key, leaf, _, _) = ca_and_leaf();
+        let (key, leaf) = key_and_cert("leaf");
         for pw in ["", "key \u{1F511} and \u{00E9}"] {
             let secret = SecretString::from(pw.to_string());
             let der = build(&key, &leaf, &[], "x", &secret, PfxCompat::Modern).unwrap();
@@ -332,7 +373,7 @@ mod tests {
 
     #[test]
     fn modern_reader_opens_what_openssl_writes() {
-        let (key, leaf, _, ca) = ca_and_leaf();
+        let (key, leaf, ca) = ca_and_leaf();
         let mut stack = Stack::new().unwrap();
         stack.push(ca.clone()).unwrap();
         let mut b = Pkcs12::builder();
@@ -353,7 +394,7 @@ mod tests {
 
     #[test]
     fn remembered_keys_serve_only_the_same_password_and_parameters() {
-        let (key, leaf, _, ca) = ca_and_leaf();
+        let (key, leaf, ca) = ca_and_leaf();
         let pkcs8 = key.pkey().private_key_to_pkcs8().unwrap();
         let (cert, chain) = (leaf.to_der().unwrap(), vec![ca.to_der().unwrap()]);
         let mut d = modern::Derived::default();
@@ -376,7 +417,7 @@ mod tests {
 
     #[test]
     fn modern_reader_refuses_tampering_and_legacy_files() {
-        let (key, leaf, _, _) = ca_and_leaf();
+        let (key, leaf) = key_and_cert("leaf");
         let pw = SecretString::from("pw".to_string());
         let mut der = build(&key, &leaf, &[], "x", &pw, PfxCompat::Modern).unwrap();
         let mid = der.len() / 2;

@@ -16,11 +16,10 @@ use sha2::digest::generic_array::GenericArray;
 use sha2::{Digest, Sha256};
 use zeroize::{Zeroize, Zeroizing};
 
+use super::ITERATIONS;
 use super::der::{self, Reader};
 use crate::pki::{PkiError, Result};
 
-/// PBKDF2 and MAC iterations: OpenSSL's default for PKCS#12 (PKCS12_DEFAULT_ITER).
-pub const ITERATIONS: u32 = 2048;
 /// Refused when reading: a file that asks for more would stall the reader.
 const MAX_ITERATIONS: u32 = 10_000_000;
 const SALT_LEN: usize = 16;
@@ -335,9 +334,10 @@ fn pbes2_decrypt(
         return Err(unsupported("a key length other than 32 bytes"));
     }
     // The PRF defaults to HMAC-SHA-1 when absent.
-    let mut prf = kp
-        .sequence("a PBKDF2 PRF")
-        .map_err(|_| unsupported("HMAC-SHA-1"))?;
+    if kp.is_empty() {
+        return Err(unsupported("HMAC-SHA-1"));
+    }
+    let mut prf = kp.sequence("a PBKDF2 PRF")?;
     if prf.oid("a PBKDF2 PRF")? != oids::HMAC_SHA256 {
         return Err(unsupported("a PBKDF2 PRF other than HMAC-SHA-256"));
     }
