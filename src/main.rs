@@ -4,17 +4,24 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+// only the binary talks to a person: it parses and renders, the core decides
+mod cli;
+mod report;
+
+// the layers below, by the names the command modules use
+use mtlsctl_core::{net, ops, pki, profile, workspace};
+
 fn main() -> ExitCode {
     quiet_on_closed_pipe();
-    let cli = mtlsctl::cli::Cli::parse();
-    match mtlsctl::cli::run(cli) {
+    let cli = cli::Cli::parse();
+    match cli::run(cli) {
         Ok(code) => code,
         Err(err) => {
             if is_broken_pipe(&err) {
                 return ExitCode::SUCCESS;
             }
-            let code = mtlsctl::cli::exit_code_for(&err);
-            eprintln!("error: {}", mtlsctl::cli::render_error(&err));
+            let code = cli::exit_code_for(&err);
+            eprintln!("error: {}", cli::render_error(&err));
             ExitCode::from(code)
         }
     }

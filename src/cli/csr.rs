@@ -20,7 +20,7 @@ pub struct Args {
     #[arg(long)]
     pub env: String,
     /// Client or server certificate (default: the profile's kind)
-    #[arg(long)]
+    #[arg(long, value_parser = crate::cli::kind_parser())]
     pub kind: Option<Kind>,
     /// Replace a request that is already pending (its key is deleted)
     #[arg(long)]

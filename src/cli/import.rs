@@ -21,7 +21,7 @@ pub struct Args {
     #[arg(long)]
     pub env: String,
     /// Client or server (default: the profile's kind)
-    #[arg(long)]
+    #[arg(long, value_parser = crate::cli::kind_parser())]
     pub kind: Option<Kind>,
     /// The signed certificate (PEM or DER; may be followed by its chain)
     #[arg(long, value_name = "FILE")]

@@ -28,7 +28,7 @@ pub struct Args {
     #[arg(long, conflicts_with = "tenant")]
     pub all: bool,
     /// Client or server certificate (default: the profile's kind)
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = crate::cli::kind_parser())]
     pub kind: Option<Kind>,
     /// DNS subject alternative name (repeat; replaces the profile's list)
     #[arg(long = "dns", value_name = "NAME")]

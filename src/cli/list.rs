@@ -15,7 +15,7 @@ pub struct Args {
     pub tenant: Option<String>,
     #[arg(long)]
     pub env: Option<String>,
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = crate::cli::kind_parser())]
     pub kind: Option<Kind>,
     /// Also list superseded and revoked certificates
     #[arg(long, short = 'a')]

@@ -276,3 +276,10 @@ pub fn run(cli: Cli) -> Result<std::process::ExitCode> {
     };
     Ok(std::process::ExitCode::from(code))
 }
+
+/// `--kind client|server`, with both values listed in help and completions.
+pub fn kind_parser() -> impl clap::builder::TypedValueParser<Value = crate::pki::Kind> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(crate::pki::Kind::ALL.map(|k| k.as_str()))
+        .try_map(|s| s.parse::<crate::pki::Kind>())
+}

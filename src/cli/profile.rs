@@ -21,17 +21,8 @@ pub struct ShowArgs {
     #[arg(long)]
     pub env: String,
     /// Show the settings for this kind instead of the profile's
-    #[arg(long, value_parser = clap::value_parser!(Kind))]
+    #[arg(long, value_parser = crate::cli::kind_parser())]
     pub kind: Option<Kind>,
-}
-
-impl clap::ValueEnum for Kind {
-    fn value_variants<'a>() -> &'a [Self] {
-        &Kind::ALL
-    }
-    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
-        Some(clap::builder::PossibleValue::new(self.as_str()))
-    }
 }
 
 #[derive(Serialize)]

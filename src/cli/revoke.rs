@@ -29,7 +29,7 @@ pub struct Args {
     #[arg(long, value_name = "HEX")]
     pub serial: Option<String>,
     /// Client or server, when the tenant has both
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = crate::cli::kind_parser())]
     pub kind: Option<Kind>,
     /// Why (RFC 5280 reason code)
     #[arg(long, default_value = "unspecified", value_parser = reasons())]

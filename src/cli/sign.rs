@@ -29,7 +29,7 @@ pub struct Args {
     #[arg(long)]
     pub env: String,
     /// server (default without --tenant) or client; with --tenant the profile's kind
-    #[arg(long)]
+    #[arg(long, value_parser = crate::cli::kind_parser())]
     pub kind: Option<Kind>,
     /// DNS subject alternative name (repeat)
     #[arg(long = "dns", value_name = "NAME")]

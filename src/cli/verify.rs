@@ -63,7 +63,7 @@ pub struct Args {
     #[arg(long, requires = "tenant")]
     pub env: Option<String>,
     /// With --tenant: which certificate (default: the profile's kind)
-    #[arg(long, requires = "tenant")]
+    #[arg(long, value_parser = crate::cli::kind_parser(), requires = "tenant")]
     pub kind: Option<Kind>,
 }
 

@@ -158,7 +158,8 @@ pub fn write_expiry(
 }
 
 /// [`write_expiry`] into a string.
-pub fn expiry(findings: &[Finding], now: OffsetDateTime) -> String {
+#[cfg(test)]
+fn expiry(findings: &[Finding], now: OffsetDateTime) -> String {
     let mut v = Vec::new();
     let _ = write_expiry(&mut v, findings, now);
     String::from_utf8(v).unwrap_or_default()

@@ -241,7 +241,7 @@ fn cert_finding(
         issuer: Some(info.issuer.clone()),
         serial: Some(info.serial.clone()),
         not_after: Some(info.not_after),
-        days_left: Some(crate::report::days_left(info.not_after, now)),
+        days_left: Some(crate::pki::text::days_left(info.not_after, now)),
         seconds_left: Some(left.whole_seconds()),
         status: classify_cert(left, within, critical, revoked_at.is_some()),
         within_seconds: Some(within.whole_seconds()),
@@ -279,7 +279,7 @@ fn crl_finding(
     if let Some(next) = info.next_update {
         let (w, c) = crl_windows(next - info.this_update, within, critical);
         let left = next - now;
-        f.days_left = Some(crate::report::days_left(next, now));
+        f.days_left = Some(crate::pki::text::days_left(next, now));
         f.seconds_left = Some(left.whole_seconds());
         f.within_seconds = Some(w.whole_seconds());
         f.critical_seconds = Some(c.whole_seconds());

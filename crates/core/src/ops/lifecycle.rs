@@ -370,7 +370,7 @@ pub fn crl(
         "crl_number {}, {} revoked, next_update {}",
         rep.crl_number,
         rep.revoked,
-        crate::report::rfc3339(rep.next_update)
+        crate::pki::text::rfc3339(rep.next_update)
     ));
     ws.audit(&ev)?;
     Ok(rep)

@@ -511,7 +511,7 @@ fn from_openssl(raw: &RawResult, chain: &[Cert], trusted: &[CertInfo], inp: &Inp
             "expired",
             d,
             subj,
-            format!("{who} expired at {}", crate::report::rfc3339(c.not_after)),
+            format!("{who} expired at {}", crate::text::rfc3339(c.not_after)),
             if depth == 0 {
                 "issue a new certificate (`mtlsctl renew` or `mtlsctl issue`) and deploy it"
             } else {
@@ -525,7 +525,7 @@ fn from_openssl(raw: &RawResult, chain: &[Cert], trusted: &[CertInfo], inp: &Inp
             subj,
             format!(
                 "{who} is not valid before {}",
-                crate::report::rfc3339(c.not_before)
+                crate::text::rfc3339(c.not_before)
             ),
             "check the clock of the machine that verifies (and of the one that issued); wait until notBefore or reissue",
         )
@@ -910,10 +910,7 @@ fn extra_checks(
                 "expired",
                 Some(i),
                 subj,
-                format!(
-                    "{who} expired at {}",
-                    crate::report::rfc3339(info.not_after)
-                ),
+                format!("{who} expired at {}", crate::text::rfc3339(info.not_after)),
                 if i == 0 {
                     "issue a new certificate (`mtlsctl renew` or `mtlsctl issue`) and deploy it"
                 } else {
@@ -927,7 +924,7 @@ fn extra_checks(
                 subj,
                 format!(
                     "{who} is not valid before {}",
-                    crate::report::rfc3339(info.not_before)
+                    crate::text::rfc3339(info.not_before)
                 ),
                 "check the clocks; wait until notBefore or reissue",
             ));
@@ -938,8 +935,8 @@ fn extra_checks(
                 subj,
                 format!(
                     "{who} expires at {} ({} days left), within the renewal window",
-                    crate::report::rfc3339(info.not_after),
-                    crate::report::days_left(info.not_after, at)
+                    crate::text::rfc3339(info.not_after),
+                    crate::text::days_left(info.not_after, at)
                 ),
                 if i == 0 {
                     "renew it now: `mtlsctl renew`"
@@ -965,8 +962,8 @@ fn extra_checks(
                 Some(chain[0].info.subject.as_str()),
                 format!(
                     "the leaf is valid until {} but {who} expires at {}: it stops working then",
-                    crate::report::rfc3339(chain[0].info.not_after),
-                    crate::report::rfc3339(info.not_after)
+                    crate::text::rfc3339(chain[0].info.not_after),
+                    crate::text::rfc3339(info.not_after)
                 ),
                 "renew the CA before then, or issue leaves that end with it (clip_to_ca)",
             ));
@@ -1065,7 +1062,7 @@ fn structure_checks(
     is_anchor: bool,
     out: &mut Vec<Finding>,
 ) {
-    let subject = crate::pki::dn::rfc4514(x.subject());
+    let subject = crate::dn::rfc4514(x.subject());
     let subj = Some(subject.as_str());
     if x.version().0 != 2 && !is_anchor {
         out.push(err(
@@ -1209,14 +1206,14 @@ fn leaf_checks(inp: &Input, chain: &[Cert], out: &mut Vec<Finding>) {
                     "invalid_san",
                     Some(0),
                     subj,
-                    format!("the leaf's DNS name '{}' is not a valid host name", crate::report::sanitize(d)),
+                    format!("the leaf's DNS name '{}' is not a valid host name", crate::text::sanitize(d)),
                     "reissue with host names made of letters, digits and '-', with at most a whole '*' as the leftmost label",
                 )),
                 GeneralName::RFC822Name(m) if !email_ok(m) => out.push(err(
                     "invalid_san",
                     Some(0),
                     subj,
-                    format!("the leaf's email name '{}' is not a valid address", crate::report::sanitize(m)),
+                    format!("the leaf's email name '{}' is not a valid address", crate::text::sanitize(m)),
                     "reissue with a single valid address (local@domain)",
                 )),
                 GeneralName::IPAddress(b) if b.len() != 4 && b.len() != 16 => out.push(err(
@@ -1243,7 +1240,7 @@ fn leaf_checks(inp: &Input, chain: &[Cert], out: &mut Vec<Finding>) {
                     subj,
                     format!(
                         "the leaf's common name '{}' looks like a host name but is not one of its subjectAltNames ({})",
-                        crate::report::sanitize(cn),
+                        crate::text::sanitize(cn),
                         info.san.joined()
                     ),
                     "clients that still read the CN may disagree with those that read SANs: reissue with the CN equal to one of the DNS names",
@@ -1359,9 +1356,9 @@ mod tests {
         assert!(!dns_constraint_ok("exa mple.com"));
     }
 
-    use crate::pki::cert::{CaRequest, LeafRequest, Sans, Signer, self_signed_ca, sign_leaf};
-    use crate::pki::dn::Subject;
-    use crate::pki::keys::{KeyAlgorithm, PrivateKey};
+    use crate::cert::{CaRequest, LeafRequest, Sans, Signer, self_signed_ca, sign_leaf};
+    use crate::dn::Subject;
+    use crate::keys::{KeyAlgorithm, PrivateKey};
 
     fn pki(kind: super::super::Kind) -> (Vec<u8>, Vec<u8>) {
         let now = OffsetDateTime::now_utc();

@@ -9,6 +9,7 @@ pub mod inspect;
 pub mod keys;
 pub mod pkcs12;
 pub mod serial;
+pub mod text;
 pub mod verify;
 
 use thiserror::Error;

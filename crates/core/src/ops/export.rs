@@ -18,9 +18,9 @@ use time::OffsetDateTime;
 use super::{OpError, Result};
 use crate::pki::inspect::{self, CertInfo, SanInfo};
 use crate::pki::pem;
+use crate::pki::text::rfc3339;
 use crate::pki::{Kind, PkiError, fingerprint};
 use crate::profile::Profiles;
-use crate::report::rfc3339;
 use crate::workspace::{Workspace, WsError, fsutil};
 
 /// Azure Application Gateway refuses a trusted client CA chain file above this size.

@@ -18,7 +18,7 @@ use zeroize::{Zeroize, Zeroizing};
 
 use super::ITERATIONS;
 use super::der::{self, Reader};
-use crate::pki::{PkiError, Result};
+use crate::{PkiError, Result};
 
 /// Refused when reading: a file that asks for more would stall the reader.
 const MAX_ITERATIONS: u32 = 10_000_000;

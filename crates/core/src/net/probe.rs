@@ -193,7 +193,7 @@ pub fn local_notes(ws: &Workspace, cert: &X509, now: time::OffsetDateTime) -> Ve
         notes.push(format!(
             "our certificate {} expired on {}",
             b.serial,
-            crate::report::rfc3339(b.not_after)
+            crate::pki::text::rfc3339(b.not_after)
         ));
     }
     let Ok(leaves) = ws.leaves(&crate::workspace::inventory::Filter::default()) else {
@@ -213,7 +213,7 @@ pub fn local_notes(ws: &Workspace, cert: &X509, now: time::OffsetDateTime) -> Ve
             b.serial,
             rec.meta.tenant,
             env,
-            crate::report::rfc3339(r.revoked_at),
+            crate::pki::text::rfc3339(r.revoked_at),
             r.reason
         ));
     } else if rec.meta.status == crate::workspace::inventory::Status::Revoked {
@@ -576,7 +576,7 @@ fn parse_response(rep: &mut ProbeReport, buf: &[u8]) {
     if !proto.starts_with("HTTP/") {
         rep.error = Some(format!(
             "the server answered something that is not HTTP: {}",
-            crate::report::sanitize(&status_line.chars().take(80).collect::<String>())
+            crate::pki::text::sanitize(&status_line.chars().take(80).collect::<String>())
         ));
         return;
     }

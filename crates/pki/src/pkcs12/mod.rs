@@ -237,9 +237,9 @@ fn check_password(p: &SecretString) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pki::cert::{CaRequest, self_signed_ca};
-    use crate::pki::dn::Subject;
-    use crate::pki::keys::KeyAlgorithm;
+    use crate::cert::{CaRequest, self_signed_ca};
+    use crate::dn::Subject;
+    use crate::keys::KeyAlgorithm;
     use time::{Duration, OffsetDateTime};
 
     #[test]

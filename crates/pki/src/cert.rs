@@ -243,13 +243,13 @@ pub fn sign_leaf(
         if req.clip_to_ca {
             warnings.push(format!(
                 "validity clipped to the CA's notAfter ({}); renew the CA before then",
-                crate::report::rfc3339(signer.not_after)
+                crate::text::rfc3339(signer.not_after)
             ));
             p.not_after = signer.not_after;
         } else {
             return Err(PkiError::Invalid(format!(
                 "the certificate would expire after its CA ({}): shorten --validity, renew the CA, or set `clip_to_ca: true` in the profile",
-                crate::report::rfc3339(signer.not_after)
+                crate::text::rfc3339(signer.not_after)
             )));
         }
     }
@@ -279,18 +279,15 @@ pub fn whole_seconds(t: OffsetDateTime) -> OffsetDateTime {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pki::keys::KeyAlgorithm;
+    use crate::keys::KeyAlgorithm;
 
     #[test]
     fn pem_is_what_openssl_writes() {
         let (_, built) = ca();
-        let ours = crate::pki::pem("CERTIFICATE", &built.der);
+        let ours = crate::pem("CERTIFICATE", &built.der);
         let theirs = X509::from_der(&built.der).unwrap().to_pem().unwrap();
         assert_eq!(ours.as_bytes(), &theirs[..]);
-        assert_eq!(
-            crate::pki::pem("X", &[]),
-            "-----BEGIN X-----\n-----END X-----\n"
-        );
+        assert_eq!(crate::pem("X", &[]), "-----BEGIN X-----\n-----END X-----\n");
     }
 
     fn ca() -> (Signer, Built) {

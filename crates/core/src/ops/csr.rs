@@ -343,7 +343,7 @@ pub fn sign(
             let subject = Subject::parse(&csr.subject).map_err(|e| {
                 OpError::Msg(format!(
                     "the request's subject '{}' cannot be used ({e}): give --tenant T to take the subject from that tenant's profile",
-                    crate::report::sanitize(&csr.subject)
+                    crate::pki::text::sanitize(&csr.subject)
                 ))
             })?;
             let validity = req
@@ -384,7 +384,7 @@ pub fn sign(
                 "the request asks for names that were not granted: {} (pass --accept-csr-sans to take them, or --dns/--ip)",
                 missing
                     .iter()
-                    .map(|s| crate::report::sanitize(s))
+                    .map(|s| crate::pki::text::sanitize(s))
                     .collect::<Vec<_>>()
                     .join(", ")
             ));

@@ -470,13 +470,13 @@ fn read_request<R: Read>(r: &mut R) -> std::result::Result<HttpRequest, String> 
     else {
         return Err(format!(
             "bad request line '{}'",
-            crate::report::sanitize(start)
+            crate::pki::text::sanitize(start)
         ));
     };
     if !version.starts_with("HTTP/1.") {
         return Err(format!(
             "unsupported protocol '{}'",
-            crate::report::sanitize(version)
+            crate::pki::text::sanitize(version)
         ));
     }
     let mut headers = Vec::new();

@@ -132,7 +132,7 @@ pub fn check(der: &[u8]) -> Result<CheckedCsr> {
                                 if !super::verify::dns_san_ok(d) {
                                     return Err(PkiError::Invalid(format!(
                                         "the request asks for the DNS name '{}', which is not a valid host name",
-                                        crate::report::sanitize(d)
+                                        crate::text::sanitize(d)
                                     )));
                                 }
                                 sans.dns.push(d.to_ascii_lowercase())
