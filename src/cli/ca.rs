@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 
 use super::secrets::{self, SecretSpec};
-use super::{Ctx, UsageError, print_json};
+use super::{Ctx, Exit, Out, UsageError, say};
 use crate::ops;
 use crate::report::{self, sanitize, table};
 
@@ -73,7 +73,7 @@ pub struct ShowArgs {
     pub env: Option<String>,
 }
 
-pub fn run(ctx: &Ctx, c: CaCmd) -> Result<u8> {
+pub fn run(ctx: &Ctx, c: CaCmd) -> Result<Exit> {
     ctx.only_table_json("ca")?;
     match c {
         CaCmd::Init(a) => init(ctx, a),
@@ -81,20 +81,19 @@ pub fn run(ctx: &Ctx, c: CaCmd) -> Result<u8> {
     }
 }
 
-fn init(ctx: &Ctx, a: InitArgs) -> Result<u8> {
+fn init(ctx: &Ctx, a: InitArgs) -> Result<Exit> {
     let ws = ctx.workspace()?;
     let profiles = ctx.profiles(&ws)?;
     let ca = profiles.resolve_ca(&a.env)?;
     let _lock = ws.lock()?;
     if ops::ca::exists(&ws, &a.env) {
         let rep = ops::ca::report(&ws, &profiles, &a.env, false)?;
-        if ctx.json() {
-            print_json(&rep)?;
-        } else {
-            ctx.note(format!("The {} CA exists already; nothing changed.", a.env));
-            print_one(&rep);
-        }
-        return Ok(0);
+        ctx.emit(&rep, |out| {
+            ctx.note(format!("The {} CA exists already; nothing changed.", a.env))?;
+            print_one(out, &rep)?;
+            Ok(())
+        })?;
+        return Ok(Exit::Ok);
     }
     let pass = if a.no_passphrase {
         None
@@ -116,26 +115,26 @@ fn init(ctx: &Ctx, a: InitArgs) -> Result<u8> {
         pass.as_ref(),
         time::OffsetDateTime::now_utc(),
     )?;
-    if ctx.json() {
-        print_json(&rep)?;
-    } else {
-        ctx.note(format!("Created the {} CA.", a.env));
-        print_one(&rep);
+    ctx.emit(&rep, |out| {
+        ctx.note(format!("Created the {} CA.", a.env))?;
+        print_one(out, &rep)?;
         if pass.is_none() {
             ctx.warn("the CA key is stored unencrypted (--no-passphrase)");
         }
-    }
-    Ok(0)
+        Ok(())
+    })?;
+    Ok(Exit::Ok)
 }
 
-fn print_one(r: &ops::ca::CaReport) {
-    println!("  subject:   {}", sanitize(&r.cert.subject));
-    println!("  serial:    {}", r.cert.serial);
-    println!("  key:       {}", r.cert.key.algorithm);
-    println!("  not after: {}", report::rfc3339(r.cert.not_after));
-    println!("  sha256:    {}", r.cert.fingerprints.sha256);
-    println!("  cert:      {}", r.files.cert.display());
-    println!(
+fn print_one(out: &Out, r: &ops::ca::CaReport) -> std::io::Result<()> {
+    say!(out, "  subject:   {}", sanitize(&r.cert.subject));
+    say!(out, "  serial:    {}", r.cert.serial);
+    say!(out, "  key:       {}", r.cert.key.algorithm);
+    say!(out, "  not after: {}", report::rfc3339(r.cert.not_after));
+    say!(out, "  sha256:    {}", r.cert.fingerprints.sha256);
+    say!(out, "  cert:      {}", r.files.cert.display());
+    say!(
+        out,
         "  key file:  {} ({})",
         r.files.key.display(),
         if r.key_encrypted {
@@ -144,9 +143,10 @@ fn print_one(r: &ops::ca::CaReport) {
             "NOT encrypted"
         }
     );
+    Ok(())
 }
 
-fn show(ctx: &Ctx, a: ShowArgs) -> Result<u8> {
+fn show(ctx: &Ctx, a: ShowArgs) -> Result<Exit> {
     let ws = ctx.workspace()?;
     let profiles = ctx.profiles(&ws)?;
     let envs = match &a.env {
@@ -169,8 +169,8 @@ fn show(ctx: &Ctx, a: ShowArgs) -> Result<u8> {
         }
     }
     if ctx.json() {
-        print_json(&reps)?;
-        return Ok(0);
+        ctx.out.json(&reps)?;
+        return Ok(Exit::Ok);
     }
     let now = time::OffsetDateTime::now_utc();
     let mut t = table::new(
@@ -198,9 +198,9 @@ fn show(ctx: &Ctx, a: ShowArgs) -> Result<u8> {
             },
         ]);
     }
-    println!("{t}");
+    say!(ctx.out, "{t}");
     for m in missing {
-        ctx.note(format!("{m}: no CA yet (mtlsctl ca init --env {m})"));
+        ctx.note(format!("{m}: no CA yet (mtlsctl ca init --env {m})"))?;
     }
-    Ok(0)
+    Ok(Exit::Ok)
 }

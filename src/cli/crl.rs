@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 
 use super::ca::CaPassArgs;
-use super::{Ctx, print_json};
+use super::{Ctx, Exit, say};
 use crate::ops::lifecycle;
 use crate::report;
 
@@ -24,7 +24,7 @@ pub struct Args {
     pub pass: CaPassArgs,
 }
 
-pub fn run(ctx: &Ctx, a: Args) -> Result<u8> {
+pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
     ctx.only_table_json("crl")?;
     let ws = ctx.workspace()?;
     let profiles = ctx.profiles(&ws)?;
@@ -40,17 +40,16 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<u8> {
         a.out.as_deref(),
         time::OffsetDateTime::now_utc(),
     )?;
-    if ctx.json() {
-        print_json(&rep)?;
-    } else {
-        ctx.note(format!("Signed the {} CRL.", rep.env));
-        println!("  number:      {}", rep.crl_number);
-        println!("  revoked:     {}", rep.revoked);
-        println!("  next update: {}", report::rfc3339(rep.next_update));
-        println!("  file:        {}", rep.path.display());
+    ctx.emit(&rep, |out| {
+        ctx.note(format!("Signed the {} CRL.", rep.env))?;
+        say!(out, "  number:      {}", rep.crl_number);
+        say!(out, "  revoked:     {}", rep.revoked);
+        say!(out, "  next update: {}", report::rfc3339(rep.next_update));
+        say!(out, "  file:        {}", rep.path.display());
         if let Some(c) = &rep.copy {
-            println!("  copy:        {}", c.display());
+            say!(out, "  copy:        {}", c.display());
         }
-    }
-    Ok(0)
+        Ok(())
+    })?;
+    Ok(Exit::Ok)
 }

@@ -3,7 +3,7 @@
 
 use anyhow::Result;
 
-use super::{Ctx, print_json};
+use super::{Ctx, Exit, say};
 use crate::pki::Kind;
 use crate::report::sanitize;
 
@@ -27,7 +27,7 @@ pub struct Args {
     pub force: bool,
 }
 
-pub fn run(ctx: &Ctx, a: Args) -> Result<u8> {
+pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
     ctx.only_table_json("csr")?;
     let ws = ctx.workspace()?;
     let profiles = ctx.profiles(&ws)?;
@@ -42,31 +42,35 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<u8> {
         time::OffsetDateTime::now_utc(),
     )?;
     if ctx.json() {
-        print_json(&rep)?;
-        return Ok(0);
+        ctx.out.json(&rep)?;
+        return Ok(Exit::Ok);
     }
     ctx.note(format!(
         "Made a {} key and request for {}/{}.",
         rep.key_algorithm, rep.tenant, rep.env
-    ));
+    ))?;
     if !ctx.global.quiet {
-        println!("  subject:  {}", sanitize(&rep.subject));
+        say!(ctx.out, "  subject:  {}", sanitize(&rep.subject));
         let mut names: Vec<String> = rep.san.dns.iter().map(|d| format!("DNS:{d}")).collect();
         names.extend(rep.san.ip.iter().map(|i| format!("IP:{i}")));
         names.extend(rep.san.email.iter().map(|e| format!("email:{e}")));
         names.extend(rep.san.uri.iter().map(|u| format!("URI:{u}")));
         if !names.is_empty() {
-            println!("  names:    {}", sanitize(&names.join(", ")));
+            say!(ctx.out, "  names:    {}", sanitize(&names.join(", ")));
         }
-        println!("  request:  {}", rep.csr.display());
-        println!(
+        say!(ctx.out, "  request:  {}", rep.csr.display());
+        say!(
+            ctx.out,
             "  key:      {} (0600, never leaves the workspace)",
             rep.key.display()
         );
-        println!(
+        say!(
+            ctx.out,
             "Send the request to the CA, then: mtlsctl import --tenant {} --env {} --kind {} --cert SIGNED.pem --chain CA-CHAIN.pem",
-            rep.tenant, rep.env, rep.kind
+            rep.tenant,
+            rep.env,
+            rep.kind
         );
     }
-    Ok(0)
+    Ok(Exit::Ok)
 }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use comfy_table::{Cell, Color};
 
-use super::{Ctx, Output, exit};
+use super::{Ctx, Exit, Output, say};
 use crate::net::tls::Target;
 use crate::ops::expiry::{self, Finding, Options, Outcome, Status};
 use crate::profile::Dur;
@@ -44,7 +44,7 @@ pub struct Args {
     pub timeout: Dur,
 }
 
-pub fn run(ctx: &Ctx, a: Args) -> Result<u8> {
+pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
     let now = time::OffsetDateTime::now_utc();
     let opts = Options {
         within: a.within,
@@ -81,30 +81,23 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<u8> {
             sanitize(f.error.as_deref().unwrap_or("unreadable"))
         );
     }
-    match ctx.global.output {
-        Output::Json => {
-            // buffered: a pretty-printed report of thousands of findings would otherwise
-            // cost a write per line on a line-buffered stdout
-            use std::io::Write;
-            let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
-            serde_json::to_writer_pretty(&mut out, &scan.findings)?;
-            writeln!(out)?;
-            out.flush()?;
-        }
-        Output::Prometheus => {
-            use std::io::Write;
-            let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
-            report::prometheus::write_expiry(&mut out, &scan.findings, now)?;
-            out.flush()?;
-        }
-        Output::Table => print_table(ctx, &scan.findings, ws_root.as_deref()),
+    let verdict = match Outcome::of(&scan.findings) {
+        Outcome::Ok => Exit::Ok,
+        Outcome::Due => Exit::Due,
+        Outcome::Unreadable => Exit::Error,
+        Outcome::Urgent => Exit::Critical,
+    };
+    if !verdict.is_ok() {
+        ctx.out.unquiet();
     }
-    Ok(match Outcome::of(&scan.findings) {
-        Outcome::Ok => exit::OK,
-        Outcome::Due => exit::DUE,
-        Outcome::Unreadable => exit::ERROR,
-        Outcome::Urgent => exit::CRITICAL,
-    })
+    match ctx.global.output {
+        Output::Json => ctx.out.json(&scan.findings)?,
+        Output::Prometheus => ctx
+            .out
+            .stream(|w| report::prometheus::write_expiry(&mut *w, &scan.findings, now))?,
+        Output::Table => print_table(ctx, &scan.findings, ws_root.as_deref())?,
+    }
+    Ok(verdict)
 }
 
 /// Time left in the largest unit that keeps it readable: 45d, 30h, 12m, -3d.
@@ -128,10 +121,10 @@ fn colour(s: Status) -> Option<Color> {
     }
 }
 
-fn print_table(ctx: &Ctx, findings: &[Finding], ws_root: Option<&std::path::Path>) {
+fn print_table(ctx: &Ctx, findings: &[Finding], ws_root: Option<&std::path::Path>) -> Result<()> {
     if findings.is_empty() {
-        ctx.note("No certificates or CRLs found.");
-        return;
+        ctx.note("No certificates or CRLs found.")?;
+        return Ok(());
     }
     let color = ctx.color();
     let mut t = table::new(
@@ -189,14 +182,15 @@ fn print_table(ctx: &Ctx, findings: &[Finding], ws_root: Option<&std::path::Path
             Cell::new(sanitize(&source)),
         ]);
     }
-    println!("{t}");
+    say!(ctx.out, "{t}");
     let counts = expiry::counts(findings);
     let parts: Vec<String> = counts
         .iter()
         .filter(|(_, n)| **n > 0)
         .map(|(s, n)| format!("{n} {s}"))
         .collect();
-    ctx.note(parts.join(", "));
+    ctx.note(parts.join(", "))?;
+    Ok(())
 }
 
 #[cfg(test)]

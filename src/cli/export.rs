@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
-use super::{Ctx, UsageError, print_json};
+use super::{Ctx, Exit, UsageError, say};
 use crate::ops::export::{self, Format};
 use crate::report::sanitize;
 
@@ -52,7 +52,7 @@ fn formats(names: &[String]) -> Result<Vec<Format>> {
     Ok(out)
 }
 
-pub fn run(ctx: &Ctx, a: Args) -> Result<u8> {
+pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
     ctx.only_table_json("export")?;
     let formats = formats(&a.format)?;
     let ws = ctx.workspace()?;
@@ -75,8 +75,8 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<u8> {
         ctx.warn(w);
     }
     if ctx.json() {
-        print_json(&rep)?;
-        return Ok(0);
+        ctx.out.json(&rep)?;
+        return Ok(Exit::Ok);
     }
     let names: Vec<&str> = rep.formats.iter().map(|f| f.as_str()).collect();
     ctx.note(format!(
@@ -86,15 +86,16 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<u8> {
         names.join(", "),
         rep.out.display(),
         if rep.zip { " (zip)" } else { "" }
-    ));
+    ))?;
     if ctx.global.quiet {
-        return Ok(0);
+        return Ok(Exit::Ok);
     }
-    println!("  client:       {}", sanitize(&rep.client_subject));
-    println!("  serial:       {}", rep.client_serial);
-    println!("  verify depth: {}", rep.verify_depth);
+    say!(ctx.out, "  client:       {}", sanitize(&rep.client_subject));
+    say!(ctx.out, "  serial:       {}", rep.client_serial);
+    say!(ctx.out, "  verify depth: {}", rep.verify_depth);
     for c in &rep.checks {
-        println!(
+        say!(
+            ctx.out,
             "  check:        {} {}: {} ({})",
             if c.ok { "ok  " } else { "FAIL" },
             c.format.as_str(),
@@ -103,12 +104,16 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<u8> {
         );
     }
     for f in &rep.files {
-        println!(
+        say!(
+            ctx.out,
             "  {:<40} {}",
             f.path,
             f.role.split(':').next().unwrap_or("")
         );
     }
-    println!("  README.txt tells the operator what to install where; no private key is included.");
-    Ok(0)
+    say!(
+        ctx.out,
+        "  README.txt tells the operator what to install where; no private key is included."
+    );
+    Ok(Exit::Ok)
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
-use super::{Ctx, print_json};
+use super::{Ctx, Exit};
 use crate::pki::Kind;
 
 #[derive(Debug, clap::Args)]
@@ -31,7 +31,7 @@ pub struct Args {
     pub chain: Option<PathBuf>,
 }
 
-pub fn run(ctx: &Ctx, a: Args) -> Result<u8> {
+pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
     ctx.only_table_json("import")?;
     let ws = ctx.workspace()?;
     let profiles = ctx.profiles(&ws)?;
@@ -49,14 +49,13 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<u8> {
     for w in &rep.warnings {
         ctx.warn(w);
     }
-    if ctx.json() {
-        print_json(&rep)?;
-    } else {
+    ctx.emit(&rep, |out| {
         ctx.note(format!(
             "Imported the {} certificate of {}/{}.",
             rep.kind, rep.tenant, rep.env
-        ));
-        super::issue::print_report(&rep);
-    }
-    Ok(0)
+        ))?;
+        super::issue::print_report(out, &rep)?;
+        Ok(())
+    })?;
+    Ok(Exit::Ok)
 }

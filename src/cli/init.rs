@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 
-use super::{Ctx, UsageError, print_json, secrets};
+use super::{Ctx, Exit, UsageError, secrets};
 use crate::profile::templates;
 use crate::workspace::fsutil::{self, PUBLIC};
 use crate::workspace::{CONFIG_FILE, Workspace, check_name};
@@ -65,7 +65,7 @@ fn usage(r: Result<(), String>) -> Result<()> {
     r.map_err(|m| UsageError(m).into())
 }
 
-pub fn run_init(ctx: &Ctx, a: InitArgs) -> Result<u8> {
+pub fn run_init(ctx: &Ctx, a: InitArgs) -> Result<Exit> {
     ctx.only_table_json("init")?;
     let dir = a
         .dir
@@ -139,25 +139,25 @@ pub fn run_init(ctx: &Ctx, a: InitArgs) -> Result<u8> {
     // prove the files we wrote load
     crate::profile::Profiles::load(&ws)?;
     if ctx.json() {
-        print_json(&Created {
+        ctx.out.json(&Created {
             workspace: ws.root().to_path_buf(),
             created,
         })?;
     } else {
-        ctx.note(format!("Created workspace {}", ws.root().display()));
+        ctx.note(format!("Created workspace {}", ws.root().display()))?;
         for p in &created {
             ctx.note(format!(
                 "  {}",
                 p.strip_prefix(ws.root()).unwrap_or(p).display()
-            ));
+            ))?;
         }
         ctx.note(format!(
             "Next: mtlsctl -C {} ca init --env {}",
             ws.root().display(),
             envs[0]
-        ));
+        ))?;
     }
-    Ok(0)
+    Ok(Exit::Ok)
 }
 
 const GITIGNORE: &str = "\
@@ -170,7 +170,7 @@ pki/*/*/*/pending/
 .mtlsctl.lock
 ";
 
-pub fn run_tenant(ctx: &Ctx, c: TenantCmd) -> Result<u8> {
+pub fn run_tenant(ctx: &Ctx, c: TenantCmd) -> Result<Exit> {
     ctx.only_table_json("tenant add")?;
     let TenantCmd::Add(a) = c;
     usage(check_name("tenant", &a.name))?;
@@ -199,20 +199,22 @@ pub fn run_tenant(ctx: &Ctx, c: TenantCmd) -> Result<u8> {
         ),
         other => other.into(),
     })?;
-    if ctx.json() {
-        print_json(&serde_json::json!({"tenant": a.name, "profile": p, "environments": envs}))?;
-    } else {
-        ctx.note(format!(
-            "Added tenant {} ({}), environments: {}",
-            a.name,
-            p.display(),
-            envs.join(", ")
-        ));
-    }
-    Ok(0)
+    ctx.emit(
+        &serde_json::json!({"tenant": a.name, "profile": p, "environments": envs}),
+        |_| {
+            ctx.note(format!(
+                "Added tenant {} ({}), environments: {}",
+                a.name,
+                p.display(),
+                envs.join(", ")
+            ))?;
+            Ok(())
+        },
+    )?;
+    Ok(Exit::Ok)
 }
 
-pub fn run_env(ctx: &Ctx, c: EnvCmd) -> Result<u8> {
+pub fn run_env(ctx: &Ctx, c: EnvCmd) -> Result<Exit> {
     ctx.only_table_json("env add")?;
     let EnvCmd::Add(a) = c;
     usage(check_name("environment", &a.name))?;
@@ -237,17 +239,16 @@ pub fn run_env(ctx: &Ctx, c: EnvCmd) -> Result<u8> {
     }
     fsutil::write_atomic(&cfg_path, new_text.as_bytes(), PUBLIC)?;
     ctx.profiles(&ws)?;
-    if ctx.json() {
-        print_json(&serde_json::json!({"env": a.name, "profile": p}))?;
-    } else {
+    ctx.emit(&serde_json::json!({"env": a.name, "profile": p}), |_| {
         ctx.note(format!(
             "Added environment {} ({}); create its CA with `mtlsctl ca init --env {}`",
             a.name,
             p.display(),
             a.name
-        ));
-    }
-    Ok(0)
+        ))?;
+        Ok(())
+    })?;
+    Ok(Exit::Ok)
 }
 
 /// Adds `name` to the `environments:` list of mtlsctl.yaml, keeping comments and layout.

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 
 use super::secrets;
-use super::{Ctx, print_json};
+use super::{Ctx, Exit, Out, say};
 use crate::pki::inspect::{CertInfo, Inspected, Item, inspect_bytes};
 use crate::report::{rfc3339, sanitize};
 
@@ -18,7 +18,7 @@ pub struct Args {
     pub password_file: Option<PathBuf>,
 }
 
-pub fn run(ctx: &Ctx, a: Args) -> Result<u8> {
+pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
     ctx.only_table_json("inspect")?;
     let data =
         std::fs::read(&a.file).with_context(|| format!("cannot read {}", a.file.display()))?;
@@ -33,23 +33,29 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<u8> {
         }
     };
     if ctx.json() {
-        print_json(&serde_json::json!({
+        ctx.out.json(&serde_json::json!({
             "file": crate::workspace::absolute(&a.file),
             "items": items,
         }))?;
-        return Ok(0);
+        return Ok(Exit::Ok);
     }
     for (i, item) in items.iter().enumerate() {
         if i > 0 {
-            println!();
+            say!(ctx.out, "");
         }
         match item {
-            Item::Certificate(c) => print_cert(c, ""),
+            Item::Certificate(c) => print_cert(&ctx.out, c, "")?,
             Item::Csr(c) => {
-                println!("Certificate request");
-                println!("  subject:    {}", sanitize(&c.subject));
-                println!("  key:        {} ({} bits)", c.key.algorithm, c.key.bits);
-                println!(
+                say!(ctx.out, "Certificate request");
+                say!(ctx.out, "  subject:    {}", sanitize(&c.subject));
+                say!(
+                    ctx.out,
+                    "  key:        {} ({} bits)",
+                    c.key.algorithm,
+                    c.key.bits
+                );
+                say!(
+                    ctx.out,
                     "  signature:  {} ({})",
                     c.signature_algorithm,
                     if c.signature_valid {
@@ -59,24 +65,33 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<u8> {
                     }
                 );
                 if !c.san.is_empty() {
-                    println!("  SAN:        {}", sanitize(&c.san.joined()));
+                    say!(ctx.out, "  SAN:        {}", sanitize(&c.san.joined()));
                 }
                 if c.requests_ca {
-                    println!("  requests:   CA:TRUE (mtlsctl sign never grants it)");
+                    say!(
+                        ctx.out,
+                        "  requests:   CA:TRUE (mtlsctl sign never grants it)"
+                    );
                 }
             }
             Item::Crl(c) => {
-                println!("CRL");
-                println!("  issuer:      {}", sanitize(&c.issuer));
-                println!("  number:      {}", c.crl_number.as_deref().unwrap_or("-"));
-                println!("  this update: {}", rfc3339(c.this_update));
-                println!(
+                say!(ctx.out, "CRL");
+                say!(ctx.out, "  issuer:      {}", sanitize(&c.issuer));
+                say!(
+                    ctx.out,
+                    "  number:      {}",
+                    c.crl_number.as_deref().unwrap_or("-")
+                );
+                say!(ctx.out, "  this update: {}", rfc3339(c.this_update));
+                say!(
+                    ctx.out,
                     "  next update: {}",
                     c.next_update.map(rfc3339).unwrap_or_else(|| "-".into())
                 );
-                println!("  revoked:     {}", c.revoked.len());
+                say!(ctx.out, "  revoked:     {}", c.revoked.len());
                 for r in &c.revoked {
-                    println!(
+                    say!(
+                        ctx.out,
                         "    {} at {} ({})",
                         r.serial,
                         rfc3339(r.revoked_at),
@@ -85,19 +100,20 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<u8> {
                 }
             }
             Item::PrivateKey(k) => {
-                println!("Private key (contents not shown)");
-                println!("  format:     {}", k.format);
-                println!("  encrypted:  {}", k.encrypted);
+                say!(ctx.out, "Private key (contents not shown)");
+                say!(ctx.out, "  format:     {}", k.format);
+                say!(ctx.out, "  encrypted:  {}", k.encrypted);
                 if let Some(a) = &k.algorithm {
-                    println!("  algorithm:  {a}");
+                    say!(ctx.out, "  algorithm:  {a}");
                 }
                 if let Some(s) = &k.public_key_sha256 {
-                    println!("  public key sha256: {s}");
+                    say!(ctx.out, "  public key sha256: {s}");
                 }
             }
             Item::Pfx(p) => {
-                println!("PKCS#12 bundle");
-                println!(
+                say!(ctx.out, "PKCS#12 bundle");
+                say!(
+                    ctx.out,
                     "  private key:   {}",
                     if p.has_key {
                         "present (not shown)"
@@ -106,53 +122,65 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<u8> {
                     }
                 );
                 if let Some(m) = p.key_matches_cert {
-                    println!("  key matches:   {m}");
+                    say!(ctx.out, "  key matches:   {m}");
                 }
                 if let Some(n) = &p.friendly_name {
-                    println!("  friendly name: {}", sanitize(n));
+                    say!(ctx.out, "  friendly name: {}", sanitize(n));
                 }
                 if let Some(c) = &p.certificate {
-                    println!();
-                    print_cert(c, "  ");
+                    say!(ctx.out, "");
+                    print_cert(&ctx.out, c, "  ")?;
                 }
                 for c in &p.chain {
-                    println!();
-                    print_cert(c, "  ");
+                    say!(ctx.out, "");
+                    print_cert(&ctx.out, c, "  ")?;
                 }
             }
         }
     }
-    Ok(0)
+    Ok(Exit::Ok)
 }
 
-fn print_cert(c: &CertInfo, ind: &str) {
-    println!("{ind}Certificate{}", if c.is_ca { " (CA)" } else { "" });
-    println!("{ind}  subject:     {}", sanitize(&c.subject));
-    println!("{ind}  issuer:      {}", sanitize(&c.issuer));
-    println!("{ind}  serial:      {}", c.serial);
-    println!("{ind}  not before:  {}", rfc3339(c.not_before));
-    println!("{ind}  not after:   {}", rfc3339(c.not_after));
+fn print_cert(out: &Out, c: &CertInfo, ind: &str) -> std::io::Result<()> {
+    say!(
+        out,
+        "{ind}Certificate{}",
+        if c.is_ca { " (CA)" } else { "" }
+    );
+    say!(out, "{ind}  subject:     {}", sanitize(&c.subject));
+    say!(out, "{ind}  issuer:      {}", sanitize(&c.issuer));
+    say!(out, "{ind}  serial:      {}", c.serial);
+    say!(out, "{ind}  not before:  {}", rfc3339(c.not_before));
+    say!(out, "{ind}  not after:   {}", rfc3339(c.not_after));
     if !c.san.is_empty() {
-        println!("{ind}  SAN:         {}", sanitize(&c.san.joined()));
+        say!(out, "{ind}  SAN:         {}", sanitize(&c.san.joined()));
     }
     if !c.key_usage.is_empty() {
-        println!("{ind}  key usage:   {}", c.key_usage.join(", "));
+        say!(out, "{ind}  key usage:   {}", c.key_usage.join(", "));
     }
     if !c.extended_key_usage.is_empty() {
-        println!("{ind}  ext. usage:  {}", c.extended_key_usage.join(", "));
+        say!(
+            out,
+            "{ind}  ext. usage:  {}",
+            c.extended_key_usage.join(", ")
+        );
     }
-    println!(
+    say!(
+        out,
         "{ind}  basic:       CA:{}{}",
         if c.is_ca { "TRUE" } else { "FALSE" },
         c.path_length
             .map(|p| format!(", pathlen:{p}"))
             .unwrap_or_default()
     );
-    println!(
+    say!(
+        out,
         "{ind}  key:         {} ({} bits)",
-        c.key.algorithm, c.key.bits
+        c.key.algorithm,
+        c.key.bits
     );
-    println!("{ind}  signature:   {}", c.signature_algorithm);
-    println!("{ind}  sha256:      {}", c.fingerprints.sha256);
-    println!("{ind}  sha1:        {}", c.fingerprints.sha1);
+    say!(out, "{ind}  signature:   {}", c.signature_algorithm);
+    say!(out, "{ind}  sha256:      {}", c.fingerprints.sha256);
+    say!(out, "{ind}  sha1:        {}", c.fingerprints.sha1);
+    Ok(())
 }

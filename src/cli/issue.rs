@@ -8,7 +8,7 @@ use anyhow::{Result, anyhow};
 use serde::Serialize;
 
 use super::ca::CaPassArgs;
-use super::{Ctx, UsageError, print_json, render_error};
+use super::{Ctx, Exit, Out, UsageError, render_error, say};
 use crate::ops::issue::{self, IssueReport};
 use crate::pki::Kind;
 use crate::pki::keys::KeyAlgorithm;
@@ -68,7 +68,7 @@ impl Args {
     }
 }
 
-pub fn run(ctx: &Ctx, a: Args) -> Result<u8> {
+pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
     ctx.only_table_json("issue")?;
     if a.all {
         return run_all(ctx, a);
@@ -91,18 +91,17 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<u8> {
         )?
     {
         let rep = issue::report_of(&rec, "unchanged")?;
-        if ctx.json() {
-            print_json(&rep)?;
-        } else {
+        ctx.emit(&rep, |out| {
             ctx.note(format!(
                     "{tenant}/{env} already has a valid {} certificate, not due for renewal until {} (renew_before {}); nothing changed. Use --force for a new one.",
                     r.kind.value,
                     report::date(rep.not_after - r.renew_before.value.to_time()),
                     r.renew_before.value
-                ));
-            print_report(&rep);
-        }
-        return Ok(0);
+                ))?;
+            print_report(out, &rep)?;
+            Ok(())
+        })?;
+        return Ok(Exit::Ok);
     }
     let pass = a.pass.for_env(ctx, &ws, &env)?;
     let signer = crate::ops::ca::signer(&ws, &profiles, &env, pass.as_ref())?;
@@ -111,38 +110,39 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<u8> {
     for w in &rep.warnings {
         ctx.warn(w);
     }
-    if ctx.json() {
-        print_json(&rep)?;
-    } else {
+    ctx.emit(&rep, |out| {
         ctx.note(format!(
             "Issued a {} certificate for {tenant}/{env}.",
             r.kind.value
-        ));
-        print_report(&rep);
-    }
-    Ok(0)
+        ))?;
+        print_report(out, &rep)?;
+        Ok(())
+    })?;
+    Ok(Exit::Ok)
 }
 
-pub fn print_report(r: &IssueReport) {
-    println!("  subject:   {}", sanitize(&r.subject));
-    println!("  serial:    {}", r.serial);
-    println!(
+pub fn print_report(out: &Out, r: &IssueReport) -> std::io::Result<()> {
+    say!(out, "  subject:   {}", sanitize(&r.subject));
+    say!(out, "  serial:    {}", r.serial);
+    say!(
+        out,
         "  valid:     {} .. {}",
         report::rfc3339(r.not_before),
         report::rfc3339(r.not_after)
     );
-    println!("  sha256:    {}", r.sha256);
-    println!("  cert:      {}", r.files.cert.display());
+    say!(out, "  sha256:    {}", r.sha256);
+    say!(out, "  cert:      {}", r.files.cert.display());
     if let Some(k) = &r.files.key {
-        println!("  key:       {}", k.display());
+        say!(out, "  key:       {}", k.display());
     }
-    println!("  chain:     {}", r.files.chain.display());
+    say!(out, "  chain:     {}", r.files.chain.display());
     if let Some(p) = &r.files.pfx {
-        println!("  pfx:       {}", p.display());
+        say!(out, "  pfx:       {}", p.display());
     }
     if let Some(p) = &r.files.pfx_password {
-        println!("  password:  {} (mode 0600)", p.display());
+        say!(out, "  password:  {} (mode 0600)", p.display());
     }
+    Ok(())
 }
 
 /// Most certificates `issue --all` writes behind one durability barrier.
@@ -162,7 +162,7 @@ struct AllReport {
     failed: Vec<Failure>,
 }
 
-fn run_all(ctx: &Ctx, a: Args) -> Result<u8> {
+fn run_all(ctx: &Ctx, a: Args) -> Result<Exit> {
     if !a.dns.is_empty() || !a.ip.is_empty() {
         return Err(UsageError(
             "--dns and --ip name one certificate; they cannot go with --all".into(),
@@ -299,20 +299,30 @@ fn run_all(ctx: &Ctx, a: Args) -> Result<u8> {
     for f in &failed {
         eprintln!("error: {}/{}: {}", f.tenant, f.env, f.error);
     }
-    let code = if failed.is_empty() { 0 } else { 1 };
+    let code = if failed.is_empty() {
+        Exit::Ok
+    } else {
+        Exit::Error
+    };
     if ctx.json() {
-        print_json(&AllReport {
+        ctx.out.json(&AllReport {
             issued,
             unchanged,
             failed,
         })?;
     } else {
-        if !ctx.global.quiet {
-            for r in &issued {
-                println!("issued  {}/{} {} {}", r.tenant, r.env, r.kind, r.serial);
-            }
+        for r in &issued {
+            say!(
+                ctx.out,
+                "issued  {}/{} {} {}",
+                r.tenant,
+                r.env,
+                r.kind,
+                r.serial
+            );
         }
-        println!(
+        say!(
+            ctx.out,
             "{} issued, {} unchanged, {} failed",
             issued.len(),
             unchanged,

@@ -4,7 +4,7 @@ use anyhow::Result;
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use super::{Ctx, print_json};
+use super::{Ctx, Exit, say};
 use crate::pki::Kind;
 use crate::report::{self, sanitize, table};
 use crate::workspace::inventory::{Filter, Status};
@@ -37,7 +37,7 @@ pub struct Row {
     pub path: std::path::PathBuf,
 }
 
-pub fn run(ctx: &Ctx, a: Args) -> Result<u8> {
+pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
     ctx.only_table_json("list")?;
     let ws = ctx.workspace()?;
     let profiles = ctx.profiles(&ws)?;
@@ -94,12 +94,12 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<u8> {
         });
     }
     if ctx.json() {
-        print_json(&rows)?;
-        return Ok(0);
+        ctx.out.json(&rows)?;
+        return Ok(Exit::Ok);
     }
     if rows.is_empty() {
-        ctx.note("No certificates issued yet (mtlsctl issue --tenant T --env E).");
-        return Ok(0);
+        ctx.note("No certificates issued yet (mtlsctl issue --tenant T --env E).")?;
+        return Ok(Exit::Ok);
     }
     let mut t = table::new(
         &[
@@ -126,6 +126,6 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<u8> {
             r.status.to_string(),
         ]);
     }
-    println!("{t}");
-    Ok(0)
+    say!(ctx.out, "{t}");
+    Ok(Exit::Ok)
 }

@@ -12,6 +12,7 @@ pub mod init;
 pub mod inspect;
 pub mod issue;
 pub mod list;
+pub mod out;
 pub mod pfx;
 pub mod probe;
 pub mod profile;
@@ -31,14 +32,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 use crate::profile::Profiles;
 use crate::workspace::Workspace;
 
-/// Exit codes, as `--help` and docs/exit-codes.md document them.
-pub mod exit {
-    pub const OK: u8 = 0;
-    pub const ERROR: u8 = 1;
-    pub const USAGE: u8 = 2;
-    pub const DUE: u8 = 3;
-    pub const CRITICAL: u8 = 4;
-}
+pub(crate) use out::say;
+pub use out::{Exit, Out};
 
 const AFTER_HELP: &str = "\
 Exit codes: 0 success; 1 error (bad input, I/O, crypto) or, for verify, an invalid chain;
@@ -154,6 +149,7 @@ pub enum Command {
 pub struct Ctx {
     pub global: Global,
     pub stdout_tty: bool,
+    pub out: Out,
 }
 
 impl Ctx {
@@ -188,10 +184,27 @@ impl Ctx {
         Ok(())
     }
 
-    /// Prints a line of progress or a note unless --quiet or JSON output.
-    pub fn note(&self, msg: impl AsRef<str>) {
-        if !self.global.quiet && !self.json() {
-            println!("{}", msg.as_ref());
+    /// A line of progress or a note: table output only (dropped under --quiet).
+    pub fn note(&self, msg: impl AsRef<str>) -> std::io::Result<()> {
+        if self.json() {
+            return Ok(());
+        }
+        self.out.line(msg.as_ref())
+    }
+
+    /// The one render path of a report: JSON as it is, or the command's table form.
+    pub fn emit<T: serde::Serialize + ?Sized>(
+        &self,
+        report: &T,
+        table: impl FnOnce(&Out) -> Result<()>,
+    ) -> Result<()> {
+        match self.global.output {
+            Output::Json => Ok(self.out.json(report)?),
+            Output::Table => table(&self.out),
+            Output::Prometheus => Err(UsageError(
+                "prometheus output is only for `expiry`: use -o table or -o json".into(),
+            )
+            .into()),
         }
     }
 
@@ -205,21 +218,11 @@ impl Ctx {
 #[error("{0}")]
 pub struct UsageError(pub String);
 
-/// An outcome that is not an error but sets the exit code (expiry, verify).
-#[derive(Debug, thiserror::Error)]
-#[error("{message}")]
-pub struct Exit {
-    pub code: u8,
-    pub message: String,
-}
-
-pub fn exit_code_for(err: &anyhow::Error) -> u8 {
+pub fn exit_code_for(err: &anyhow::Error) -> Exit {
     if err.downcast_ref::<UsageError>().is_some() {
-        exit::USAGE
-    } else if let Some(e) = err.downcast_ref::<Exit>() {
-        e.code
+        Exit::Usage
     } else {
-        exit::ERROR
+        Exit::Error
     }
 }
 
@@ -236,17 +239,9 @@ pub fn render_error(err: &anyhow::Error) -> String {
     parts.join(": ")
 }
 
-pub fn print_json<T: serde::Serialize>(v: &T) -> Result<()> {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    // keep an io::Error an io::Error, so a closed pipe is recognised as such
-    serde_json::to_writer_pretty(&mut out, v).map_err(std::io::Error::from)?;
-    writeln!(out)?;
-    Ok(())
-}
-
-pub fn run(cli: Cli) -> Result<std::process::ExitCode> {
+pub fn run(cli: Cli) -> Result<Exit> {
     let ctx = Ctx {
+        out: Out::new(cli.global.quiet),
         global: cli.global,
         stdout_tty: std::io::stdout().is_terminal(),
     };
@@ -271,10 +266,10 @@ pub fn run(cli: Cli) -> Result<std::process::ExitCode> {
         Command::Export(a) => export::run(&ctx, a)?,
         Command::Probe(a) => probe::run(&ctx, a)?,
         Command::Serve(a) => serve::run(&ctx, a)?,
-        Command::Completions(a) => completions::run_completions(a)?,
-        Command::Man(a) => completions::run_man(a)?,
+        Command::Completions(a) => completions::run_completions(&ctx, a)?,
+        Command::Man(a) => completions::run_man(&ctx, a)?,
     };
-    Ok(std::process::ExitCode::from(code))
+    Ok(code)
 }
 
 /// `--kind client|server`, with both values listed in help and completions.

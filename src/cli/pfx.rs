@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 
 use super::secrets;
-use super::{Ctx, print_json};
+use super::{Ctx, Exit};
 use crate::ops;
 use crate::pki::pkcs12::PfxCompat;
 
@@ -40,7 +40,7 @@ pub struct Args {
     pub force: bool,
 }
 
-pub fn run(ctx: &Ctx, a: Args) -> Result<u8> {
+pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
     ctx.only_table_json("pfx")?;
     let password = secrets::pfx_password(a.password_file.as_deref(), true, ctx.global.no_input)?;
     let key_pass = secrets::key_passphrase(
@@ -66,7 +66,7 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<u8> {
     })?;
     let path = crate::workspace::absolute(&a.out);
     if ctx.json() {
-        print_json(&serde_json::json!({
+        ctx.out.json(&serde_json::json!({
             "pfx": path,
             "compat": compat.as_str(),
             "friendly_name": out.friendly_name,
@@ -81,7 +81,7 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<u8> {
             compat.as_str(),
             out.chain_len,
             out.friendly_name
-        ));
+        ))?;
     }
-    Ok(0)
+    Ok(Exit::Ok)
 }

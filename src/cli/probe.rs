@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use secrecy::ExposeSecret;
 
 use super::secrets;
-use super::{Ctx, UsageError, print_json};
+use super::{Ctx, Exit, Out, UsageError, say};
 use crate::net::probe::{self, Identity, ProbeReport};
 use crate::profile::Dur;
 use crate::report::sanitize;
@@ -57,7 +57,7 @@ pub struct Args {
     pub timeout: Dur,
 }
 
-pub fn run(ctx: &Ctx, a: Args) -> Result<u8> {
+pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
     ctx.only_table_json("probe")?;
     let mut headers = Vec::new();
     for h in &a.headers {
@@ -136,20 +136,21 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<u8> {
         local_notes,
     })?;
     if ctx.json() {
-        print_json(&rep)?;
+        ctx.out.json(&rep)?;
     } else {
-        render(&rep);
+        render(&ctx.out, &rep)?;
     }
-    Ok(if rep.ok { 0 } else { 1 })
+    Ok(if rep.ok { Exit::Ok } else { Exit::Error })
 }
 
 fn yes(b: bool) -> &'static str {
     if b { "yes" } else { "no" }
 }
 
-fn render(r: &ProbeReport) {
-    println!("probe {}", sanitize(&r.url));
-    println!(
+fn render(out: &Out, r: &ProbeReport) -> std::io::Result<()> {
+    say!(out, "probe {}", sanitize(&r.url));
+    say!(
+        out,
         "  address:           {}{}",
         r.address.as_deref().unwrap_or("-"),
         r.sni
@@ -158,14 +159,16 @@ fn render(r: &ProbeReport) {
             .unwrap_or_default()
     );
     if r.connected {
-        println!(
+        say!(
+            out,
             "  TLS:               {} {}",
             r.tls_version.as_deref().unwrap_or("-"),
             r.cipher.as_deref().unwrap_or("")
         );
     }
     for (i, c) in r.server_chain.iter().enumerate() {
-        println!(
+        say!(
+            out,
             "  server chain [{i}]:  {} (issuer {})",
             sanitize(&c.subject),
             sanitize(&c.issuer)
@@ -174,9 +177,10 @@ fn render(r: &ProbeReport) {
     if r.handshake || !r.server_chain.is_empty() {
         match &r.server_verify_error {
             None if r.server_verified => {
-                println!("  server verified:   yes, against {}", r.server_trust)
+                say!(out, "  server verified:   yes, against {}", r.server_trust)
             }
-            e => println!(
+            e => say!(
+                out,
                 "  server verified:   NO, against {}: {}",
                 r.server_trust,
                 e.as_deref().unwrap_or("-")
@@ -184,29 +188,31 @@ fn render(r: &ProbeReport) {
         }
     }
     if r.connected {
-        println!("  client cert asked: {}", yes(r.client_cert_requested));
+        say!(out, "  client cert asked: {}", yes(r.client_cert_requested));
         for n in &r.acceptable_ca_names {
-            println!("  acceptable CA:     {}", sanitize(n));
+            say!(out, "  acceptable CA:     {}", sanitize(n));
         }
     }
     match &r.client_certificate {
         Some(c) => {
-            println!(
+            say!(
+                out,
                 "  our certificate:   {} (serial {}, issuer {})",
                 sanitize(&c.subject),
                 c.serial,
                 sanitize(&c.issuer)
             );
             if let Some(b) = r.client_chains_to_acceptable_ca {
-                println!("  chains to an acceptable CA: {}", yes(b));
+                say!(out, "  chains to an acceptable CA: {}", yes(b));
             }
         }
-        None => println!("  our certificate:   none sent"),
+        None => say!(out, "  our certificate:   none sent"),
     }
     for n in &r.local_notes {
-        println!("  note:              {}", sanitize(n));
+        say!(out, "  note:              {}", sanitize(n));
     }
-    println!(
+    say!(
+        out,
         "  accepted:          {}",
         match r.client_cert_accepted {
             Some(true) => "yes",
@@ -215,17 +221,19 @@ fn render(r: &ProbeReport) {
         }
     );
     if let Some(s) = r.http_status {
-        println!(
+        say!(
+            out,
             "  HTTP:              {s} {}",
             sanitize(r.http_reason.as_deref().unwrap_or(""))
         );
     }
     if let Some(e) = &r.error {
-        println!("  error:             {}", sanitize(e));
+        say!(out, "  error:             {}", sanitize(e));
     }
-    println!("diagnosis:");
+    say!(out, "diagnosis:");
     for d in &r.diagnosis {
-        println!("  - {}", sanitize(d));
+        say!(out, "  - {}", sanitize(d));
     }
-    println!("result: {}", if r.ok { "OK" } else { "FAILED" });
+    say!(out, "result: {}", if r.ok { "OK" } else { "FAILED" });
+    Ok(())
 }

@@ -3,7 +3,7 @@
 use anyhow::Result;
 use serde::Serialize;
 
-use super::{Ctx, print_json};
+use super::{Ctx, Exit, say};
 use crate::pki::Kind;
 use crate::profile::{LeafFlags, Resolved, ResolvedCa};
 use crate::report::{sanitize, table};
@@ -33,7 +33,7 @@ struct Shown<'a> {
     ca: &'a ResolvedCa,
 }
 
-pub fn run(ctx: &Ctx, c: ProfileCmd) -> Result<u8> {
+pub fn run(ctx: &Ctx, c: ProfileCmd) -> Result<Exit> {
     ctx.only_table_json("profile show")?;
     let ProfileCmd::Show(a) = c;
     let ws = ctx.workspace()?;
@@ -45,24 +45,25 @@ pub fn run(ctx: &Ctx, c: ProfileCmd) -> Result<u8> {
     let r = profiles.resolve(&a.tenant, &a.env, &flags)?;
     let ca = profiles.resolve_ca(&a.env)?;
     if ctx.json() {
-        print_json(&Shown {
+        ctx.out.json(&Shown {
             tenant: &a.tenant,
             env: &a.env,
             leaf: &r,
             ca: &ca,
         })?;
-        return Ok(0);
+        return Ok(Exit::Ok);
     }
     let mut t = table::new(&["setting", "value", "from"], ctx.stdout_tty);
     for (k, v, s) in r.rows().into_iter().chain(ca.rows()) {
         t.add_row(vec![k.to_string(), sanitize(&v), s]);
     }
-    println!(
+    say!(
+        ctx.out,
         "Tenant {} in {} (org {})",
         a.tenant,
         a.env,
         sanitize(&r.org)
     );
-    println!("{t}");
-    Ok(0)
+    say!(ctx.out, "{t}");
+    Ok(Exit::Ok)
 }

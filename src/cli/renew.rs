@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use anyhow::{Result, anyhow};
 
 use super::ca::CaPassArgs;
-use super::{Ctx, print_json, render_error};
+use super::{Ctx, Exit, render_error, say};
 use crate::ops::lifecycle::{self, RenewAction, RenewItem, RenewReport};
 use crate::profile::Dur;
 use crate::report::{self, table};
@@ -34,7 +34,7 @@ pub struct Args {
     pub pass: CaPassArgs,
 }
 
-pub fn run(ctx: &Ctx, a: Args) -> Result<u8> {
+pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
     ctx.only_table_json("renew")?;
     let ws = ctx.workspace()?;
     let profiles = ctx.profiles(&ws)?;
@@ -114,15 +114,18 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<u8> {
             _ => {}
         }
     }
-    if ctx.json() {
-        print_json(&rep)?;
+    ctx.emit(&rep, |_| {
+        print_human(ctx, &rep)?;
+        Ok(())
+    })?;
+    Ok(if rep.failed > 0 {
+        Exit::Error
     } else {
-        print_human(ctx, &rep);
-    }
-    Ok(if rep.failed > 0 { 1 } else { 0 })
+        Exit::Ok
+    })
 }
 
-fn print_human(ctx: &Ctx, rep: &RenewReport) {
+fn print_human(ctx: &Ctx, rep: &RenewReport) -> Result<()> {
     if !ctx.global.quiet && !rep.items.is_empty() {
         let mut t = table::new(
             &[
@@ -160,7 +163,7 @@ fn print_human(ctx: &Ctx, rep: &RenewReport) {
                 na,
             ]);
         }
-        println!("{t}");
+        say!(ctx.out, "{t}");
     }
     let head = if rep.dry_run {
         format!(
@@ -170,8 +173,12 @@ fn print_human(ctx: &Ctx, rep: &RenewReport) {
     } else {
         format!("{} renewed", rep.renewed)
     };
-    println!(
+    say!(
+        ctx.out,
         "{head}, {} not due, {} skipped, {} failed",
-        rep.not_due, rep.skipped, rep.failed
+        rep.not_due,
+        rep.skipped,
+        rep.failed
     );
+    Ok(())
 }

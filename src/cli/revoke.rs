@@ -4,7 +4,7 @@ use anyhow::Result;
 use clap::builder::PossibleValuesParser;
 
 use super::ca::CaPassArgs;
-use super::{Ctx, print_json};
+use super::{Ctx, Exit, say};
 use crate::ops::lifecycle::{self, RevokeReport, RevokeTarget};
 use crate::pki::Kind;
 use crate::pki::crl::REASONS;
@@ -38,7 +38,7 @@ pub struct Args {
     pub pass: CaPassArgs,
 }
 
-pub fn run(ctx: &Ctx, a: Args) -> Result<u8> {
+pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
     ctx.only_table_json("revoke")?;
     let ws = ctx.workspace()?;
     let profiles = ctx.profiles(&ws)?;
@@ -57,9 +57,7 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<u8> {
     )?;
     if let Some((at, reason)) = lifecycle::already_revoked(&rec) {
         let rep = lifecycle::unchanged(&rec, at, reason);
-        if ctx.json() {
-            print_json(&rep)?;
-        } else {
+        ctx.emit(&rep, |_| {
             ctx.note(format!(
                 "{}/{} {} certificate {} was already revoked on {} ({}); nothing changed.",
                 rep.tenant,
@@ -68,9 +66,10 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<u8> {
                 rep.serial,
                 report::rfc3339(rep.revoked_at),
                 rep.reason
-            ));
-        }
-        return Ok(0);
+            ))?;
+            Ok(())
+        })?;
+        return Ok(Exit::Ok);
     }
     let pass = a.pass.for_env(ctx, &ws, &a.env)?;
     let signer = crate::ops::ca::signer(&ws, &profiles, &a.env, pass.as_ref())?;
@@ -82,25 +81,25 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<u8> {
         &a.reason,
         time::OffsetDateTime::now_utc(),
     )?;
-    if ctx.json() {
-        print_json(&rep)?;
-    } else {
-        print_report(ctx, &rep);
-    }
-    Ok(0)
+    ctx.emit(&rep, |_| {
+        print_report(ctx, &rep)?;
+        Ok(())
+    })?;
+    Ok(Exit::Ok)
 }
 
-fn print_report(ctx: &Ctx, r: &RevokeReport) {
+fn print_report(ctx: &Ctx, r: &RevokeReport) -> Result<()> {
     ctx.note(format!(
         "Revoked the {}/{} {} certificate.",
         r.tenant, r.env, r.kind
-    ));
-    println!("  subject:   {}", sanitize(&r.subject));
-    println!("  serial:    {}", r.serial);
-    println!("  reason:    {}", r.reason);
-    println!("  at:        {}", report::rfc3339(r.revoked_at));
+    ))?;
+    say!(ctx.out, "  subject:   {}", sanitize(&r.subject));
+    say!(ctx.out, "  serial:    {}", r.serial);
+    say!(ctx.out, "  reason:    {}", r.reason);
+    say!(ctx.out, "  at:        {}", report::rfc3339(r.revoked_at));
     if let Some(c) = &r.crl {
-        println!(
+        say!(
+            ctx.out,
             "  crl:       {} (number {}, next update {})",
             c.path.display(),
             c.crl_number,
@@ -110,5 +109,6 @@ fn print_report(ctx: &Ctx, r: &RevokeReport) {
     ctx.note(format!(
         "Hand the new CRL to every gateway that trusts the {} CA; `mtlsctl issue --tenant {} --env {}` makes a replacement.",
         r.env, r.tenant, r.env
-    ));
+    ))?;
+    Ok(())
 }

@@ -9,7 +9,7 @@ use std::sync::atomic::AtomicBool;
 use anyhow::{Context, Result};
 
 use super::ca::CaPassArgs;
-use super::{Ctx, UsageError};
+use super::{Ctx, Exit, UsageError};
 use crate::net::serve::{self, Config, Upstream};
 use crate::profile::Dur;
 use crate::report;
@@ -35,7 +35,7 @@ pub struct Args {
     pub pass: CaPassArgs,
 }
 
-pub fn run(ctx: &Ctx, a: Args) -> Result<u8> {
+pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
     ctx.only_table_json("serve")?;
     let upstream = match &a.upstream {
         Some(u) => Some(Upstream::parse(u).map_err(UsageError)?),
@@ -102,5 +102,5 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<u8> {
     if !ctx.global.quiet {
         eprintln!("mtlsctl serve: stopped");
     }
-    Ok(0)
+    Ok(Exit::Ok)
 }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 
 use super::ca::CaPassArgs;
-use super::{Ctx, print_json};
+use super::{Ctx, Exit, say};
 use crate::ops::csr::SignRequest;
 use crate::pki::Kind;
 use crate::profile::Dur;
@@ -50,7 +50,7 @@ pub struct Args {
     pub pass: CaPassArgs,
 }
 
-pub fn run(ctx: &Ctx, a: Args) -> Result<u8> {
+pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
     ctx.only_table_json("sign")?;
     let ws = ctx.workspace()?;
     let profiles = ctx.profiles(&ws)?;
@@ -84,24 +84,24 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<u8> {
     for w in &rep.warnings {
         ctx.warn(w);
     }
-    if ctx.json() {
-        print_json(&rep)?;
-    } else {
+    ctx.emit(&rep, |out| {
         ctx.note(format!(
             "Signed a {} certificate with the {} CA.",
             rep.kind, rep.env
-        ));
+        ))?;
         if !ctx.global.quiet {
-            println!("  subject:   {}", sanitize(&rep.subject));
-            println!("  serial:    {}", rep.serial);
-            println!(
+            say!(out, "  subject:   {}", sanitize(&rep.subject));
+            say!(out, "  serial:    {}", rep.serial);
+            say!(
+                out,
                 "  valid:     {} .. {}",
                 report::rfc3339(rep.not_before),
                 report::rfc3339(rep.not_after)
             );
-            println!("  cert:      {}", rep.cert.display());
-            println!("  fullchain: {}", rep.fullchain.display());
+            say!(out, "  cert:      {}", rep.cert.display());
+            say!(out, "  fullchain: {}", rep.fullchain.display());
         }
-    }
-    Ok(0)
+        Ok(())
+    })?;
+    Ok(Exit::Ok)
 }

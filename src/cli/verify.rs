@@ -7,7 +7,7 @@ use anyhow::Result;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use super::{Ctx, UsageError, exit, print_json};
+use super::{Ctx, Exit, Out, UsageError, say};
 use crate::ops::verify::{self as opv, FileRequest};
 use crate::pki::Kind;
 use crate::pki::verify::{Finding, Outcome, Purpose};
@@ -76,7 +76,7 @@ fn parse_at(s: &str) -> Result<OffsetDateTime> {
     })
 }
 
-pub fn run(ctx: &Ctx, a: Args) -> Result<u8> {
+pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
     ctx.only_table_json("verify")?;
     let at = a.at.as_deref().map(parse_at).transpose()?;
     if let (Some(t), Some(e)) = (&a.tenant, &a.env) {
@@ -98,9 +98,10 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<u8> {
         let profiles = ctx.profiles(&ws)?;
         let rep = opv::tenant(&ws, &profiles, t, e, a.kind, at)?;
         if ctx.json() {
-            print_json(&rep)?;
+            ctx.out.json(&rep)?;
         } else if !ctx.global.quiet || !rep.outcome.valid {
-            println!(
+            say!(
+                ctx.out,
                 "{} {} certificate of {} in {} (serial {})",
                 if rep.outcome.valid {
                     "VALID:"
@@ -112,7 +113,7 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<u8> {
                 rep.env,
                 rep.serial
             );
-            render(ctx, &rep.outcome);
+            render(ctx, &rep.outcome)?;
         }
         return Ok(code(&rep.outcome));
     }
@@ -141,7 +142,7 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<u8> {
     };
     let outcome = opv::files(&req, a.purpose.unwrap_or(Purpose::Any))?;
     if ctx.json() {
-        print_json(&FileReport {
+        ctx.out.json(&FileReport {
             cert: crate::workspace::absolute(&req.cert),
             ca: req
                 .ca
@@ -161,12 +162,13 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<u8> {
             outcome: &outcome,
         })?;
     } else if !ctx.global.quiet || !outcome.valid {
-        println!(
+        say!(
+            ctx.out,
             "{} {}",
             if outcome.valid { "VALID:" } else { "INVALID:" },
             req.cert.display()
         );
-        render(ctx, &outcome);
+        render(ctx, &outcome)?;
     }
     Ok(code(&outcome))
 }
@@ -182,11 +184,11 @@ struct FileReport<'a> {
     outcome: &'a Outcome,
 }
 
-fn code(o: &Outcome) -> u8 {
-    if o.valid { exit::OK } else { exit::ERROR }
+fn code(o: &Outcome) -> Exit {
+    if o.valid { Exit::Ok } else { Exit::Error }
 }
 
-fn render(ctx: &Ctx, o: &Outcome) {
+fn render(ctx: &Ctx, o: &Outcome) -> Result<()> {
     let mut checks = vec![format!("purpose {}", o.purpose.as_str())];
     if let Some(h) = &o.hostname {
         checks.push(format!("hostname {}", sanitize(h)));
@@ -200,7 +202,7 @@ fn render(ctx: &Ctx, o: &Outcome) {
     } else {
         "no CRL check".into()
     });
-    println!("checks: {}", checks.join(", "));
+    say!(ctx.out, "checks: {}", checks.join(", "));
     let mut t = report::table::new(
         &["depth", "role", "subject", "not after", "key", "status"],
         ctx.stdout_tty,
@@ -224,26 +226,28 @@ fn render(ctx: &Ctx, o: &Outcome) {
             },
         ]);
     }
-    println!("{t}");
+    say!(ctx.out, "{t}");
     let errors: Vec<&Finding> = o.errors().collect();
     let warnings: Vec<&Finding> = o.warnings().collect();
     for f in &errors {
-        print_finding("error", f);
+        print_finding(&ctx.out, "error", f)?;
     }
     for f in &warnings {
-        print_finding("warning", f);
+        print_finding(&ctx.out, "warning", f)?;
     }
+    Ok(())
 }
 
-fn print_finding(label: &str, f: &Finding) {
+fn print_finding(out: &Out, label: &str, f: &Finding) -> std::io::Result<()> {
     let at = match (f.depth, &f.subject) {
         (Some(d), Some(subj)) => format!(" at depth {d} ({})", sanitize(subj)),
         (Some(d), None) => format!(" at depth {d}"),
         _ => String::new(),
     };
-    println!("{label} [{}]{at}:\n  {}", f.code, sanitize(&f.message));
-    println!("  fix: {}", sanitize(&f.fix));
+    say!(out, "{label} [{}]{at}:\n  {}", f.code, sanitize(&f.message));
+    say!(out, "  fix: {}", sanitize(&f.fix));
     if let Some(o) = &f.openssl {
-        println!("  openssl: {o}");
+        say!(out, "  openssl: {o}");
     }
+    Ok(())
 }

@@ -30,14 +30,14 @@ fn escape_help(v: &str) -> String {
 }
 
 /// Writes the HELP and TYPE lines of a gauge family.
-pub fn gauge_header(out: &mut impl Write, name: &str, help: &str) -> io::Result<()> {
+pub fn gauge_header(out: &mut (impl Write + ?Sized), name: &str, help: &str) -> io::Result<()> {
     writeln!(out, "# HELP {name} {}", escape_help(help))?;
     writeln!(out, "# TYPE {name} gauge")
 }
 
 /// Writes one sample: `name{k="v",...} value`.
 pub fn sample(
-    out: &mut impl Write,
+    out: &mut (impl Write + ?Sized),
     name: &str,
     labels: &[(&str, &str)],
     value: i64,
@@ -76,7 +76,7 @@ fn labels_of(f: &Finding) -> [(&'static str, &str); 6] {
 /// - `mtlsctl_expiry_unreadable{source}` per source that could not be read,
 /// - `mtlsctl_expiry_last_run_timestamp_seconds`.
 pub fn write_expiry(
-    out: &mut impl Write,
+    out: &mut (impl Write + ?Sized),
     findings: &[Finding],
     now: OffsetDateTime,
 ) -> io::Result<()> {
