@@ -39,11 +39,19 @@ pub struct Args {
     /// Validity, e.g. 90d, 1y (default: the profile's)
     #[arg(long, value_name = "DUR")]
     pub validity: Option<Dur>,
+    /// Renew when less than this is left (default: the profile's renew_before, or a
+    /// third of the validity when that is not shorter)
+    #[arg(long, value_name = "DUR")]
+    pub renew_before: Option<Dur>,
     /// Key algorithm: ecdsa-p256, ecdsa-p384, ed25519, rsa-2048, rsa-3072, rsa-4096
     #[arg(long, value_name = "ALG")]
     pub key: Option<KeyAlgorithm>,
-    /// Write the PFX in legacy mode (3DES, SHA-1 MAC) for IIS 2016 / Java 8
-    #[arg(long)]
+    /// Who must open the PFX: modern (= openssl3), legacy (= windows2016, java8, macos)
+    /// or pbmac1 (default: the profile's pfx.compat)
+    #[arg(long, value_name = "TARGET", value_parser = crate::cli::pfx_target_parser())]
+    pub pfx_target: Option<PfxCompat>,
+    /// Same as --pfx-target legacy (3DES, SHA-1 MAC) for IIS 2016 / Java 8
+    #[arg(long, conflicts_with = "pfx_target")]
     pub legacy: bool,
     /// Issue a new certificate even if a valid one exists
     #[arg(long)]
@@ -61,9 +69,10 @@ impl Args {
             kind: self.kind,
             key: self.key,
             validity: self.validity,
+            renew_before: self.renew_before,
             dns: self.dns.clone(),
             ip: self.ip.clone(),
-            pfx_compat: self.legacy.then_some(PfxCompat::Legacy),
+            pfx_compat: self.pfx_target.or(self.legacy.then_some(PfxCompat::Legacy)),
         }
     }
 }

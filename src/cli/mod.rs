@@ -278,3 +278,12 @@ pub fn kind_parser() -> impl clap::builder::TypedValueParser<Value = crate::pki:
     clap::builder::PossibleValuesParser::new(crate::pki::Kind::ALL.map(|k| k.as_str()))
         .try_map(|s| s.parse::<crate::pki::Kind>())
 }
+
+/// `--pfx-target`: the PFX profiles by the name of who must open them.
+pub fn pfx_target_parser()
+-> impl clap::builder::TypedValueParser<Value = crate::pki::pkcs12::PfxCompat> {
+    use crate::pki::pkcs12::PfxCompat;
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(PfxCompat::NAMES.iter().map(|(n, _)| *n))
+        .try_map(|s| s.parse::<PfxCompat>())
+}

@@ -29,7 +29,12 @@ pub struct Args {
     /// File whose first line is the key's passphrase, if it is encrypted (also MTLSCTL_KEY_PASSPHRASE)
     #[arg(long, value_name = "FILE")]
     pub key_passphrase_file: Option<PathBuf>,
-    /// Legacy encryption (PBE-SHA1-3DES, SHA-1 MAC) for Windows Server 2016/IIS, old macOS, Java 8
+    /// Who must open the PFX: modern (= openssl3), legacy (= windows2016, java8, macos)
+    /// or pbmac1
+    #[arg(long, value_name = "TARGET", value_parser = crate::cli::pfx_target_parser(), default_value = "modern")]
+    pub pfx_target: PfxCompat,
+    /// Same as --pfx-target legacy: PBE-SHA1-3DES, SHA-1 MAC, for Windows Server 2016/IIS,
+    /// old macOS, Java 8
     #[arg(long)]
     pub legacy: bool,
     /// Friendly name (alias) of the key entry (default: the certificate's CN)
@@ -51,7 +56,7 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
     let compat = if a.legacy {
         PfxCompat::Legacy
     } else {
-        PfxCompat::Modern
+        a.pfx_target
     };
     let out = ops::pfx::bundle(&ops::pfx::Request {
         cert: &a.cert,

@@ -35,15 +35,9 @@ pub enum ProfileError {
     },
     #[error("{}: {msg}", path.display())]
     File { path: PathBuf, msg: String },
-    #[error(
-        "unknown tenant '{name}'{}; add it with `mtlsctl tenant add {name}`",
-        known_list(known)
-    )]
+    #[error("unknown tenant '{name}'{}", unknown_hint(name, known, "tenant"))]
     UnknownTenant { name: String, known: Vec<String> },
-    #[error(
-        "unknown environment '{name}'{}; add it with `mtlsctl env add {name}`",
-        known_list(known)
-    )]
+    #[error("unknown environment '{name}'{}", unknown_hint(name, known, "env"))]
     UnknownEnv { name: String, known: Vec<String> },
     #[error("{0}")]
     Flag(String),
@@ -51,11 +45,15 @@ pub enum ProfileError {
     Workspace(#[from] WsError),
 }
 
-fn known_list(known: &[String]) -> String {
-    if known.is_empty() {
-        " (there are none yet)".to_string()
-    } else {
-        format!(" (known: {})", known.join(", "))
+/// What follows "unknown tenant 'x'": the near name first, since a typo (`production`
+/// for `prod`) is likelier than a new name; the command that adds one last.
+fn unknown_hint(name: &str, known: &[String], noun: &str) -> String {
+    let names: Vec<&str> = known.iter().map(String::as_str).collect();
+    let add = format!("to add a new one: `mtlsctl {noun} add {name}`");
+    match (did_you_mean(name, &names), known.is_empty()) {
+        (Some(s), _) => format!(": did you mean '{s}'? (known: {}; {add})", names.join(", ")),
+        (None, true) => format!(" (there are none yet); {add}"),
+        (None, false) => format!(" (known: {}); {add}", names.join(", ")),
     }
 }
 
@@ -98,6 +96,14 @@ fn yaml_error(path: &Path, e: &serde_saphyr::Error) -> ProfileError {
             ),
         };
     }
+    if let Some(rest) = msg.strip_prefix("duplicate mapping key: ") {
+        // the library's advice names its own option: say it in the profile's terms
+        let key = rest
+            .split(", set DuplicateKeyPolicy")
+            .next()
+            .unwrap_or(rest);
+        msg = format!("the key '{key}' is given twice in this mapping: keep one");
+    }
     if let Some(field) = msg
         .strip_prefix("missing field `")
         .and_then(|r| r.strip_suffix('`'))
@@ -118,29 +124,22 @@ fn yaml_error(path: &Path, e: &serde_saphyr::Error) -> ProfileError {
     }
 }
 
-/// The closest candidate within a small edit distance.
+/// The closest candidate: within a small edit distance (`valdity` for `validity`), or
+/// one name the start of the other (`production` for `prod`).
 pub fn did_you_mean<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
-    candidates
+    let near = candidates
         .iter()
-        .map(|c| (levenshtein(word, c), *c))
+        .map(|c| (strsim::levenshtein(word, c), *c))
         .filter(|(d, c)| *d <= 2.max(c.len() / 3))
         .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
-}
-
-fn levenshtein(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for i in 1..=a.len() {
-        let mut cur = vec![i; b.len() + 1];
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            cur[j] = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
+        .map(|(_, c)| c);
+    near.or_else(|| {
+        candidates
+            .iter()
+            .filter(|c| c.len() >= 3 && word.len() >= 3)
+            .find(|c| word.starts_with(**c) || c.starts_with(word))
+            .copied()
+    })
 }
 
 fn parse_file<T: for<'de> serde::Deserialize<'de>>(path: &Path) -> Result<T, ProfileError> {
@@ -345,5 +344,10 @@ mod tests {
             Some("validity")
         );
         assert_eq!(did_you_mean("zzzzzz", &["validity", "key"]), None);
+        assert_eq!(
+            did_you_mean("production", &["nonprod", "prod"]),
+            Some("prod")
+        );
+        assert_eq!(did_you_mean("acmee", &["acme", "globex"]), Some("acme"));
     }
 }

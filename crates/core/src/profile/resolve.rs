@@ -49,6 +49,10 @@ pub enum Source {
     Flag {
         flag: String,
     },
+    /// Computed from other settings; `why` says from which.
+    Derived {
+        why: String,
+    },
 }
 
 impl std::fmt::Display for Source {
@@ -57,6 +61,7 @@ impl std::fmt::Display for Source {
             Source::Default => f.write_str("default"),
             Source::File { file, line, column } => write!(f, "{file}:{line}:{column}"),
             Source::Flag { flag } => write!(f, "flag {flag}"),
+            Source::Derived { why } => f.write_str(why),
         }
     }
 }
@@ -83,6 +88,7 @@ pub struct LeafFlags {
     pub kind: Option<Kind>,
     pub key: Option<KeyAlgorithm>,
     pub validity: Option<Dur>,
+    pub renew_before: Option<Dur>,
     pub dns: Vec<String>,
     pub ip: Vec<IpAddr>,
     pub pfx_compat: Option<PfxCompat>,
@@ -421,6 +427,40 @@ fn flag<T>(v: &mut Val<T>, value: Option<T>, name: &str) {
     }
 }
 
+/// A renewal window as long as the lifetime would make a certificate due at once. A
+/// profile's window that does not fit a shorter validity (`issue --validity 20d` under
+/// the default 30d) gives way to a third of the lifetime, renewal at two thirds as
+/// step-ca does; a window asked for by flag must fit.
+fn fit_renew_before(
+    p: &Profiles,
+    rb: &mut Val<Dur>,
+    validity: &Val<Dur>,
+) -> Result<(), ProfileError> {
+    if rb.value < validity.value {
+        return Ok(());
+    }
+    if matches!(rb.source, Source::Flag { .. }) {
+        return Err(err_at(
+            p,
+            &rb.source,
+            format!(
+                "--renew-before ({}) must be shorter than the validity ({})",
+                rb.value, validity.value
+            ),
+        ));
+    }
+    *rb = Val {
+        value: Dur::from_secs(validity.value.secs() / 3),
+        source: Source::Derived {
+            why: format!(
+                "a third of validity {} (renew_before {} from {} is not shorter)",
+                validity.value, rb.value, rb.source
+            ),
+        },
+    };
+    Ok(())
+}
+
 /// An error at the source of a value (a file place, or the flag).
 fn err_at(p: &Profiles, source: &Source, msg: String) -> ProfileError {
     match source {
@@ -432,6 +472,7 @@ fn err_at(p: &Profiles, source: &Source, msg: String) -> ProfileError {
         },
         Source::Flag { flag } => ProfileError::Flag(format!("{flag}: {msg}")),
         Source::Default => ProfileError::Flag(format!("built-in default: {msg}")),
+        Source::Derived { why } => ProfileError::Flag(format!("{why}: {msg}")),
     }
 }
 
@@ -613,22 +654,14 @@ impl Profiles {
                 "validity must be at least 1m".into(),
             ));
         }
-        let renew_before = pick(
+        let mut renew_before = pick(
             self,
             &layers,
             |l| l.renew_before.as_ref(),
             Dur::days(defaults::RENEW_BEFORE_DAYS),
         );
-        if renew_before.value >= validity.value {
-            return Err(err_at(
-                self,
-                &renew_before.source,
-                format!(
-                    "renew_before ({}) must be shorter than validity ({})",
-                    renew_before.value, validity.value
-                ),
-            ));
-        }
+        flag(&mut renew_before, flags.renew_before, "--renew-before");
+        fit_renew_before(self, &mut renew_before, &validity)?;
         let k = kind.value;
         let tenant_org = t
             .organization

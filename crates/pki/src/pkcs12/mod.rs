@@ -20,19 +20,36 @@ use super::{PkiError, Result};
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PfxCompat {
-    /// AES-256-CBC / PBKDF2 with an HMAC-SHA-256 MAC (OpenSSL 3 default).
+    /// AES-256-CBC / PBKDF2-HMAC-SHA-256 with an HMAC-SHA-256 MAC (OpenSSL 3 default).
     #[default]
+    #[serde(alias = "openssl3")]
     Modern,
     /// PBE-SHA1-3DES for key and certificates with a SHA-1 MAC: Windows Server 2016 / IIS,
     /// older macOS and Java 8; OpenSSL 3 reads it without its legacy provider.
+    #[serde(alias = "windows2016", alias = "java8", alias = "macos")]
     Legacy,
+    /// As modern, with the RFC 9579 PBMAC1 MAC (PBKDF2-HMAC-SHA-256 keyed HMAC-SHA-256):
+    /// for FIPS-mode consumers and OpenSSL 3.4 or later.
+    Pbmac1,
 }
 
 impl PfxCompat {
+    /// Every name `pfx.compat` and `--pfx-target` take, aliases after the three profiles.
+    pub const NAMES: [(&'static str, PfxCompat); 7] = [
+        ("modern", PfxCompat::Modern),
+        ("legacy", PfxCompat::Legacy),
+        ("pbmac1", PfxCompat::Pbmac1),
+        ("openssl3", PfxCompat::Modern),
+        ("windows2016", PfxCompat::Legacy),
+        ("java8", PfxCompat::Legacy),
+        ("macos", PfxCompat::Legacy),
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             PfxCompat::Modern => "modern",
             PfxCompat::Legacy => "legacy",
+            PfxCompat::Pbmac1 => "pbmac1",
         }
     }
 }
@@ -40,11 +57,14 @@ impl PfxCompat {
 impl std::str::FromStr for PfxCompat {
     type Err = String;
     fn from_str(s: &str) -> std::result::Result<Self, String> {
-        match s {
-            "modern" => Ok(PfxCompat::Modern),
-            "legacy" => Ok(PfxCompat::Legacy),
-            o => Err(format!("unknown PFX compat '{o}': use modern or legacy")),
-        }
+        Self::NAMES
+            .iter()
+            .find(|(n, _)| *n == s)
+            .map(|(_, c)| *c)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Self::NAMES.iter().map(|(n, _)| *n).collect();
+                format!("unknown PFX target '{s}': use one of {}", names.join(", "))
+            })
     }
 }
 
@@ -85,6 +105,11 @@ pub fn build_der(
     check_password(password)?;
     let pw = password.expose_secret();
     let (der, held) = match compat {
+        PfxCompat::Pbmac1 => {
+            return Err(PkiError::Invalid(
+                "the pbmac1 PFX target is not available yet".into(),
+            ));
+        }
         PfxCompat::Modern => {
             let pkcs8 = key.pkcs8_der()?;
             let mut derived = modern::Derived::default();
