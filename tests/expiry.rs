@@ -602,8 +602,7 @@ fn prometheus_output_passes_promtool() {
         foreign.contains(&format!("}} {}\n", t.unix_timestamp())),
         "{foreign}"
     );
-    if !has("promtool") {
-        println!("note: promtool is not installed (Debian package prometheus); skipping its check");
+    if !judge("promtool", "prometheus") {
         return;
     }
     for text in [&ws_text, &foreign] {
@@ -641,8 +640,7 @@ fn prometheus_is_refused_by_other_commands() {
 
 #[test]
 fn colour_only_on_a_terminal_and_never_with_no_color() {
-    if !has("script") {
-        println!("note: `script` (util-linux) is not installed; skipping the terminal check");
+    if !judge("script", "util-linux") {
         return;
     }
     let ws = Ws::with_cas(&["acme"]);

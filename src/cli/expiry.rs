@@ -103,7 +103,8 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
 /// Time left in the largest unit that keeps it readable: 45d, 30h, 12m, -3d.
 fn left_text(secs: i64) -> String {
     let a = secs.unsigned_abs() as i64;
-    let sign = if secs < 0 { "-" } else { "" };
+    // under a minute past is "0m", never "-0m"
+    let sign = if secs <= -60 { "-" } else { "" };
     if a >= 2 * 86_400 {
         format!("{sign}{}d", a / 86_400)
     } else if a >= 2 * 3600 {
@@ -203,5 +204,7 @@ mod tests {
         assert_eq!(left_text(30 * 3600), "30h");
         assert_eq!(left_text(12 * 60 + 3), "12m");
         assert_eq!(left_text(-3 * 86_400), "-3d");
+        assert_eq!(left_text(-59), "0m");
+        assert_eq!(left_text(-61), "-1m");
     }
 }

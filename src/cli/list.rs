@@ -78,7 +78,7 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
             Status::Revoked => "revoked",
             Status::Superseded => "superseded",
             Status::Active if r.meta.not_after <= now => "expired",
-            Status::Active if r.meta.not_after - renew_before <= now => "due",
+            Status::Active if r.meta.not_after - r.meta.fit_window(renew_before) <= now => "due",
             Status::Active => "valid",
         };
         rows.push(Row {

@@ -97,9 +97,12 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
         let ws = ctx.workspace()?;
         let profiles = ctx.profiles(&ws)?;
         let rep = opv::tenant(&ws, &profiles, t, e, a.kind, at)?;
+        if !rep.outcome.valid {
+            ctx.out.unquiet();
+        }
         if ctx.json() {
             ctx.out.json(&rep)?;
-        } else if !ctx.global.quiet || !rep.outcome.valid {
+        } else {
             say!(
                 ctx.out,
                 "{} {} certificate of {} in {} (serial {})",
@@ -141,6 +144,9 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
         max_depth: a.max_depth,
     };
     let outcome = opv::files(&req, a.purpose.unwrap_or(Purpose::Any))?;
+    if !outcome.valid {
+        ctx.out.unquiet();
+    }
     if ctx.json() {
         ctx.out.json(&FileReport {
             cert: crate::workspace::absolute(&req.cert),
@@ -161,7 +167,7 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
                 .collect(),
             outcome: &outcome,
         })?;
-    } else if !ctx.global.quiet || !outcome.valid {
+    } else {
         say!(
             ctx.out,
             "{} {}",

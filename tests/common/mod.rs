@@ -171,6 +171,23 @@ pub fn has(prog: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// Whether the independent judge `prog` is here to run a check. Away from CI a missing
+/// judge skips the check with a note; under CI (`CI` set, as .ci/run runs) it fails the
+/// test, so a green run never hides a check that did not happen.
+#[allow(dead_code)]
+pub fn judge(prog: &str, package: &str) -> bool {
+    if has(prog) {
+        return true;
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("`{prog}` is needed to judge this test and CI is set: apt-get install {package}");
+    }
+    eprintln!(
+        "SKIPPED: `{prog}` is not installed (Debian package {package}); this check did not run"
+    );
+    false
+}
+
 pub fn mode(p: &Path) -> u32 {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(p).unwrap().permissions().mode() & 0o777

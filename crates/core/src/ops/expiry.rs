@@ -484,7 +484,8 @@ fn leaf_finding(
     }
 }
 
-/// The renewal window of a workspace leaf: its profile's renew_before.
+/// The renewal window of a workspace leaf: its profile's renew_before, fitted to the
+/// leaf's life.
 pub fn renew_before(profiles: &Profiles, rec: &LeafRecord) -> Result<Duration> {
     let r = profiles.resolve(
         &rec.meta.tenant,
@@ -494,7 +495,7 @@ pub fn renew_before(profiles: &Profiles, rec: &LeafRecord) -> Result<Duration> {
             ..LeafFlags::default()
         },
     )?;
-    Ok(r.renew_before.value.to_time())
+    Ok(rec.meta.fit_window(r.renew_before.value.to_time()))
 }
 
 /// Per tenant/env/kind, the newest leaf that has not been superseded: the active one,

@@ -99,7 +99,7 @@ pub fn current_valid(
 ) -> Result<Option<LeafRecord>> {
     Ok(ws
         .current_leaf(tenant, env, kind)?
-        .filter(|r| now < r.meta.not_after - renew_before))
+        .filter(|r| now < r.meta.not_after - r.meta.fit_window(renew_before)))
 }
 
 /// Everything a new leaf directory holds.

@@ -147,10 +147,13 @@ pub fn plan_renewals(
         let resolved = profiles.resolve(&rec.meta.tenant, &rec.meta.env, &flags);
         let (window, window_text) = match (within, &resolved) {
             (Some(w), _) => (w.to_time(), w.to_string()),
-            (None, Ok(r)) => (
-                r.renew_before.value.to_time(),
-                r.renew_before.value.to_string(),
-            ),
+            (None, Ok(r)) => {
+                let w = rec.meta.fit_window(r.renew_before.value.to_time());
+                (
+                    w,
+                    crate::profile::Dur::from_secs(w.whole_seconds()).to_string(),
+                )
+            }
             (None, Err(_)) => (
                 Duration::days(super::expiry::FOREIGN_WITHIN_DAYS),
                 format!("{}d", super::expiry::FOREIGN_WITHIN_DAYS),

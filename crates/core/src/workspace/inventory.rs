@@ -68,6 +68,16 @@ pub struct LeafMeta {
     pub revocation_reason: Option<String>,
 }
 
+impl LeafMeta {
+    /// The renewal window `window` as it applies to this certificate: a window not
+    /// shorter than the certificate's life would make it due at once, so it gives way to
+    /// a third of the life (renewal at two thirds), as the profile does at issue time.
+    pub fn fit_window(&self, window: time::Duration) -> time::Duration {
+        let life = self.not_after - self.issued_at;
+        if window < life { window } else { life / 3 }
+    }
+}
+
 /// A leaf found on disk.
 #[derive(Clone, Debug)]
 pub struct LeafRecord {
