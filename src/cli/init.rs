@@ -2,13 +2,11 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
-use serde::Serialize;
+use anyhow::{Context, Result};
 
 use super::{Ctx, Exit, UsageError, secrets};
-use crate::profile::templates;
-use crate::workspace::fsutil::{self, PUBLIC};
-use crate::workspace::{CONFIG_FILE, Workspace, check_name};
+use crate::ops::setup;
+use crate::workspace::{Workspace, check_name};
 
 #[derive(Debug, clap::Args)]
 pub struct InitArgs {
@@ -55,12 +53,6 @@ pub struct EnvAddArgs {
     pub name: String,
 }
 
-#[derive(Serialize)]
-struct Created {
-    workspace: PathBuf,
-    created: Vec<PathBuf>,
-}
-
 fn usage(r: Result<(), String>) -> Result<()> {
     r.map_err(|m| UsageError(m).into())
 }
@@ -73,13 +65,6 @@ pub fn run_init(ctx: &Ctx, a: InitArgs) -> Result<Exit> {
         .or_else(|| ctx.global.workspace.clone())
         .unwrap_or_else(|| PathBuf::from("."));
     let ws = Workspace::at_new(&dir);
-    if ws.config_file().exists() {
-        bail!(
-            "{} is already a workspace ({} exists); add to it with `mtlsctl tenant add` and `mtlsctl env add`",
-            ws.root().display(),
-            CONFIG_FILE
-        );
-    }
     let org = match a.org {
         Some(o) => o,
         None if secrets::interactive(ctx.global.no_input) => dialoguer::Input::<String>::new()
@@ -110,42 +95,10 @@ pub fn run_init(ctx: &Ctx, a: InitArgs) -> Result<Exit> {
     for t in &a.tenants {
         usage(check_name("tenant", t))?;
     }
-    fsutil::private_dir(ws.root())?;
-    let mut created = Vec::new();
-    for e in &envs {
-        let p = ws.env_profile(e);
-        fsutil::write_new(&p, templates::environment(e).as_bytes(), PUBLIC)?;
-        created.push(p);
-    }
-    fsutil::private_dir(&ws.tenants_dir())?;
-    for t in &a.tenants {
-        let p = ws.tenant_profile(t);
-        fsutil::write_new(&p, templates::tenant(t, t, &envs).as_bytes(), PUBLIC)?;
-        created.push(p);
-    }
-    fsutil::private_dir(&ws.root().join("pki"))?;
-    let gi = ws.root().join(".gitignore");
-    if !gi.exists() {
-        fsutil::write_new(&gi, GITIGNORE.as_bytes(), PUBLIC)?;
-        created.push(gi);
-    }
-    // the marker last: a half-made workspace is not taken for a whole one
-    fsutil::write_new(
-        &ws.config_file(),
-        templates::config(&org, &envs).as_bytes(),
-        PUBLIC,
-    )?;
-    created.insert(0, ws.config_file());
-    // prove the files we wrote load
-    crate::profile::Profiles::load(&ws)?;
-    if ctx.json() {
-        ctx.out.json(&Created {
-            workspace: ws.root().to_path_buf(),
-            created,
-        })?;
-    } else {
+    let made = setup::create(&ws, &org, &envs, &a.tenants)?;
+    ctx.emit(&made, |_| {
         ctx.note(format!("Created workspace {}", ws.root().display()))?;
-        for p in &created {
+        for p in &made.created {
             ctx.note(format!(
                 "  {}",
                 p.strip_prefix(ws.root()).unwrap_or(p).display()
@@ -156,19 +109,10 @@ pub fn run_init(ctx: &Ctx, a: InitArgs) -> Result<Exit> {
             ws.root().display(),
             envs[0]
         ))?;
-    }
+        Ok(())
+    })?;
     Ok(Exit::Ok)
 }
-
-const GITIGNORE: &str = "\
-# Unencrypted leaf keys and PFX passwords stay out of version control.
-# CA keys (pki/*/ca/ca.key) are encrypted at rest and may be kept.
-pki/*/*/*/*/key.pem
-pki/*/*/*/*/bundle.pfx
-pki/*/*/*/*/bundle.pfx.pass
-pki/*/*/*/pending/
-.mtlsctl.lock
-";
 
 pub fn run_tenant(ctx: &Ctx, c: TenantCmd) -> Result<Exit> {
     ctx.only_table_json("tenant add")?;
@@ -184,21 +128,8 @@ pub fn run_tenant(ctx: &Ctx, c: TenantCmd) -> Result<Exit> {
         }
         a.envs.clone()
     };
-    let p = ws.tenant_profile(&a.name);
     let org = a.org.clone().unwrap_or_else(|| a.name.clone());
-    fsutil::write_new(
-        &p,
-        templates::tenant(&a.name, &org, &envs).as_bytes(),
-        PUBLIC,
-    )
-    .map_err(|e| match e {
-        crate::workspace::WsError::Exists(_) => anyhow::anyhow!(
-            "tenant '{}' already exists ({}); edit that file to change it",
-            a.name,
-            p.display()
-        ),
-        other => other.into(),
-    })?;
+    let p = setup::add_tenant(&ws, &a.name, &org, &envs)?;
     ctx.emit(
         &serde_json::json!({"tenant": a.name, "profile": p, "environments": envs}),
         |_| {
@@ -221,24 +152,7 @@ pub fn run_env(ctx: &Ctx, c: EnvCmd) -> Result<Exit> {
     let ws = ctx.workspace()?;
     let _lock = ws.lock()?;
     let profiles = ctx.profiles(&ws)?;
-    if profiles.envs.contains_key(&a.name) {
-        bail!("environment '{}' already exists", a.name);
-    }
-    let cfg_path = ws.config_file();
-    let text = String::from_utf8(fsutil::read(&cfg_path)?)?;
-    let new_text = add_to_env_list(&text, &a.name).ok_or_else(|| {
-        anyhow::anyhow!(
-            "could not find the `environments:` list in {}: add '{}' to it by hand, then run this again",
-            cfg_path.display(),
-            a.name
-        )
-    })?;
-    let p = ws.env_profile(&a.name);
-    if !p.exists() {
-        fsutil::write_new(&p, templates::environment(&a.name).as_bytes(), PUBLIC)?;
-    }
-    fsutil::write_atomic(&cfg_path, new_text.as_bytes(), PUBLIC)?;
-    ctx.profiles(&ws)?;
+    let p = setup::add_env(&ws, &profiles, &a.name)?;
     ctx.emit(&serde_json::json!({"env": a.name, "profile": p}), |_| {
         ctx.note(format!(
             "Added environment {} ({}); create its CA with `mtlsctl ca init --env {}`",
@@ -249,69 +163,4 @@ pub fn run_env(ctx: &Ctx, c: EnvCmd) -> Result<Exit> {
         Ok(())
     })?;
     Ok(Exit::Ok)
-}
-
-/// Adds `name` to the `environments:` list of mtlsctl.yaml, keeping comments and layout.
-/// Handles the flow form `environments: [a, b]` and the block form `- a` lines.
-pub fn add_to_env_list(text: &str, name: &str) -> Option<String> {
-    let lines: Vec<&str> = text.lines().collect();
-    let idx = lines.iter().position(|l| l.starts_with("environments:"))?;
-    let line = lines[idx];
-    let mut out: Vec<String> = lines.iter().map(|s| s.to_string()).collect();
-    let rest = line["environments:".len()..].trim_start();
-    if rest.starts_with('[') {
-        let close = line.find(']')?;
-        let inner = line[line.find('[')? + 1..close].trim();
-        let new_inner = if inner.is_empty() {
-            name.to_string()
-        } else {
-            format!("{inner}, {name}")
-        };
-        out[idx] = format!(
-            "{}[{}]{}",
-            &line[..line.find('[')?],
-            new_inner,
-            &line[close + 1..]
-        );
-    } else if rest.is_empty() || rest.starts_with('#') {
-        let mut last = idx;
-        let mut indent = "  ".to_string();
-        for (i, l) in lines.iter().enumerate().skip(idx + 1) {
-            let t = l.trim_start();
-            if t.starts_with("- ") {
-                last = i;
-                indent = l[..l.len() - t.len()].to_string();
-            } else if t.is_empty() || t.starts_with('#') {
-                continue;
-            } else {
-                break;
-            }
-        }
-        out.insert(last + 1, format!("{indent}- {name}"));
-    } else {
-        return None;
-    }
-    let mut s = out.join("\n");
-    if text.ends_with('\n') {
-        s.push('\n');
-    }
-    Some(s)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::add_to_env_list;
-
-    #[test]
-    fn adds_to_flow_and_block_lists() {
-        assert_eq!(
-            add_to_env_list("org: x\nenvironments: [a, b]  # c\n", "d").unwrap(),
-            "org: x\nenvironments: [a, b, d]  # c\n"
-        );
-        assert_eq!(
-            add_to_env_list("environments:\n  - a\n  - b\nca: {}\n", "d").unwrap(),
-            "environments:\n  - a\n  - b\n  - d\nca: {}\n"
-        );
-        assert!(add_to_env_list("org: x\n", "d").is_none());
-    }
 }

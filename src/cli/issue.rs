@@ -86,7 +86,7 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
     let ws = ctx.workspace()?;
     let profiles = ctx.profiles(&ws)?;
     let r = profiles.resolve(&tenant, &env, &a.flags())?;
-    crate::ops::ca::ca_cert_der(&ws, &profiles, &env)?;
+    let ca = crate::ops::ca::open(&ws, &profiles, &env)?;
     let _lock = ws.lock()?;
     let now = time::OffsetDateTime::now_utc();
     if !a.force
@@ -113,9 +113,8 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
         return Ok(Exit::Ok);
     }
     let pass = a.pass.for_env(ctx, &ws, &env)?;
-    let signer = crate::ops::ca::signer(&ws, &profiles, &env, pass.as_ref())?;
-    let chain = crate::ops::ca::chain(&ws, &profiles, &env)?;
-    let rep = issue::issue(&ws, &r, &signer, &chain, now, "issue", None)?;
+    let unlocked = ca.unlock(&ws, &profiles, pass.as_ref())?;
+    let rep = issue::issue(&ws, &r, &unlocked.signer, ca.chain(), now, "issue", None)?;
     for w in &rep.warnings {
         ctx.warn(w);
     }
@@ -243,11 +242,10 @@ fn run_all(ctx: &Ctx, a: Args) -> Result<Exit> {
     envs.dedup();
     let mut signers = std::collections::BTreeMap::new();
     for e in &envs {
-        crate::ops::ca::ca_cert_der(&ws, &profiles, e)?;
+        let ca = crate::ops::ca::open(&ws, &profiles, e)?;
         let pass = a.pass.for_env(ctx, &ws, e)?;
-        let s = crate::ops::ca::signer(&ws, &profiles, e, pass.as_ref())?;
-        let c = crate::ops::ca::chain(&ws, &profiles, e)?;
-        signers.insert(e.clone(), (s, c));
+        let s = ca.unlock(&ws, &profiles, pass.as_ref())?.signer;
+        signers.insert(e.clone(), (s, ca.chain().to_vec()));
     }
     let bar = if ctx.json() || ctx.global.quiet {
         indicatif::ProgressBar::hidden()

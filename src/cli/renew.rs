@@ -61,11 +61,11 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
         // one signer per environment with work; a CA that cannot sign fails its items only
         let mut signers = BTreeMap::new();
         for e in plan.envs() {
-            let s = a
-                .pass
-                .for_env(ctx, &ws, &e)
-                .and_then(|p| Ok(crate::ops::ca::signer(&ws, &profiles, &e, p.as_ref())?))
-                .and_then(|s| Ok((s, crate::ops::ca::chain(&ws, &profiles, &e)?)));
+            let s = a.pass.for_env(ctx, &ws, &e).and_then(|p| {
+                let ca = crate::ops::ca::open(&ws, &profiles, &e)?;
+                let s = ca.unlock(&ws, &profiles, p.as_ref())?.signer;
+                Ok((s, ca.chain().to_vec()))
+            });
             signers.insert(e, s.map_err(|e| render_error(&e)));
         }
         for mut d in plan.due {

@@ -42,8 +42,7 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
     ctx.only_table_json("revoke")?;
     let ws = ctx.workspace()?;
     let profiles = ctx.profiles(&ws)?;
-    let ca = profiles.resolve_ca(&a.env)?;
-    crate::ops::ca::ca_cert_der(&ws, &profiles, &a.env)?;
+    let ca = crate::ops::ca::open(&ws, &profiles, &a.env)?;
     let _lock = ws.lock()?;
     let rec = lifecycle::find_target(
         &ws,
@@ -72,11 +71,11 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
         return Ok(Exit::Ok);
     }
     let pass = a.pass.for_env(ctx, &ws, &a.env)?;
-    let signer = crate::ops::ca::signer(&ws, &profiles, &a.env, pass.as_ref())?;
+    let unlocked = ca.unlock(&ws, &profiles, pass.as_ref())?;
     let rep = lifecycle::revoke(
         &ws,
-        &ca,
-        &signer,
+        &ca.settings,
+        &unlocked.signer,
         &rec,
         &a.reason,
         time::OffsetDateTime::now_utc(),

@@ -96,9 +96,7 @@ pub fn key_passphrase(
     file: Option<&Path>,
     no_input: bool,
 ) -> Result<Option<SecretString>> {
-    let encrypted = std::fs::read(key)
-        .map(|d| crate::pki::keys::is_encrypted_pem(&d))
-        .unwrap_or(false);
+    let encrypted = crate::ops::pfx::key_is_encrypted(key);
     if !encrypted && file.is_none() {
         return Ok(None);
     }

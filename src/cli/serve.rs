@@ -43,10 +43,10 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
     };
     let ws = ctx.workspace()?;
     let profiles = ctx.profiles(&ws)?;
-    crate::ops::ca::ca_cert_der(&ws, &profiles, &a.env)?;
+    let ca = crate::ops::ca::open(&ws, &profiles, &a.env)?;
     let pass = a.pass.for_env(ctx, &ws, &a.env)?;
-    let signer = crate::ops::ca::signer(&ws, &profiles, &a.env, pass.as_ref())?;
-    let chain = crate::ops::ca::chain(&ws, &profiles, &a.env)?;
+    let signer = ca.unlock(&ws, &profiles, pass.as_ref())?.signer;
+    let chain = ca.chain().to_vec();
     let now = time::OffsetDateTime::now_utc();
     let identity = serve::server_identity(&ws, &a.env, &signer, &a.listen, &a.dns, now)?;
     drop(signer);

@@ -3,7 +3,7 @@
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use super::ca::CaPassArgs;
 use super::{Ctx, Exit, say};
@@ -54,15 +54,12 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
     ctx.only_table_json("sign")?;
     let ws = ctx.workspace()?;
     let profiles = ctx.profiles(&ws)?;
-    let data = std::fs::read(&a.csr).with_context(|| format!("cannot read {}", a.csr.display()))?;
-    let der = crate::pki::csr::first_request(&data).with_context(|| a.csr.display().to_string())?;
-    let checked = crate::pki::csr::check(&der)
-        .with_context(|| format!("{} was not signed", a.csr.display()))?;
-    crate::ops::ca::ca_cert_der(&ws, &profiles, &a.env)?;
+    let checked = crate::ops::csr::read_csr(&a.csr)?;
+    let ca = crate::ops::ca::open(&ws, &profiles, &a.env)?;
     let _lock = ws.lock()?;
     let pass = a.pass.for_env(ctx, &ws, &a.env)?;
-    let signer = crate::ops::ca::signer(&ws, &profiles, &a.env, pass.as_ref())?;
-    let chain = crate::ops::ca::chain(&ws, &profiles, &a.env)?;
+    let signer = ca.unlock(&ws, &profiles, pass.as_ref())?.signer;
+    let chain = ca.chain().to_vec();
     let req = SignRequest {
         env: a.env.clone(),
         tenant: a.tenant.clone(),

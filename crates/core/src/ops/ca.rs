@@ -57,13 +57,9 @@ pub fn ca_cert_der(ws: &Workspace, profiles: &Profiles, env: &str) -> Result<Vec
     if !p.is_file() {
         let ca = profiles.resolve_ca(env)?;
         if ca.external.value {
-            return Err(OpError::Msg(format!(
-                "environment '{env}' uses an external CA (ca.external in its profile): make a request with `mtlsctl csr --tenant T --env {env}` and bring the certificate back with `mtlsctl import`"
-            )));
+            return Err(OpError::ExternalCa { env: env.into() });
         }
-        return Err(OpError::Msg(format!(
-            "environment '{env}' has no CA yet: run `mtlsctl ca init --env {env}`"
-        )));
+        return Err(OpError::NoCa { env: env.into() });
     }
     let pem = fsutil::read(&p)?;
     let ders = crate::pki::inspect::certificates(&pem).map_err(|e| WsError::Corrupt {
@@ -143,10 +139,7 @@ pub fn init(
 pub fn key_is_encrypted(ws: &Workspace, env: &str) -> Result<bool> {
     let p = ws.ca_key(env);
     if !p.is_file() {
-        return Err(OpError::Msg(format!(
-            "the CA key {} is missing: restore it from backup (the certificate alone cannot sign)",
-            p.display()
-        )));
+        return Err(OpError::CaKeyMissing { path: p });
     }
     Ok(is_encrypted_pem(&fsutil::read(&p)?))
 }
@@ -162,14 +155,12 @@ pub fn signer(
     let key_path = ws.ca_key(env);
     let key_pem = zeroize::Zeroizing::new(fsutil::read(&key_path)?);
     let key = PrivateKey::from_pem_or_der(&key_pem, passphrase).map_err(|e| match e {
-        PkiError::WrongPassphrase => OpError::Msg(format!(
-            "the passphrase does not decrypt the CA key {}: check --ca-passphrase-file or MTLSCTL_CA_PASSPHRASE",
-            key_path.display()
-        )),
-        PkiError::PassphraseNeeded => OpError::Msg(format!(
-            "the CA key {} is encrypted: give its passphrase with --ca-passphrase-file FILE or MTLSCTL_CA_PASSPHRASE",
-            key_path.display()
-        )),
+        PkiError::WrongPassphrase => OpError::WrongCaPassphrase {
+            path: key_path.clone(),
+        },
+        PkiError::PassphraseNeeded => OpError::CaPassphraseNeeded {
+            path: key_path.clone(),
+        },
         other => other.into(),
     })?;
     Ok(Signer::new(&der, &key)?)
@@ -179,4 +170,64 @@ pub fn signer(
 pub fn chain(ws: &Workspace, profiles: &Profiles, env: &str) -> Result<Vec<X509>> {
     let der = ca_cert_der(ws, profiles, env)?;
     Ok(vec![X509::from_der(&der).map_err(PkiError::from)?])
+}
+
+/// An environment's CA as every operation sees it: its settings, the issuing chain
+/// handed with each leaf, the trust bundle a gateway installs and the CRL of each CA in
+/// it. [`open`] needs no passphrase; [`EnvCa::unlock`] adds the signer. This is the one
+/// place that knows how an environment's CAs are laid out on disk.
+pub struct EnvCa {
+    pub env: String,
+    pub settings: ResolvedCa,
+    /// The issuing chain, issuing CA first.
+    chain: Vec<X509>,
+    /// DER of every CA a gateway must trust now.
+    pub trust: Vec<Vec<u8>>,
+    /// The current CRL file of each CA in the chain.
+    pub crls: Vec<PathBuf>,
+}
+
+/// An [`EnvCa`] whose issuing key is loaded: it can sign leaves and CRLs.
+pub struct CaSigner<'a> {
+    pub ca: &'a EnvCa,
+    pub signer: Signer,
+}
+
+/// Opens `env`'s CA, or explains how to create it (or that the env's CA is external).
+pub fn open(ws: &Workspace, profiles: &Profiles, env: &str) -> Result<EnvCa> {
+    let settings = profiles.resolve_ca(env)?;
+    let der = ca_cert_der(ws, profiles, env)?;
+    let x = X509::from_der(&der).map_err(PkiError::from)?;
+    Ok(EnvCa {
+        env: env.to_string(),
+        settings,
+        chain: vec![x],
+        trust: vec![der],
+        crls: vec![ws.crl(env)],
+    })
+}
+
+impl EnvCa {
+    /// The chain handed with each leaf, issuing CA first.
+    pub fn chain(&self) -> &[X509] {
+        &self.chain
+    }
+
+    /// Whether the issuing key needs a passphrase.
+    pub fn key_is_encrypted(&self, ws: &Workspace) -> Result<bool> {
+        key_is_encrypted(ws, &self.env)
+    }
+
+    /// Loads the issuing key with `passphrase` (None for an unencrypted key).
+    pub fn unlock(
+        &self,
+        ws: &Workspace,
+        profiles: &Profiles,
+        passphrase: Option<&SecretString>,
+    ) -> Result<CaSigner<'_>> {
+        Ok(CaSigner {
+            ca: self,
+            signer: signer(ws, profiles, &self.env, passphrase)?,
+        })
+    }
 }

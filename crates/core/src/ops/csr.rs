@@ -256,6 +256,7 @@ pub fn import(
             chain: &chain,
             pfx,
             renewed_from: None,
+            renew_before_secs: None,
             now,
         },
     )?;
@@ -305,6 +306,18 @@ pub struct SignReport {
 }
 
 /// Signs a checked CSR with `env`'s CA under the profile's rules and records it.
+/// Reads a CSR given on the command line (PEM or DER, the first request in the file) and
+/// checks its self-signature: a request its key did not sign is refused.
+pub fn read_csr(path: &Path) -> Result<CheckedCsr> {
+    let input = |source: OpError| OpError::Input {
+        path: path.to_path_buf(),
+        source: Box::new(source),
+    };
+    let data = fsutil::read(path).map_err(|e| input(e.into()))?;
+    let der = pcsr::first_request(&data).map_err(|e| input(e.into()))?;
+    pcsr::check(&der).map_err(|e| input(e.into()))
+}
+
 pub fn sign(
     ws: &Workspace,
     profiles: &Profiles,
@@ -430,6 +443,7 @@ pub fn sign(
                 chain,
                 pfx: None,
                 renewed_from: None,
+                renew_before_secs: None,
                 now,
             },
         )?,
@@ -513,6 +527,7 @@ fn store_signed(
         renewed_from: None,
         revoked_at: None,
         revocation_reason: None,
+        renew_before_secs: None,
     };
     let meta_json = serde_json::to_vec_pretty(&meta).expect("meta serialises");
     let dir = ws.leaf_dir(env, SIGNED_TENANT, kind, &info.serial);

@@ -114,6 +114,8 @@ pub struct NewLeaf<'a> {
     /// (compat, friendly name) when a PFX is wanted (needs the key).
     pub pfx: Option<(PfxCompat, &'a str)>,
     pub renewed_from: Option<String>,
+    /// The certificate's own renewal window (seconds), when not the profile's.
+    pub renew_before_secs: Option<i64>,
     pub now: OffsetDateTime,
 }
 
@@ -204,6 +206,7 @@ fn prepare(ws: &Workspace, n: &NewLeaf<'_>) -> Result<Prepared> {
         renewed_from: n.renewed_from.clone(),
         revoked_at: None,
         revocation_reason: None,
+        renew_before_secs: n.renew_before_secs,
     };
     let meta_json = serde_json::to_vec_pretty(&meta).expect("meta serialises");
     let z = zeroize::Zeroizing::new;
@@ -307,10 +310,21 @@ fn prepare_issue(
             chain,
             pfx,
             renewed_from,
+            renew_before_secs: own_window(r),
             now,
         },
     )?;
     Ok((p, built.warnings))
+}
+
+/// The window to keep with a certificate: one given by flag or fitted to its validity;
+/// a window that is the profile's own stays the profile's (a later change applies).
+fn own_window(r: &Resolved) -> Option<i64> {
+    matches!(
+        r.renew_before.source,
+        crate::profile::Source::Flag { .. } | crate::profile::Source::Derived { .. }
+    )
+    .then(|| r.renew_before.value.secs())
 }
 
 /// One certificate of a batch: its settings and the CA that signs it.

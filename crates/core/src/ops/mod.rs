@@ -8,7 +8,10 @@ pub mod export;
 pub mod issue;
 pub mod lifecycle;
 pub mod pfx;
+pub mod setup;
 pub mod verify;
+
+use std::path::PathBuf;
 
 use thiserror::Error;
 
@@ -24,6 +27,28 @@ pub enum OpError {
     Workspace(#[from] WsError),
     #[error(transparent)]
     Profile(#[from] ProfileError),
+    /// An environment without its CA: `ca init` makes it.
+    #[error("environment '{env}' has no CA yet: run `mtlsctl ca init --env {env}`")]
+    NoCa { env: String },
+    /// An environment whose CA is someone else's (`ca.external: true`).
+    #[error(
+        "environment '{env}' uses an external CA (ca.external in its profile): make a request with `mtlsctl csr --tenant T --env {env}` and bring the certificate back with `mtlsctl import`"
+    )]
+    ExternalCa { env: String },
+    /// The CA certificate is there, its key is not.
+    #[error("the CA key {} is missing: restore it from backup (the certificate alone cannot sign)", path.display())]
+    CaKeyMissing { path: PathBuf },
+    #[error("the passphrase does not decrypt the CA key {}: check --ca-passphrase-file or MTLSCTL_CA_PASSPHRASE_<ENV> / MTLSCTL_CA_PASSPHRASE", path.display())]
+    WrongCaPassphrase { path: PathBuf },
+    #[error("the CA key {} is encrypted: give its passphrase with --ca-passphrase-file FILE or MTLSCTL_CA_PASSPHRASE_<ENV> / MTLSCTL_CA_PASSPHRASE", path.display())]
+    CaPassphraseNeeded { path: PathBuf },
+    /// A file given on the command line that could not be used, and why.
+    #[error("{}: {source}", path.display())]
+    Input {
+        path: PathBuf,
+        #[source]
+        source: Box<OpError>,
+    },
     #[error("{0}")]
     Msg(String),
 }

@@ -12,6 +12,14 @@ use crate::pki::keys::PrivateKey;
 use crate::pki::pkcs12::{self, PfxCompat};
 use crate::workspace::fsutil::{self, SECRET};
 
+/// Whether the private key file at `path` is encrypted (so its passphrase is needed).
+/// An unreadable file is not: reading it later says what is wrong.
+pub fn key_is_encrypted(path: &Path) -> bool {
+    fsutil::read(path)
+        .map(|d| crate::pki::keys::is_encrypted_pem(&d))
+        .unwrap_or(false)
+}
+
 pub struct Request<'a> {
     pub cert: &'a Path,
     pub key: &'a Path,

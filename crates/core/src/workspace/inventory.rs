@@ -66,15 +66,20 @@ pub struct LeafMeta {
     pub revoked_at: Option<OffsetDateTime>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revocation_reason: Option<String>,
+    /// The renewal window (seconds) this certificate was issued with, when it was not the
+    /// profile's own: given by --renew-before, or a third of a life the profile's window
+    /// did not fit. Absent, the profile's current window applies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub renew_before_secs: Option<i64>,
 }
 
 impl LeafMeta {
-    /// The renewal window `window` as it applies to this certificate: a window not
-    /// shorter than the certificate's life would make it due at once, so it gives way to
-    /// a third of the life (renewal at two thirds), as the profile does at issue time.
+    /// The renewal window that applies to this certificate: its own when it was issued
+    /// with one, else the profile's `window`.
     pub fn fit_window(&self, window: time::Duration) -> time::Duration {
-        let life = self.not_after - self.issued_at;
-        if window < life { window } else { life / 3 }
+        self.renew_before_secs
+            .map(time::Duration::seconds)
+            .unwrap_or(window)
     }
 }
 
