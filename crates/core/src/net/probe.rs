@@ -1,10 +1,9 @@
 //! `probe`: a real TLS handshake with a client certificate, then one HTTP/1.1 round trip
 //! (under TLS 1.3 a server's refusal of the client certificate only shows on the first
-//! read), and a diagnosis in plain words.
+//! read), reported as facts. The diagnosis in plain words is `ops::probe`'s.
 
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -15,16 +14,12 @@ use openssl::stack::{Stack, StackRef};
 use openssl::x509::store::X509StoreBuilder;
 use openssl::x509::verify::X509VerifyParam;
 use openssl::x509::{X509, X509NameRef, X509PurposeId, X509StoreContext};
-use secrecy::SecretString;
 use serde::Serialize;
 use x509_parser::prelude::FromDer;
 
 use crate::ops::{OpError, Result};
 use crate::pki::PkiError;
-use crate::pki::inspect::{self, certificates};
-use crate::pki::keys::PrivateKey;
-use crate::pki::{Kind, pkcs12};
-use crate::workspace::{Workspace, fsutil};
+use crate::pki::inspect;
 
 // Not bound by the openssl crate: the CA names a server sent in its CertificateRequest
 // (client side), and a hook that runs only when the server asks for a certificate.
@@ -86,153 +81,6 @@ pub struct Identity {
     pub source: String,
 }
 
-impl Identity {
-    /// The tenant's current client certificate in the workspace.
-    pub fn from_workspace(ws: &Workspace, tenant: &str, env: &str) -> Result<Identity> {
-        let rec = ws.current_leaf(tenant, env, Kind::Client)?.ok_or_else(|| {
-            OpError::Msg(format!(
-                "{tenant}/{env} has no current client certificate: run `mtlsctl issue --tenant {tenant} --env {env}`, or probe with --cert/--key"
-            ))
-        })?;
-        if !rec.key_path().is_file() {
-            return Err(OpError::Msg(format!(
-                "{} has no key.pem beside it: probe with --cert and --key",
-                rec.dir.display()
-            )));
-        }
-        let mut id = Identity::from_files(&rec.cert_path(), &rec.key_path(), None)?;
-        if id.chain.is_empty() && rec.chain_path().is_file() {
-            id.chain = load_certs(&rec.chain_path())?;
-        }
-        id.source = format!(
-            "{tenant}/{env} current client certificate ({})",
-            rec.meta.serial
-        );
-        Ok(id)
-    }
-
-    /// A certificate file (a full chain is fine) and its key.
-    pub fn from_files(
-        cert: &Path,
-        key: &Path,
-        passphrase: Option<&SecretString>,
-    ) -> Result<Identity> {
-        let mut certs = load_certs(cert)?;
-        let leaf = certs.remove(0);
-        let kb = zeroize::Zeroizing::new(fsutil::read(key)?);
-        let k = PrivateKey::from_pem_or_der(&kb, passphrase).map_err(|e| match e {
-            PkiError::PassphraseNeeded => OpError::Msg(format!(
-                "{} is encrypted: give its passphrase with --key-passphrase-file or MTLSCTL_KEY_PASSPHRASE",
-                key.display()
-            )),
-            o => OpError::Msg(format!("{}: {o}", key.display())),
-        })?;
-        check_pair(&leaf, k.pkey(), key)?;
-        Ok(Identity {
-            cert: leaf,
-            chain: certs,
-            key: k.pkey().clone(),
-            source: crate::workspace::absolute(cert).display().to_string(),
-        })
-    }
-
-    /// A PKCS#12 bundle.
-    pub fn from_pfx(path: &Path, password: &SecretString) -> Result<Identity> {
-        let der = fsutil::read(path)?;
-        let o = pkcs12::open(&der, password).map_err(|e| match e {
-            PkiError::PfxPassword => OpError::Msg(format!(
-                "cannot open {}: wrong password (--password-file / MTLSCTL_PFX_PASSWORD) or not a PFX",
-                path.display()
-            )),
-            o => o.into(),
-        })?;
-        let (Some(cert), Some(key)) = (o.cert, o.key) else {
-            return Err(OpError::Msg(format!(
-                "{} holds no certificate with its key",
-                path.display()
-            )));
-        };
-        check_pair(&cert, key.pkey(), path)?;
-        Ok(Identity {
-            cert,
-            chain: o.chain,
-            key: key.pkey().clone(),
-            source: crate::workspace::absolute(path).display().to_string(),
-        })
-    }
-}
-
-fn check_pair(cert: &X509, key: &PKey<Private>, path: &Path) -> Result<()> {
-    let ok = cert.public_key().map(|p| p.public_eq(key)).unwrap_or(false);
-    if ok {
-        Ok(())
-    } else {
-        Err(OpError::Msg(format!(
-            "the key {} does not belong to the certificate",
-            path.display()
-        )))
-    }
-}
-
-pub fn load_certs(p: &Path) -> Result<Vec<X509>> {
-    let data = fsutil::read(p)?;
-    let ders = certificates(&data).map_err(|e| OpError::Msg(format!("{}: {e}", p.display())))?;
-    ders.iter()
-        .map(|d| X509::from_der(d).map_err(|e| PkiError::from(e).into()))
-        .collect()
-}
-
-/// What the workspace knows about a certificate we present: revoked, superseded or
-/// expired. Empty when the certificate is not from this workspace.
-pub fn local_notes(ws: &Workspace, cert: &X509, now: time::OffsetDateTime) -> Vec<String> {
-    let mut notes = Vec::new();
-    let Some(b) = brief(cert) else {
-        return notes;
-    };
-    if b.not_after <= now {
-        notes.push(format!(
-            "our certificate {} expired on {}",
-            b.serial,
-            crate::pki::text::rfc3339(b.not_after)
-        ));
-    }
-    let Ok(leaves) = ws.leaves(&crate::workspace::inventory::Filter::default()) else {
-        return notes;
-    };
-    let Some(rec) = leaves.into_iter().find(|r| r.meta.serial == b.serial) else {
-        return notes;
-    };
-    let env = rec.meta.env.clone();
-    let in_state = ws
-        .load_ca_state(&env)
-        .ok()
-        .and_then(|st| st.revocations.into_iter().find(|r| r.serial == b.serial));
-    if let Some(r) = in_state {
-        notes.push(format!(
-            "our certificate {} ({}/{}) was revoked on {} ({}) by this workspace's {env} CA",
-            b.serial,
-            rec.meta.tenant,
-            env,
-            crate::pki::text::rfc3339(r.revoked_at),
-            r.reason
-        ));
-    } else if rec.meta.status == crate::workspace::inventory::Status::Revoked {
-        notes.push(format!(
-            "our certificate {} ({}/{}) is marked revoked in this workspace",
-            b.serial, rec.meta.tenant, env
-        ));
-    } else if rec.meta.status == crate::workspace::inventory::Status::Superseded {
-        notes.push(format!(
-            "our certificate {} ({}/{}) has been superseded by {}",
-            b.serial,
-            rec.meta.tenant,
-            env,
-            rec.meta.superseded_by.clone().unwrap_or_default()
-        ));
-    }
-    notes
-}
-
 /// A parsed `https://host[:port]/path` URL.
 #[derive(Clone, Debug)]
 pub struct Target {
@@ -289,8 +137,6 @@ pub struct Request<'a> {
     /// Extra request headers, e.g. Authorization.
     pub headers: &'a [(String, String)],
     pub timeout: Duration,
-    /// Facts about our certificate known locally, used by the diagnosis.
-    pub local_notes: Vec<String>,
 }
 
 /// One certificate as the report shows it.
@@ -303,7 +149,8 @@ pub struct CertBrief {
     pub not_after: time::OffsetDateTime,
 }
 
-fn brief(x: &X509) -> Option<CertBrief> {
+/// The report's summary of a certificate; None when it cannot be parsed.
+pub fn brief(x: &X509) -> Option<CertBrief> {
     let der = x.to_der().ok()?;
     // the scan's summary: the names, serial and date, without fingerprints
     let i = inspect::brief(&der).ok()?;
@@ -315,9 +162,10 @@ fn brief(x: &X509) -> Option<CertBrief> {
     })
 }
 
-/// What a probe found.
-#[derive(Clone, Debug, Serialize)]
-pub struct ProbeReport {
+/// What happened on the wire: the connection, the handshake and the HTTP round trip, as
+/// facts. Judging them (is our certificate accepted, what is wrong) is the caller's part.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Exchange {
     pub url: String,
     pub address: Option<String>,
     pub sni: Option<String>,
@@ -339,7 +187,8 @@ pub struct ProbeReport {
     /// Whether our certificate or chain names one of the acceptable CAs (None: no names
     /// sent, or no certificate of ours).
     pub client_chains_to_acceptable_ca: Option<bool>,
-    /// Whether the server accepted our certificate (None: not known).
+    /// Whether the server accepted our certificate (None: not known). Left unknown here:
+    /// it is a judgement of the whole exchange, made by whoever diagnoses it.
     pub client_cert_accepted: Option<bool>,
     pub http_status: Option<u16>,
     pub http_reason: Option<String>,
@@ -347,39 +196,13 @@ pub struct ProbeReport {
     pub http_body_excerpt: Option<String>,
     /// The TLS or I/O error that ended the exchange, if one did.
     pub error: Option<String>,
-    /// Facts about our certificate known locally (e.g. revoked in the workspace).
-    pub local_notes: Vec<String>,
-    pub ok: bool,
-    pub diagnosis: Vec<String>,
 }
 
-impl ProbeReport {
+impl Exchange {
     fn new(url: &str) -> Self {
-        ProbeReport {
+        Exchange {
             url: url.to_string(),
-            address: None,
-            sni: None,
-            connected: false,
-            handshake: false,
-            tls_version: None,
-            cipher: None,
-            server_chain: Vec::new(),
-            server_verified: false,
-            server_trust: String::new(),
-            server_verify_error: None,
-            client_cert_requested: false,
-            acceptable_ca_names: Vec::new(),
-            client_certificate: None,
-            client_source: None,
-            client_chains_to_acceptable_ca: None,
-            client_cert_accepted: None,
-            http_status: None,
-            http_reason: None,
-            http_body_excerpt: None,
-            error: None,
-            local_notes: Vec::new(),
-            ok: false,
-            diagnosis: Vec::new(),
+            ..Exchange::default()
         }
     }
 }
@@ -405,11 +228,11 @@ fn ssl_err(e: &openssl::ssl::Error) -> String {
     }
 }
 
-/// Runs the probe. Network failures are findings, not errors: they land in the report.
-pub fn probe(req: &Request<'_>) -> Result<ProbeReport> {
+/// Connects, shakes hands and makes one HTTP request. Network failures are findings, not
+/// errors: they land in the exchange.
+pub fn exchange(req: &Request<'_>) -> Result<Exchange> {
     let target = Target::parse(req.url).map_err(OpError::Msg)?;
-    let mut rep = ProbeReport::new(req.url);
-    rep.local_notes = req.local_notes.clone();
+    let mut rep = Exchange::new(req.url);
     if let Some(id) = req.identity {
         rep.client_certificate = brief(&id.cert);
         rep.client_source = Some(id.source.clone());
@@ -431,7 +254,6 @@ pub fn probe(req: &Request<'_>) -> Result<ProbeReport> {
         Ok(a) => a.collect(),
         Err(e) => {
             rep.error = Some(format!("cannot resolve {}: {e}", target.host));
-            finish(&mut rep);
             return Ok(rep);
         }
     };
@@ -452,7 +274,6 @@ pub fn probe(req: &Request<'_>) -> Result<ProbeReport> {
             "cannot connect to {}:{}: {last_err}",
             target.host, target.port
         ));
-        finish(&mut rep);
         return Ok(rep);
     };
     rep.connected = true;
@@ -491,7 +312,6 @@ pub fn probe(req: &Request<'_>) -> Result<ProbeReport> {
     collect_tls(&mut rep, stream.ssl(), req, &target, host_ip);
     if let Err(e) = hs {
         rep.error = Some(format!("TLS handshake failed: {}", ssl_err(&e)));
-        finish(&mut rep);
         return Ok(rep);
     }
     rep.handshake = true;
@@ -549,7 +369,6 @@ pub fn probe(req: &Request<'_>) -> Result<ProbeReport> {
         redact(&mut rep, req.headers);
     }
     let _ = stream.shutdown();
-    finish(&mut rep);
     Ok(rep)
 }
 
@@ -568,7 +387,7 @@ fn response_complete(buf: &[u8]) -> bool {
     }
 }
 
-fn parse_response(rep: &mut ProbeReport, buf: &[u8]) {
+fn parse_response(rep: &mut Exchange, buf: &[u8]) {
     let text = String::from_utf8_lossy(buf);
     let status_line = text.lines().next().unwrap_or("");
     let mut parts = status_line.splitn(3, ' ');
@@ -589,7 +408,7 @@ fn parse_response(rep: &mut ProbeReport, buf: &[u8]) {
 }
 
 /// Echo servers send our headers back: keep credentials out of the report.
-fn redact(rep: &mut ProbeReport, headers: &[(String, String)]) {
+fn redact(rep: &mut Exchange, headers: &[(String, String)]) {
     let Some(body) = rep.http_body_excerpt.as_mut() else {
         return;
     };
@@ -612,7 +431,7 @@ fn redact(rep: &mut ProbeReport, headers: &[(String, String)]) {
 }
 
 fn collect_tls(
-    rep: &mut ProbeReport,
+    rep: &mut Exchange,
     ssl: &SslRef,
     req: &Request<'_>,
     target: &Target,
@@ -709,180 +528,6 @@ fn verify_server(
     run().unwrap_or_else(|e| Err(e.to_string()))
 }
 
-/// Whether the exchange shows the server refusing our certificate, and how.
-enum Refusal {
-    None,
-    NoCertSent,
-    CertRefused(String),
-}
-
-fn refusal(rep: &ProbeReport) -> Refusal {
-    if let Some(status) = rep.http_status {
-        let body = rep.http_body_excerpt.as_deref().unwrap_or("");
-        if body.contains("No required SSL certificate was sent") || status == 496 {
-            return Refusal::NoCertSent;
-        }
-        if body.contains("SSL certificate error") || status == 495 {
-            return Refusal::CertRefused(format!(
-                "HTTP {status}: {}",
-                rep.http_reason.clone().unwrap_or_default()
-            ));
-        }
-        return Refusal::None;
-    }
-    let Some(err) = &rep.error else {
-        return Refusal::None;
-    };
-    let e = err.to_ascii_lowercase();
-    if !rep.connected {
-        return Refusal::None;
-    }
-    if e.contains("certificate required") {
-        return Refusal::NoCertSent;
-    }
-    let tls_refusal = ["alert", "certificate", "handshake failure"];
-    if tls_refusal.iter().any(|k| e.contains(k)) && (rep.client_cert_requested || rep.handshake) {
-        if rep.client_certificate.is_none() {
-            return Refusal::NoCertSent;
-        }
-        return Refusal::CertRefused(err.clone());
-    }
-    Refusal::None
-}
-
-/// Fills `ok`, `client_cert_accepted` and the diagnosis.
-fn finish(rep: &mut ProbeReport) {
-    let mut d = Vec::new();
-    let ours_issuer = rep
-        .client_certificate
-        .as_ref()
-        .map(|c| c.issuer.clone())
-        .unwrap_or_default();
-    let names = rep
-        .acceptable_ca_names
-        .iter()
-        .map(|n| format!("'{n}'"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    if !rep.connected {
-        d.push(format!(
-            "Cannot reach the server ({}): check the host, the port and any firewall between us.",
-            rep.error.clone().unwrap_or_default()
-        ));
-        rep.diagnosis = d;
-        rep.ok = false;
-        return;
-    }
-    let refused = refusal(rep);
-    match &refused {
-        Refusal::NoCertSent => {
-            rep.client_cert_accepted = Some(false);
-            if rep.client_certificate.is_none() {
-                d.push("The server requires a client certificate and we sent none: probe with --tenant/--env, --cert/--key or --pfx.".into());
-            } else if rep.client_chains_to_acceptable_ca == Some(false) {
-                d.push(format!(
-                    "The server asks for certificates from {names} but ours is issued by '{ours_issuer}', so none was sent: the operator has not installed our ca-chain.pem for this environment, or this is the wrong environment's certificate."
-                ));
-            } else {
-                d.push("The server says no client certificate arrived: check that the certificate and key are readable and that a proxy in front of the gateway does not terminate TLS.".into());
-            }
-        }
-        Refusal::CertRefused(how) => {
-            rep.client_cert_accepted = Some(false);
-            if rep.client_chains_to_acceptable_ca == Some(false) {
-                d.push(format!(
-                    "The server asks for certificates from {names} but ours is issued by '{ours_issuer}': the operator has not installed our ca-chain.pem for this environment, or this is the wrong environment's certificate."
-                ));
-            } else {
-                let mut why = Vec::new();
-                let l = how.to_ascii_lowercase();
-                if l.contains("revoked") {
-                    why.push("the server says it is revoked".to_string());
-                }
-                if l.contains("expired") {
-                    why.push("the server says a certificate or CRL has expired".to_string());
-                }
-                if l.contains("unknown ca") {
-                    why.push("the server does not trust our CA".to_string());
-                }
-                let revoked_locally = rep.local_notes.iter().any(|n| n.contains("revoked"));
-                let base = if rep.acceptable_ca_names.is_empty() {
-                    "The server refused our certificate".to_string()
-                } else {
-                    format!(
-                        "The server refused our certificate although it chains to a CA the server asks for ({names})"
-                    )
-                };
-                if revoked_locally {
-                    d.push(format!(
-                        "{base}: our certificate is revoked and the gateway's CRL lists it. Issue a new certificate (`mtlsctl issue --force` or `renew`) and probe again."
-                    ));
-                } else if !why.is_empty() {
-                    d.push(format!("{base}: {}.", why.join("; ")));
-                } else {
-                    d.push(format!(
-                        "{base} ({how}). Likely causes: it is revoked in the CRL the gateway holds, it has expired, the gateway's CRL has passed its next update (then every client is refused: send a fresh crl.pem), or ssl_verify_depth is too low for the chain."
-                    ));
-                }
-            }
-        }
-        Refusal::None => {}
-    }
-    if matches!(refused, Refusal::None) {
-        if let Some(status) = rep.http_status {
-            if rep.client_certificate.is_some() && rep.client_cert_requested {
-                rep.client_cert_accepted = Some(true);
-            }
-            match status {
-                200..=399 => {
-                    if !rep.client_cert_requested {
-                        d.push("The server did not ask for a client certificate: mutual TLS is not enforced on this endpoint.".into());
-                    } else if rep.client_certificate.is_none() {
-                        d.push("The server asked for a client certificate but answered without one: client certificates are optional here (ssl_verify_client optional?).".into());
-                    } else {
-                        d.push(format!(
-                            "The whole path works: the gateway accepted our certificate and the request was answered with HTTP {status}."
-                        ));
-                    }
-                }
-                401 => d.push("The gateway accepted the TLS connection but the request got HTTP 401: the backend wants credentials; send them with --basic-auth-file or --header.".into()),
-                403 => d.push("HTTP 403: the gateway or backend refuses this client after TLS; check certificate mappings or allow-lists (IIS mapping, Tyk certificate ID, a fingerprint or subject check).".into()),
-                502..=504 => d.push(format!("HTTP {status}: the gateway accepted us but could not get an answer from its backend.")),
-                _ => d.push(format!("The request got HTTP {status} {}.", rep.http_reason.clone().unwrap_or_default())),
-            }
-        } else if let Some(e) = &rep.error {
-            if rep.handshake && rep.client_cert_requested {
-                d.push(format!(
-                    "The exchange failed after the handshake ({e}): the server may have refused our certificate without a TLS alert (its log says why), or its backend failed."
-                ));
-            } else {
-                d.push(format!("The exchange failed: {e}."));
-            }
-        }
-    }
-    if !rep.server_verified && rep.handshake {
-        d.push(format!(
-            "The server's certificate does not verify against {}: {}. Give the gateway's CA with --ca, or the operator must fix its server certificate.",
-            rep.server_trust,
-            rep.server_verify_error.clone().unwrap_or_else(|| "no certificate".into())
-        ));
-    }
-    rep.ok = rep.handshake
-        && rep.server_verified
-        && matches!(refused, Refusal::None)
-        && rep.http_status.is_some_and(|s| (200..400).contains(&s))
-        && rep.client_cert_requested
-        && rep.client_certificate.is_some()
-        && rep.client_cert_accepted == Some(true);
-    rep.diagnosis = d;
-}
-
-/// Re-runs the diagnosis after local notes were added.
-pub fn rediagnose(rep: &mut ProbeReport) {
-    rep.client_cert_accepted = None;
-    finish(rep);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -904,7 +549,7 @@ mod tests {
 
     #[test]
     fn echoed_credentials_are_redacted() {
-        let mut r = ProbeReport::new("https://x/");
+        let mut r = Exchange::new("https://x/");
         r.http_body_excerpt = Some(r#"{"Authorization": "Basic dXNlcjpwYXNz"}"#.into());
         redact(
             &mut r,
@@ -913,38 +558,5 @@ mod tests {
         let b = r.http_body_excerpt.unwrap();
         assert!(!b.contains("dXNlcjpwYXNz"), "{b}");
         assert!(b.contains("[redacted]"));
-    }
-
-    #[test]
-    fn nginx_refusals_are_recognised() {
-        let mut r = ProbeReport::new("https://x/");
-        r.connected = true;
-        r.handshake = true;
-        r.server_verified = true;
-        r.client_cert_requested = true;
-        r.http_status = Some(400);
-        r.http_body_excerpt = Some("<center>No required SSL certificate was sent</center>".into());
-        finish(&mut r);
-        assert!(!r.ok);
-        assert!(r.diagnosis[0].contains("sent none"));
-        r.http_body_excerpt = Some("<center>The SSL certificate error</center>".into());
-        r.client_certificate = Some(CertBrief {
-            subject: "CN=a".into(),
-            issuer: "CN=Platform nonprod CA".into(),
-            serial: "01".into(),
-            not_after: time::OffsetDateTime::now_utc(),
-        });
-        r.acceptable_ca_names = vec!["CN=Platform prod CA".into()];
-        r.client_chains_to_acceptable_ca = Some(false);
-        rediagnose(&mut r);
-        assert!(
-            r.diagnosis[0]
-                .contains("'CN=Platform prod CA' but ours is issued by 'CN=Platform nonprod CA'")
-        );
-        r.http_status = Some(200);
-        r.http_body_excerpt = Some("ok".into());
-        r.client_chains_to_acceptable_ca = Some(true);
-        rediagnose(&mut r);
-        assert!(r.ok, "{:?}", r.diagnosis);
     }
 }

@@ -8,6 +8,7 @@ pub mod export;
 pub mod issue;
 pub mod lifecycle;
 pub mod pfx;
+pub mod probe;
 pub mod verify;
 
 use thiserror::Error;
