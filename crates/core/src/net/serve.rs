@@ -3,12 +3,11 @@
 //! a `revoke` takes effect at once), reports each attempt, and either echoes the request
 //! as JSON or forwards it to a plain-HTTP upstream with its headers intact.
 //!
-//! Its server certificate is signed by the environment CA in memory when it starts
-//! (kind server, SAN for the listen address) and never stored: it lives as long as the
-//! process. The signing is recorded in the audit log.
+//! Its server certificate comes from `ops::serve`, which signs it in memory with the
+//! environment CA when the gateway starts.
 
 use std::io::{Read, Write};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -25,15 +24,8 @@ use time::OffsetDateTime;
 
 use super::probe::{name_string, split_host_port};
 use crate::ops::{OpError, Result};
-use crate::pki::cert::{self, LeafRequest, Sans, Signer};
-use crate::pki::dn::Subject;
-use crate::pki::keys::{KeyAlgorithm, PrivateKey};
-use crate::pki::{Kind, PkiError, fingerprint, serial};
-use crate::workspace::Workspace;
-use crate::workspace::audit::Event;
+use crate::pki::{PkiError, serial};
 
-/// How long the test gateway's own certificate is valid.
-pub const SERVER_CERT_VALIDITY: time::Duration = time::Duration::days(7);
 const MAX_HEAD: usize = 64 * 1024;
 const MAX_BODY: usize = 10 * 1024 * 1024;
 
@@ -48,61 +40,6 @@ pub struct ServerIdentity {
     pub serial: String,
     pub not_after: OffsetDateTime,
     pub sans: Vec<String>,
-}
-
-/// Signs a short-lived server certificate for `listen` (plus `dns` names) with the env
-/// CA, and records it in the audit log. Nothing is written besides the audit line.
-pub fn server_identity(
-    ws: &Workspace,
-    env: &str,
-    signer: &Signer,
-    listen: &SocketAddr,
-    dns: &[String],
-    now: OffsetDateTime,
-) -> Result<ServerIdentity> {
-    let mut sans = Sans {
-        dns: dns.to_vec(),
-        ..Sans::default()
-    };
-    let ip = listen.ip();
-    if ip.is_unspecified() {
-        sans.ip.push(IpAddr::V4(Ipv4Addr::LOCALHOST));
-        if !sans.dns.iter().any(|d| d == "localhost") {
-            sans.dns.push("localhost".into());
-        }
-    } else {
-        sans.ip.push(ip);
-    }
-    let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256)?;
-    let req = LeafRequest {
-        kind: Kind::Server,
-        both_ekus: false,
-        subject: Subject::parse(&format!("CN=mtlsctl serve {env},O=mtlsctl test gateway"))
-            .map_err(OpError::Msg)?,
-        sans: sans.clone(),
-        validity: SERVER_CERT_VALIDITY,
-        clip_to_ca: true,
-    };
-    let built = cert::sign_leaf(&req, &key.to_rcgen()?, false, signer, now)?;
-    let x = X509::from_der(&built.der).map_err(pki)?;
-    let serial = serial::to_hex(&built.serial);
-    let sha = fingerprint::hex(&fingerprint::sha256(&built.der));
-    let mut ev = Event::new("serve-cert");
-    ev.env = Some(env);
-    ev.kind = Some("server");
-    ev.serial = Some(&serial);
-    ev.sha256 = Some(&sha);
-    ev.detail = Some("in-memory server certificate of `mtlsctl serve`, not stored".into());
-    ws.audit(&ev)?;
-    let mut names: Vec<String> = sans.dns.iter().map(|d| format!("DNS:{d}")).collect();
-    names.extend(sans.ip.iter().map(|i| format!("IP:{i}")));
-    Ok(ServerIdentity {
-        cert: x,
-        key: key.pkey().clone(),
-        serial,
-        not_after: built.not_after,
-        sans: names,
-    })
 }
 
 /// A plain-HTTP upstream to forward accepted requests to.

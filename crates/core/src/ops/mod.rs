@@ -9,6 +9,7 @@ pub mod issue;
 pub mod lifecycle;
 pub mod pfx;
 pub mod probe;
+pub mod serve;
 pub mod verify;
 
 use thiserror::Error;
