@@ -38,7 +38,7 @@ pub struct Args {
 pub fn run(ctx: &Ctx, a: Args) -> Result<u8> {
     ctx.only_table_json("serve")?;
     let upstream = match &a.upstream {
-        Some(u) => Some(Upstream::parse(u).map_err(UsageError)?),
+        Some(u) => Some(Upstream::parse(u).map_err(|e| UsageError(e.to_string()))?),
         None => None,
     };
     let ws = ctx.workspace()?;

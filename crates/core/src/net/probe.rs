@@ -17,8 +17,7 @@ use openssl::x509::{X509, X509NameRef, X509PurposeId, X509StoreContext};
 use serde::Serialize;
 use x509_parser::prelude::FromDer;
 
-use crate::ops::{OpError, Result};
-use crate::pki::PkiError;
+use super::{NetError, Result};
 use crate::pki::inspect;
 
 // Not bound by the openssl crate: the CA names a server sent in its CertificateRequest
@@ -90,16 +89,16 @@ pub struct Target {
 }
 
 impl Target {
-    pub fn parse(url: &str) -> std::result::Result<Target, String> {
-        let rest = url.strip_prefix("https://").ok_or_else(|| {
-            format!("'{url}' is not an https:// URL: probe speaks TLS, e.g. https://api.example.com/health")
-        })?;
+    pub fn parse(url: &str) -> Result<Target> {
+        let rest = url
+            .strip_prefix("https://")
+            .ok_or_else(|| NetError::NotHttps { url: url.into() })?;
         let (authority, path) = match rest.find('/') {
             Some(i) => (&rest[..i], rest[i..].to_string()),
             None => (rest, "/".to_string()),
         };
-        let (host, port) = split_host_port(authority, 443)
-            .ok_or_else(|| format!("'{url}' has no valid host[:port]"))?;
+        let (host, port) =
+            split_host_port(authority, 443).ok_or_else(|| NetError::NoHost { url: url.into() })?;
         Ok(Target { host, port, path })
     }
 }
@@ -231,7 +230,7 @@ fn ssl_err(e: &openssl::ssl::Error) -> String {
 /// Connects, shakes hands and makes one HTTP request. Network failures are findings, not
 /// errors: they land in the exchange.
 pub fn exchange(req: &Request<'_>) -> Result<Exchange> {
-    let target = Target::parse(req.url).map_err(OpError::Msg)?;
+    let target = Target::parse(req.url)?;
     let mut rep = Exchange::new(req.url);
     if let Some(id) = req.identity {
         rep.client_certificate = brief(&id.cert);
@@ -253,7 +252,8 @@ pub fn exchange(req: &Request<'_>) -> Result<Exchange> {
     let addrs: Vec<SocketAddr> = match (target.host.as_str(), target.port).to_socket_addrs() {
         Ok(a) => a.collect(),
         Err(e) => {
-            rep.error = Some(format!("cannot resolve {}: {e}", target.host));
+            let host = target.host.clone();
+            rep.error = Some(NetError::Resolve { host, source: e }.to_string());
             return Ok(rep);
         }
     };
@@ -282,21 +282,20 @@ pub fn exchange(req: &Request<'_>) -> Result<Exchange> {
 
     // TLS: we verify the server ourselves after the handshake so that a bad server
     // certificate is reported, not just fatal.
-    let pki = |e: openssl::error::ErrorStack| OpError::from(PkiError::from(e));
-    let mut b = SslContextBuilder::new(SslMethod::tls_client()).map_err(pki)?;
+    let mut b = SslContextBuilder::new(SslMethod::tls_client())?;
     b.set_verify(SslVerifyMode::NONE);
     if let Some(id) = req.identity {
-        b.set_certificate(&id.cert).map_err(pki)?;
-        b.set_private_key(&id.key).map_err(pki)?;
+        b.set_certificate(&id.cert)?;
+        b.set_private_key(&id.key)?;
         for c in &id.chain {
-            b.add_extra_chain_cert(c.clone()).map_err(pki)?;
+            b.add_extra_chain_cert(c.clone())?;
         }
     }
     let ctx = b.build();
     let requested = Box::new(AtomicBool::new(false));
-    let mut ssl = Ssl::new(&ctx).map_err(pki)?;
+    let mut ssl = Ssl::new(&ctx)?;
     if let Some(s) = &sni {
-        ssl.set_hostname(s).map_err(pki)?;
+        ssl.set_hostname(s)?;
     }
     // SAFETY: `requested` outlives `stream` (declared before it, dropped after it).
     unsafe {
@@ -306,7 +305,7 @@ pub fn exchange(req: &Request<'_>) -> Result<Exchange> {
             &*requested as *const AtomicBool as *mut libc::c_void,
         );
     }
-    let mut stream = SslStream::new(ssl, tcp).map_err(pki)?;
+    let mut stream = SslStream::new(ssl, tcp)?;
     let hs = stream.connect();
     rep.client_cert_requested = requested.load(Ordering::SeqCst);
     collect_tls(&mut rep, stream.ssl(), req, &target, host_ip);

@@ -23,15 +23,11 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::probe::{name_string, split_host_port};
-use crate::ops::{OpError, Result};
-use crate::pki::{PkiError, serial};
+use super::{NetError, Result};
+use crate::pki::serial;
 
 const MAX_HEAD: usize = 64 * 1024;
 const MAX_BODY: usize = 10 * 1024 * 1024;
-
-fn pki(e: openssl::error::ErrorStack) -> OpError {
-    PkiError::from(e).into()
-}
 
 /// The gateway's server certificate and key, made in memory.
 pub struct ServerIdentity {
@@ -52,16 +48,16 @@ pub struct Upstream {
 }
 
 impl Upstream {
-    pub fn parse(url: &str) -> std::result::Result<Upstream, String> {
-        let rest = url.strip_prefix("http://").ok_or_else(|| {
-            format!("--upstream '{url}' must be a plain http:// URL (the test gateway terminates TLS itself)")
-        })?;
+    pub fn parse(url: &str) -> Result<Upstream> {
+        let rest = url
+            .strip_prefix("http://")
+            .ok_or_else(|| NetError::UpstreamNotHttp { url: url.into() })?;
         let (auth, path) = match rest.find('/') {
             Some(i) => (&rest[..i], rest[i..].trim_end_matches('/').to_string()),
             None => (rest, String::new()),
         };
         let (host, port) = split_host_port(auth, 80)
-            .ok_or_else(|| format!("--upstream '{url}' has no valid host[:port]"))?;
+            .ok_or_else(|| NetError::UpstreamNoHost { url: url.into() })?;
         Ok(Upstream {
             host,
             port,
@@ -110,41 +106,36 @@ struct VerifyFailure {
 /// A TLS context that requires a client certificate chaining to the env CA and not
 /// listed in the env CRL as it is on disk now.
 fn context(cfg: &Config, failure: Arc<Mutex<Option<VerifyFailure>>>) -> Result<SslContext> {
-    let mut b = SslContextBuilder::new(SslMethod::tls_server()).map_err(pki)?;
-    b.set_certificate(&cfg.identity.cert).map_err(pki)?;
-    b.set_private_key(&cfg.identity.key).map_err(pki)?;
+    let mut b = SslContextBuilder::new(SslMethod::tls_server())?;
+    b.set_certificate(&cfg.identity.cert)?;
+    b.set_private_key(&cfg.identity.key)?;
     for c in &cfg.ca {
-        b.add_extra_chain_cert(c.clone()).map_err(pki)?;
+        b.add_extra_chain_cert(c.clone())?;
     }
-    b.check_private_key().map_err(pki)?;
-    b.set_session_id_context(b"mtlsctl-serve").map_err(pki)?;
-    let mut names = Stack::new().map_err(pki)?;
+    b.check_private_key()?;
+    b.set_session_id_context(b"mtlsctl-serve")?;
+    let mut names = Stack::new()?;
     for c in &cfg.ca {
-        names
-            .push(c.subject_name().to_owned().map_err(pki)?)
-            .map_err(pki)?;
+        names.push(c.subject_name().to_owned()?)?;
     }
     b.set_client_ca_list(names);
-    let mut sb = X509StoreBuilder::new().map_err(pki)?;
+    let mut sb = X509StoreBuilder::new()?;
     for c in &cfg.ca {
-        sb.add_cert(c.clone()).map_err(pki)?;
+        sb.add_cert(c.clone())?;
     }
     {
-        let lookup = sb.add_lookup(X509Lookup::file()).map_err(pki)?;
+        let lookup = sb.add_lookup(X509Lookup::file())?;
         lookup
             .load_crl_file(&cfg.crl, openssl::ssl::SslFiletype::PEM)
-            .map_err(|e| {
-                OpError::Msg(format!(
-                    "cannot load the CRL {}: {e}; sign one with `mtlsctl crl --env {}`",
-                    cfg.crl.display(),
-                    cfg.env
-                ))
+            .map_err(|source| NetError::Crl {
+                path: cfg.crl.clone(),
+                env: cfg.env.clone(),
+                source,
             })?;
     }
-    sb.set_flags(X509VerifyFlags::CRL_CHECK | X509VerifyFlags::CRL_CHECK_ALL)
-        .map_err(pki)?;
-    sb.set_purpose(X509PurposeId::SSL_CLIENT).map_err(pki)?;
-    b.set_verify_cert_store(sb.build()).map_err(pki)?;
+    sb.set_flags(X509VerifyFlags::CRL_CHECK | X509VerifyFlags::CRL_CHECK_ALL)?;
+    sb.set_purpose(X509PurposeId::SSL_CLIENT)?;
+    b.set_verify_cert_store(sb.build())?;
     b.set_verify_callback(
         SslVerifyMode::PEER | SslVerifyMode::FAIL_IF_NO_PEER_CERT,
         move |ok, ctx| {
@@ -177,15 +168,11 @@ fn context(cfg: &Config, failure: Arc<Mutex<Option<VerifyFailure>>>) -> Result<S
 /// a busy port fails before the first client arrives.
 pub fn bind(cfg: &Config) -> Result<TcpListener> {
     context(cfg, Arc::new(Mutex::new(None)))?;
-    let listener = TcpListener::bind(cfg.listen).map_err(|e| {
-        OpError::Msg(format!(
-            "cannot listen on {}: {e}; choose another --listen address",
-            cfg.listen
-        ))
-    })?;
+    let addr = cfg.listen;
+    let listener = TcpListener::bind(addr).map_err(|source| NetError::Bind { addr, source })?;
     listener
         .set_nonblocking(true)
-        .map_err(|e| OpError::Msg(format!("cannot listen on {}: {e}", cfg.listen)))?;
+        .map_err(|source| NetError::Listen { addr, source })?;
     Ok(listener)
 }
 

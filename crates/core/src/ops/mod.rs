@@ -14,6 +14,7 @@ pub mod verify;
 
 use thiserror::Error;
 
+use crate::net::NetError;
 use crate::pki::PkiError;
 use crate::profile::ProfileError;
 use crate::workspace::WsError;
@@ -26,6 +27,8 @@ pub enum OpError {
     Workspace(#[from] WsError),
     #[error(transparent)]
     Profile(#[from] ProfileError),
+    #[error(transparent)]
+    Net(#[from] NetError),
     #[error("{0}")]
     Msg(String),
 }

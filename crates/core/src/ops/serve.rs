@@ -75,7 +75,12 @@ impl Gateway {
 
     /// Serves until `stop` turns true, reporting every attempt through `log`.
     pub fn run(&self, stop: &AtomicBool, log: &(dyn Fn(&Attempt) + Sync)) -> Result<()> {
-        crate::net::serve::run(&self.config, &self.listener, stop, log)
+        Ok(crate::net::serve::run(
+            &self.config,
+            &self.listener,
+            stop,
+            log,
+        )?)
     }
 }
 
