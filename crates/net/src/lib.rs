@@ -1,10 +1,16 @@
-//! Network: the live probe (TLS client), the chain fetcher of `expiry --remote` and the
-//! local mTLS test gateway. TLS, HTTP and the OpenSSL calls the openssl crate does not
-//! bind; what a certificate means to the workspace is the operations' business.
+//! mtlsctl's network side: the live probe (TLS client), the chain fetcher of
+//! `expiry --remote` and the local mTLS test gateway. TLS, HTTP and the OpenSSL calls the
+//! openssl crate does not bind; what a certificate means to the workspace is the business
+//! of `mtlsctl-core`'s operations, which call this crate and hand it plain data.
+//!
+//! It depends on `mtlsctl-pki` for certificate helpers and never on `mtlsctl-core`, so the
+//! compiler keeps workspace reads and audit writes out of it.
 
 pub mod probe;
 pub mod serve;
 pub mod tls;
+
+use mtlsctl_pki as pki;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
