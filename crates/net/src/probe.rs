@@ -1,6 +1,7 @@
 //! `probe`: a real TLS handshake with a client certificate, then one HTTP/1.1 round trip
 //! (under TLS 1.3 a server's refusal of the client certificate only shows on the first
-//! read), reported as facts. The diagnosis in plain words is `ops::probe`'s.
+//! read), reported as facts. Judging them (the diagnosis in plain words) is the business
+//! of the probe operation in mtlsctl-core.
 
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
@@ -248,55 +249,11 @@ pub fn exchange(req: &Request<'_>) -> Result<Exchange> {
         None => "system roots".into(),
     };
 
-    // TCP
-    let addrs: Vec<SocketAddr> = match (target.host.as_str(), target.port).to_socket_addrs() {
-        Ok(a) => a.collect(),
-        Err(e) => {
-            let host = target.host.clone();
-            rep.error = Some(NetError::Resolve { host, source: e }.to_string());
-            return Ok(rep);
-        }
-    };
-    let mut tcp = None;
-    let mut last_err = String::from("no address");
-    for a in &addrs {
-        match TcpStream::connect_timeout(a, req.timeout) {
-            Ok(s) => {
-                rep.address = Some(a.to_string());
-                tcp = Some(s);
-                break;
-            }
-            Err(e) => last_err = format!("{a}: {e}"),
-        }
-    }
-    let Some(tcp) = tcp else {
-        rep.error = Some(format!(
-            "cannot connect to {}:{}: {last_err}",
-            target.host, target.port
-        ));
+    let Some(tcp) = connect(&mut rep, &target, req.timeout) else {
         return Ok(rep);
     };
-    rep.connected = true;
-    let _ = tcp.set_read_timeout(Some(req.timeout));
-    let _ = tcp.set_write_timeout(Some(req.timeout));
-
-    // TLS: we verify the server ourselves after the handshake so that a bad server
-    // certificate is reported, not just fatal.
-    let mut b = SslContextBuilder::new(SslMethod::tls_client())?;
-    b.set_verify(SslVerifyMode::NONE);
-    if let Some(id) = req.identity {
-        b.set_certificate(&id.cert)?;
-        b.set_private_key(&id.key)?;
-        for c in &id.chain {
-            b.add_extra_chain_cert(c.clone())?;
-        }
-    }
-    let ctx = b.build();
+    let ssl = client_ssl(req, sni.as_deref())?;
     let requested = Box::new(AtomicBool::new(false));
-    let mut ssl = Ssl::new(&ctx)?;
-    if let Some(s) = &sni {
-        ssl.set_hostname(s)?;
-    }
     // SAFETY: `requested` outlives `stream` (declared before it, dropped after it).
     unsafe {
         SSL_set_cert_cb(
@@ -316,43 +273,14 @@ pub fn exchange(req: &Request<'_>) -> Result<Exchange> {
     rep.handshake = true;
 
     // one HTTP/1.1 round trip
-    let host_header = if target.port == 443 {
-        target.host.clone()
-    } else if host_ip.is_some_and(|i| i.is_ipv6()) {
-        format!("[{}]:{}", target.host, target.port)
-    } else {
-        format!("{}:{}", target.host, target.port)
-    };
-    let mut http = format!(
-        "GET {} HTTP/1.1\r\nHost: {host_header}\r\nUser-Agent: mtlsctl-probe/{}\r\nAccept: */*\r\nConnection: close\r\n",
-        target.path,
-        env!("CARGO_PKG_VERSION")
-    );
-    for (k, v) in req.headers {
-        http.push_str(&format!("{k}: {v}\r\n"));
-    }
-    http.push_str("\r\n");
+    let http = request_text(&target, host_ip, req.headers);
     if let Err(e) = stream
         .write_all(http.as_bytes())
         .and_then(|_| stream.flush())
     {
         rep.error = Some(format!("sending the request failed: {e}"));
     }
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 8192];
-    let read_err = loop {
-        match stream.ssl_read(&mut chunk) {
-            Ok(0) => break None,
-            Ok(n) => {
-                buf.extend_from_slice(&chunk[..n]);
-                if buf.len() > 256 * 1024 || response_complete(&buf) {
-                    break None;
-                }
-            }
-            Err(e) if e.code() == openssl::ssl::ErrorCode::ZERO_RETURN => break None,
-            Err(e) => break Some(ssl_err(&e)),
-        }
-    };
+    let (buf, read_err) = read_answer(&mut stream);
     // the handshake may have finished late (TLS 1.3 post-handshake state)
     rep.client_cert_requested |= requested.load(Ordering::SeqCst);
     if rep.acceptable_ca_names.is_empty() {
@@ -369,6 +297,106 @@ pub fn exchange(req: &Request<'_>) -> Result<Exchange> {
     }
     let _ = stream.shutdown();
     Ok(rep)
+}
+
+/// Resolves the target and connects to the first of its addresses that answers. Records
+/// that address, or why none could be reached (then there is no stream).
+fn connect(rep: &mut Exchange, target: &Target, timeout: Duration) -> Option<TcpStream> {
+    let addrs: Vec<SocketAddr> = match (target.host.as_str(), target.port).to_socket_addrs() {
+        Ok(a) => a.collect(),
+        Err(e) => {
+            let host = target.host.clone();
+            rep.error = Some(NetError::Resolve { host, source: e }.to_string());
+            return None;
+        }
+    };
+    let mut tcp = None;
+    let mut last_err = String::from("no address");
+    for a in &addrs {
+        match TcpStream::connect_timeout(a, timeout) {
+            Ok(s) => {
+                rep.address = Some(a.to_string());
+                tcp = Some(s);
+                break;
+            }
+            Err(e) => last_err = format!("{a}: {e}"),
+        }
+    }
+    let Some(tcp) = tcp else {
+        rep.error = Some(format!(
+            "cannot connect to {}:{}: {last_err}",
+            target.host, target.port
+        ));
+        return None;
+    };
+    rep.connected = true;
+    let _ = tcp.set_read_timeout(Some(timeout));
+    let _ = tcp.set_write_timeout(Some(timeout));
+    Some(tcp)
+}
+
+/// The client side of the handshake, presenting our identity if we have one. It checks
+/// nothing: we verify the server ourselves after the handshake so that a bad server
+/// certificate is reported, not just fatal.
+fn client_ssl(req: &Request<'_>, sni: Option<&str>) -> Result<Ssl> {
+    let mut b = SslContextBuilder::new(SslMethod::tls_client())?;
+    b.set_verify(SslVerifyMode::NONE);
+    if let Some(id) = req.identity {
+        b.set_certificate(&id.cert)?;
+        b.set_private_key(&id.key)?;
+        for c in &id.chain {
+            b.add_extra_chain_cert(c.clone())?;
+        }
+    }
+    let ctx = b.build();
+    // the SSL object holds its own reference to the context
+    let mut ssl = Ssl::new(&ctx)?;
+    if let Some(s) = sni {
+        ssl.set_hostname(s)?;
+    }
+    Ok(ssl)
+}
+
+/// The GET request for the target's path, with our extra headers.
+fn request_text(target: &Target, host_ip: Option<IpAddr>, headers: &[(String, String)]) -> String {
+    let host_header = if target.port == 443 {
+        target.host.clone()
+    } else if host_ip.is_some_and(|i| i.is_ipv6()) {
+        format!("[{}]:{}", target.host, target.port)
+    } else {
+        format!("{}:{}", target.host, target.port)
+    };
+    let mut http = format!(
+        "GET {} HTTP/1.1\r\nHost: {host_header}\r\nUser-Agent: mtlsctl-probe/{}\r\nAccept: */*\r\nConnection: close\r\n",
+        target.path,
+        env!("CARGO_PKG_VERSION")
+    );
+    for (k, v) in headers {
+        http.push_str(&format!("{k}: {v}\r\n"));
+    }
+    http.push_str("\r\n");
+    http
+}
+
+/// Reads the answer until the server closes, the body is complete or 256 KiB have come;
+/// returns what came and the TLS or I/O error that ended the reading, if one did.
+fn read_answer(stream: &mut SslStream<TcpStream>) -> (Vec<u8>, Option<String>) {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    let read_err = loop {
+        match stream.ssl_read(&mut chunk) {
+            Ok(0) => break None,
+            Ok(n) => {
+                buf.extend_from_slice(&chunk[..n]);
+                if buf.len() > 256 * 1024 || response_complete(&buf) {
+                    break None;
+                }
+            }
+            Err(e) if e.code() == openssl::ssl::ErrorCode::ZERO_RETURN => break None,
+            Err(e) => break Some(ssl_err(&e)),
+        }
+    };
+    (buf, read_err)
 }
 
 fn response_complete(buf: &[u8]) -> bool {

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use openssl::pkey::{PKey, Private};
-use openssl::ssl::{Ssl, SslContext, SslContextBuilder, SslMethod, SslVerifyMode};
+use openssl::ssl::{HandshakeError, Ssl, SslContext, SslContextBuilder, SslMethod, SslVerifyMode};
 use openssl::stack::Stack;
 use openssl::x509::store::{X509Lookup, X509StoreBuilder};
 use openssl::x509::verify::X509VerifyFlags;
@@ -249,35 +249,7 @@ fn handle(cfg: &Config, tcp: TcpStream, peer: SocketAddr) -> Attempt {
         Ok(s) => s,
         Err(e) => {
             let f = failure.lock().unwrap_or_else(|p| p.into_inner()).clone();
-            let leaf = match &e {
-                openssl::ssl::HandshakeError::Failure(m) => m.ssl().peer_certificate(),
-                _ => None,
-            };
-            match f {
-                Some(f) => {
-                    a.reason = format!("client certificate refused: {}", f.reason);
-                    match leaf {
-                        Some(c) => {
-                            a.subject = Some(name_string(c.subject_name()));
-                            a.serial = serial_of(&c);
-                        }
-                        None => {
-                            a.subject = f.subject;
-                            a.serial = f.serial;
-                        }
-                    }
-                }
-                None => {
-                    let msg = handshake_reason(&e);
-                    a.reason = if msg.contains("did not return a certificate")
-                        || msg.contains("certificate required")
-                    {
-                        "no client certificate".into()
-                    } else {
-                        format!("TLS handshake failed: {msg}")
-                    };
-                }
-            }
+            refused(&mut a, f, &e);
             return a;
         }
     };
@@ -299,39 +271,73 @@ fn handle(cfg: &Config, tcp: TcpStream, peer: SocketAddr) -> Attempt {
     };
     a.method = Some(req.method.clone());
     a.path = Some(req.path.clone());
-    let status = match &cfg.upstream {
-        None => {
-            let body = echo_json(&req, a.subject.as_deref(), a.serial.as_deref());
-            let _ = respond(&mut tls, 200, "application/json", &body);
-            200
-        }
-        Some(up) => match forward(
-            up,
-            &req,
-            a.subject.as_deref(),
-            a.serial.as_deref(),
-            cfg.timeout,
-        ) {
-            Ok(resp) => {
-                let st = status_of(&resp).unwrap_or(502);
-                let _ = tls.write_all(&resp).and_then(|_| tls.flush());
-                st
-            }
-            Err(e) => {
-                a.reason = format!("accepted; upstream failed: {e}");
-                let _ = respond(
-                    &mut tls,
-                    502,
-                    "text/plain",
-                    format!("upstream failed: {e}\n").as_bytes(),
-                );
-                502
-            }
-        },
-    };
-    a.status = Some(status);
+    a.status = Some(answer(cfg, &mut tls, &req, &mut a));
     let _ = tls.shutdown();
     a
+}
+
+/// Why the handshake failed: our verification's finding when it refused the client's
+/// certificate (naming that certificate), else what the TLS layer says.
+fn refused<S>(a: &mut Attempt, failure: Option<VerifyFailure>, e: &HandshakeError<S>) {
+    let Some(f) = failure else {
+        let msg = handshake_reason(e);
+        a.reason = if msg.contains("did not return a certificate")
+            || msg.contains("certificate required")
+        {
+            "no client certificate".into()
+        } else {
+            format!("TLS handshake failed: {msg}")
+        };
+        return;
+    };
+    a.reason = format!("client certificate refused: {}", f.reason);
+    let leaf = match e {
+        HandshakeError::Failure(m) => m.ssl().peer_certificate(),
+        _ => None,
+    };
+    match leaf {
+        Some(c) => {
+            a.subject = Some(name_string(c.subject_name()));
+            a.serial = serial_of(&c);
+        }
+        None => {
+            a.subject = f.subject;
+            a.serial = f.serial;
+        }
+    }
+}
+
+/// Answers an accepted request: echoes it, or forwards it and relays the upstream's
+/// answer (a 502 when the upstream fails). Returns the status sent.
+fn answer<S: Write>(cfg: &Config, tls: &mut S, req: &HttpRequest, a: &mut Attempt) -> u16 {
+    let Some(up) = &cfg.upstream else {
+        let body = echo_json(req, a.subject.as_deref(), a.serial.as_deref());
+        let _ = respond(tls, 200, "application/json", &body);
+        return 200;
+    };
+    match forward(
+        up,
+        req,
+        a.subject.as_deref(),
+        a.serial.as_deref(),
+        cfg.timeout,
+    ) {
+        Ok(resp) => {
+            let st = status_of(&resp).unwrap_or(502);
+            let _ = tls.write_all(&resp).and_then(|_| tls.flush());
+            st
+        }
+        Err(e) => {
+            a.reason = format!("accepted; upstream failed: {e}");
+            let _ = respond(
+                tls,
+                502,
+                "text/plain",
+                format!("upstream failed: {e}\n").as_bytes(),
+            );
+            502
+        }
+    }
 }
 
 fn serial_of(c: &openssl::x509::X509Ref) -> Option<String> {
@@ -341,9 +347,9 @@ fn serial_of(c: &openssl::x509::X509Ref) -> Option<String> {
         .map(|b| serial::to_hex(&b.to_vec()))
 }
 
-fn handshake_reason<S>(e: &openssl::ssl::HandshakeError<S>) -> String {
+fn handshake_reason<S>(e: &HandshakeError<S>) -> String {
     match e {
-        openssl::ssl::HandshakeError::Failure(m) => {
+        HandshakeError::Failure(m) => {
             let err = m.error();
             err.ssl_error()
                 .map(|s| {
@@ -356,8 +362,8 @@ fn handshake_reason<S>(e: &openssl::ssl::HandshakeError<S>) -> String {
                 .filter(|s| !s.is_empty())
                 .unwrap_or_else(|| err.to_string())
         }
-        openssl::ssl::HandshakeError::SetupFailure(e) => e.to_string(),
-        openssl::ssl::HandshakeError::WouldBlock(_) => "timed out".into(),
+        HandshakeError::SetupFailure(e) => e.to_string(),
+        HandshakeError::WouldBlock(_) => "timed out".into(),
     }
 }
 
