@@ -7,7 +7,7 @@ use anyhow::Result;
 use comfy_table::{Cell, Color};
 
 use super::{Ctx, Exit, Output, say};
-use crate::net::tls::Target;
+use crate::ops::expiry::Target;
 use crate::ops::expiry::{self, Finding, Options, Outcome, Status};
 use crate::profile::Dur;
 use crate::report::{self, sanitize, table};

@@ -8,7 +8,7 @@ use secrecy::ExposeSecret;
 
 use super::secrets;
 use super::{Ctx, Exit, Out, UsageError, say};
-use crate::net::probe::{self, Identity, ProbeReport};
+use crate::ops::probe::{self, Identity, ProbeReport};
 use crate::profile::Dur;
 use crate::report::sanitize;
 
@@ -85,13 +85,7 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
             ))
             .into());
         }
-        headers.push((
-            "Authorization".into(),
-            format!(
-                "Basic {}",
-                crate::pki::fingerprint::base64(s.expose_secret().as_bytes())
-            ),
-        ));
+        headers.push(probe::basic_auth(s.expose_secret()));
     }
     let ws = if a.tenant.is_some() {
         Some(ctx.workspace()?)
@@ -103,14 +97,14 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
         let ws = ws.as_ref().expect("workspace opened above");
         let profiles = ctx.profiles(ws)?;
         profiles.check_env(e)?;
-        Some(Identity::from_workspace(ws, t, e)?)
+        Some(probe::tenant_identity(ws, t, e)?)
     } else if let (Some(c), Some(k)) = (&a.cert, &a.key) {
         let pass =
             secrets::key_passphrase(k, a.key_passphrase_file.as_deref(), ctx.global.no_input)?;
-        Some(Identity::from_files(c, k, pass.as_ref())?)
+        Some(probe::file_identity(c, k, pass.as_ref())?)
     } else if let Some(p) = &a.pfx {
         let pw = secrets::pfx_password(a.password_file.as_deref(), false, ctx.global.no_input)?;
-        Some(Identity::from_pfx(p, &pw)?)
+        Some(probe::pfx_identity(p, &pw)?)
     } else {
         None
     };
@@ -118,23 +112,18 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
         Some(p) => Some(probe::load_certs(p).with_context(|| "--ca")?),
         None => None,
     };
-    let now = time::OffsetDateTime::now_utc();
-    let local_notes = match (&ws, &identity) {
-        (Some(ws), Some(id)) => probe::local_notes(ws, &id.cert, now),
-        _ => Vec::new(),
-    };
     let timeout = std::time::Duration::try_from(a.timeout.to_time())
         .unwrap_or(std::time::Duration::from_secs(10))
         .max(std::time::Duration::from_millis(100));
-    let rep = probe::probe(&probe::Request {
+    let req = probe::Request {
         url: &a.url,
         identity: identity.as_ref(),
         ca: ca.as_deref(),
         sni: a.sni.as_deref(),
         headers: &headers,
         timeout,
-        local_notes,
-    })?;
+    };
+    let rep = probe::probe(ws.as_ref(), &req)?;
     if ctx.json() {
         ctx.out.json(&rep)?;
     } else {
@@ -148,25 +137,26 @@ fn yes(b: bool) -> &'static str {
 }
 
 fn render(out: &Out, r: &ProbeReport) -> std::io::Result<()> {
-    say!(out, "probe {}", sanitize(&r.url));
+    let x = &r.exchange;
+    say!(out, "probe {}", sanitize(&x.url));
     say!(
         out,
         "  address:           {}{}",
-        r.address.as_deref().unwrap_or("-"),
-        r.sni
+        x.address.as_deref().unwrap_or("-"),
+        x.sni
             .as_ref()
             .map(|s| format!(" (SNI {})", sanitize(s)))
             .unwrap_or_default()
     );
-    if r.connected {
+    if x.connected {
         say!(
             out,
             "  TLS:               {} {}",
-            r.tls_version.as_deref().unwrap_or("-"),
-            r.cipher.as_deref().unwrap_or("")
+            x.tls_version.as_deref().unwrap_or("-"),
+            x.cipher.as_deref().unwrap_or("")
         );
     }
-    for (i, c) in r.server_chain.iter().enumerate() {
+    for (i, c) in x.server_chain.iter().enumerate() {
         say!(
             out,
             "  server chain [{i}]:  {} (issuer {})",
@@ -174,26 +164,26 @@ fn render(out: &Out, r: &ProbeReport) -> std::io::Result<()> {
             sanitize(&c.issuer)
         );
     }
-    if r.handshake || !r.server_chain.is_empty() {
-        match &r.server_verify_error {
-            None if r.server_verified => {
-                say!(out, "  server verified:   yes, against {}", r.server_trust)
+    if x.handshake || !x.server_chain.is_empty() {
+        match &x.server_verify_error {
+            None if x.server_verified => {
+                say!(out, "  server verified:   yes, against {}", x.server_trust)
             }
             e => say!(
                 out,
                 "  server verified:   NO, against {}: {}",
-                r.server_trust,
+                x.server_trust,
                 e.as_deref().unwrap_or("-")
             ),
         }
     }
-    if r.connected {
-        say!(out, "  client cert asked: {}", yes(r.client_cert_requested));
-        for n in &r.acceptable_ca_names {
+    if x.connected {
+        say!(out, "  client cert asked: {}", yes(x.client_cert_requested));
+        for n in &x.acceptable_ca_names {
             say!(out, "  acceptable CA:     {}", sanitize(n));
         }
     }
-    match &r.client_certificate {
+    match &x.client_certificate {
         Some(c) => {
             say!(
                 out,
@@ -202,7 +192,7 @@ fn render(out: &Out, r: &ProbeReport) -> std::io::Result<()> {
                 c.serial,
                 sanitize(&c.issuer)
             );
-            if let Some(b) = r.client_chains_to_acceptable_ca {
+            if let Some(b) = x.client_chains_to_acceptable_ca {
                 say!(out, "  chains to an acceptable CA: {}", yes(b));
             }
         }
@@ -214,20 +204,20 @@ fn render(out: &Out, r: &ProbeReport) -> std::io::Result<()> {
     say!(
         out,
         "  accepted:          {}",
-        match r.client_cert_accepted {
+        match x.client_cert_accepted {
             Some(true) => "yes",
             Some(false) => "NO",
             None => "unknown",
         }
     );
-    if let Some(s) = r.http_status {
+    if let Some(s) = x.http_status {
         say!(
             out,
             "  HTTP:              {s} {}",
-            sanitize(r.http_reason.as_deref().unwrap_or(""))
+            sanitize(x.http_reason.as_deref().unwrap_or(""))
         );
     }
-    if let Some(e) = &r.error {
+    if let Some(e) = &x.error {
         say!(out, "  error:             {}", sanitize(e));
     }
     say!(out, "diagnosis:");

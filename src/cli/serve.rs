@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 
 use super::ca::CaPassArgs;
 use super::{Ctx, Exit, UsageError};
-use crate::net::serve::{self, Config, Upstream};
+use crate::ops::serve::{self, Settings, Upstream};
 use crate::profile::Dur;
 use crate::report;
 
@@ -38,18 +38,14 @@ pub struct Args {
 pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
     ctx.only_table_json("serve")?;
     let upstream = match &a.upstream {
-        Some(u) => Some(Upstream::parse(u).map_err(UsageError)?),
+        Some(u) => Some(Upstream::parse(u).map_err(|e| UsageError(e.to_string()))?),
         None => None,
     };
     let ws = ctx.workspace()?;
     let profiles = ctx.profiles(&ws)?;
     let ca = crate::ops::ca::open(&ws, &profiles, &a.env)?;
     let pass = a.pass.for_env(ctx, &ws, &a.env)?;
-    let signer = ca.unlock(&ws, &profiles, pass.as_ref())?.signer;
-    let chain = ca.chain().to_vec();
-    let now = time::OffsetDateTime::now_utc();
-    let identity = serve::server_identity(&ws, &a.env, &signer, &a.listen, &a.dns, now)?;
-    drop(signer);
+    let unlocked = ca.unlock(&ws, &profiles, pass.as_ref())?;
     let timeout = std::time::Duration::try_from(a.timeout.to_time())
         .unwrap_or(std::time::Duration::from_secs(10))
         .max(std::time::Duration::from_millis(100));
@@ -58,17 +54,18 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
         signal_hook::flag::register(sig, Arc::clone(&stop))
             .context("cannot install the signal handler")?;
     }
-    let cfg = Config {
+    let settings = Settings {
         env: a.env.clone(),
         listen: a.listen,
-        ca: chain,
-        crl: ws.crl(&a.env),
+        dns: a.dns.clone(),
         upstream,
         timeout,
-        identity,
     };
-    let listener = serve::bind(&cfg)?;
-    let addr = listener.local_addr().unwrap_or(a.listen);
+    let now = time::OffsetDateTime::now_utc();
+    let gateway = serve::start(&ws, &unlocked, settings, now)?;
+    drop(unlocked);
+    let cfg = &gateway.config;
+    let addr = gateway.local_addr().unwrap_or(a.listen);
     if !ctx.global.quiet {
         eprintln!(
             "mtlsctl serve: https://{} requires client certificates from the {} CA, checked against {}",
@@ -98,7 +95,7 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
             let _ = out.flush();
         }
     };
-    serve::run(&cfg, &listener, &stop, &log)?;
+    gateway.run(&stop, &log)?;
     if !ctx.global.quiet {
         eprintln!("mtlsctl serve: stopped");
     }

@@ -18,7 +18,8 @@ use serde::Serialize;
 use time::{Duration, OffsetDateTime};
 
 use super::Result;
-use crate::net::tls::{self, Target};
+use crate::net::tls;
+pub use crate::net::tls::Target;
 use crate::pki::inspect::{self, Brief, CrlInfo, brief};
 use crate::profile::{Dur, LeafFlags, Profiles};
 use crate::workspace::inventory::{Filter, LeafRecord, Status as LeafStatus};
@@ -932,7 +933,12 @@ pub fn scan_remote(targets: &[Target], opts: &Options, now: OffsetDateTime) -> S
     let results: Vec<(String, Fetched)> = std::thread::scope(|s| {
         let hs: Vec<_> = targets
             .iter()
-            .map(|t| s.spawn(move || (t.spec.clone(), tls::fetch_chain(t, opts.timeout))))
+            .map(|t| {
+                s.spawn(move || {
+                    let chain = tls::fetch_chain(t, opts.timeout).map_err(|e| e.to_string());
+                    (t.spec.clone(), chain)
+                })
+            })
             .collect();
         hs.into_iter()
             .zip(targets)

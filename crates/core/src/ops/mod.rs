@@ -8,6 +8,8 @@ pub mod export;
 pub mod issue;
 pub mod lifecycle;
 pub mod pfx;
+pub mod probe;
+pub mod serve;
 pub mod setup;
 pub mod verify;
 
@@ -15,6 +17,7 @@ use std::path::PathBuf;
 
 use thiserror::Error;
 
+use crate::net::NetError;
 use crate::pki::PkiError;
 use crate::profile::ProfileError;
 use crate::workspace::WsError;
@@ -49,6 +52,8 @@ pub enum OpError {
         #[source]
         source: Box<OpError>,
     },
+    #[error(transparent)]
+    Net(#[from] NetError),
     #[error("{0}")]
     Msg(String),
 }

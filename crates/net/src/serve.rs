@@ -3,19 +3,18 @@
 //! a `revoke` takes effect at once), reports each attempt, and either echoes the request
 //! as JSON or forwards it to a plain-HTTP upstream with its headers intact.
 //!
-//! Its server certificate is signed by the environment CA in memory when it starts
-//! (kind server, SAN for the listen address) and never stored: it lives as long as the
-//! process. The signing is recorded in the audit log.
+//! Its server certificate comes from `ops::serve`, which signs it in memory with the
+//! environment CA when the gateway starts.
 
 use std::io::{Read, Write};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use openssl::pkey::{PKey, Private};
-use openssl::ssl::{Ssl, SslContext, SslContextBuilder, SslMethod, SslVerifyMode};
+use openssl::ssl::{HandshakeError, Ssl, SslContext, SslContextBuilder, SslMethod, SslVerifyMode};
 use openssl::stack::Stack;
 use openssl::x509::store::{X509Lookup, X509StoreBuilder};
 use openssl::x509::verify::X509VerifyFlags;
@@ -24,22 +23,11 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::probe::{name_string, split_host_port};
-use crate::ops::{OpError, Result};
-use crate::pki::cert::{self, LeafRequest, Sans, Signer};
-use crate::pki::dn::Subject;
-use crate::pki::keys::{KeyAlgorithm, PrivateKey};
-use crate::pki::{Kind, PkiError, fingerprint, serial};
-use crate::workspace::Workspace;
-use crate::workspace::audit::Event;
+use super::{NetError, Result};
+use crate::pki::serial;
 
-/// How long the test gateway's own certificate is valid.
-pub const SERVER_CERT_VALIDITY: time::Duration = time::Duration::days(7);
 const MAX_HEAD: usize = 64 * 1024;
 const MAX_BODY: usize = 10 * 1024 * 1024;
-
-fn pki(e: openssl::error::ErrorStack) -> OpError {
-    PkiError::from(e).into()
-}
 
 /// The gateway's server certificate and key, made in memory.
 pub struct ServerIdentity {
@@ -48,61 +36,6 @@ pub struct ServerIdentity {
     pub serial: String,
     pub not_after: OffsetDateTime,
     pub sans: Vec<String>,
-}
-
-/// Signs a short-lived server certificate for `listen` (plus `dns` names) with the env
-/// CA, and records it in the audit log. Nothing is written besides the audit line.
-pub fn server_identity(
-    ws: &Workspace,
-    env: &str,
-    signer: &Signer,
-    listen: &SocketAddr,
-    dns: &[String],
-    now: OffsetDateTime,
-) -> Result<ServerIdentity> {
-    let mut sans = Sans {
-        dns: dns.to_vec(),
-        ..Sans::default()
-    };
-    let ip = listen.ip();
-    if ip.is_unspecified() {
-        sans.ip.push(IpAddr::V4(Ipv4Addr::LOCALHOST));
-        if !sans.dns.iter().any(|d| d == "localhost") {
-            sans.dns.push("localhost".into());
-        }
-    } else {
-        sans.ip.push(ip);
-    }
-    let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256)?;
-    let req = LeafRequest {
-        kind: Kind::Server,
-        both_ekus: false,
-        subject: Subject::parse(&format!("CN=mtlsctl serve {env},O=mtlsctl test gateway"))
-            .map_err(OpError::Msg)?,
-        sans: sans.clone(),
-        validity: SERVER_CERT_VALIDITY,
-        clip_to_ca: true,
-    };
-    let built = cert::sign_leaf(&req, &key.to_rcgen()?, false, signer, now)?;
-    let x = X509::from_der(&built.der).map_err(pki)?;
-    let serial = serial::to_hex(&built.serial);
-    let sha = fingerprint::hex(&fingerprint::sha256(&built.der));
-    let mut ev = Event::new("serve-cert");
-    ev.env = Some(env);
-    ev.kind = Some("server");
-    ev.serial = Some(&serial);
-    ev.sha256 = Some(&sha);
-    ev.detail = Some("in-memory server certificate of `mtlsctl serve`, not stored".into());
-    ws.audit(&ev)?;
-    let mut names: Vec<String> = sans.dns.iter().map(|d| format!("DNS:{d}")).collect();
-    names.extend(sans.ip.iter().map(|i| format!("IP:{i}")));
-    Ok(ServerIdentity {
-        cert: x,
-        key: key.pkey().clone(),
-        serial,
-        not_after: built.not_after,
-        sans: names,
-    })
 }
 
 /// A plain-HTTP upstream to forward accepted requests to.
@@ -115,16 +48,16 @@ pub struct Upstream {
 }
 
 impl Upstream {
-    pub fn parse(url: &str) -> std::result::Result<Upstream, String> {
-        let rest = url.strip_prefix("http://").ok_or_else(|| {
-            format!("--upstream '{url}' must be a plain http:// URL (the test gateway terminates TLS itself)")
-        })?;
+    pub fn parse(url: &str) -> Result<Upstream> {
+        let rest = url
+            .strip_prefix("http://")
+            .ok_or_else(|| NetError::UpstreamNotHttp { url: url.into() })?;
         let (auth, path) = match rest.find('/') {
             Some(i) => (&rest[..i], rest[i..].trim_end_matches('/').to_string()),
             None => (rest, String::new()),
         };
         let (host, port) = split_host_port(auth, 80)
-            .ok_or_else(|| format!("--upstream '{url}' has no valid host[:port]"))?;
+            .ok_or_else(|| NetError::UpstreamNoHost { url: url.into() })?;
         Ok(Upstream {
             host,
             port,
@@ -173,41 +106,36 @@ struct VerifyFailure {
 /// A TLS context that requires a client certificate chaining to the env CA and not
 /// listed in the env CRL as it is on disk now.
 fn context(cfg: &Config, failure: Arc<Mutex<Option<VerifyFailure>>>) -> Result<SslContext> {
-    let mut b = SslContextBuilder::new(SslMethod::tls_server()).map_err(pki)?;
-    b.set_certificate(&cfg.identity.cert).map_err(pki)?;
-    b.set_private_key(&cfg.identity.key).map_err(pki)?;
+    let mut b = SslContextBuilder::new(SslMethod::tls_server())?;
+    b.set_certificate(&cfg.identity.cert)?;
+    b.set_private_key(&cfg.identity.key)?;
     for c in &cfg.ca {
-        b.add_extra_chain_cert(c.clone()).map_err(pki)?;
+        b.add_extra_chain_cert(c.clone())?;
     }
-    b.check_private_key().map_err(pki)?;
-    b.set_session_id_context(b"mtlsctl-serve").map_err(pki)?;
-    let mut names = Stack::new().map_err(pki)?;
+    b.check_private_key()?;
+    b.set_session_id_context(b"mtlsctl-serve")?;
+    let mut names = Stack::new()?;
     for c in &cfg.ca {
-        names
-            .push(c.subject_name().to_owned().map_err(pki)?)
-            .map_err(pki)?;
+        names.push(c.subject_name().to_owned()?)?;
     }
     b.set_client_ca_list(names);
-    let mut sb = X509StoreBuilder::new().map_err(pki)?;
+    let mut sb = X509StoreBuilder::new()?;
     for c in &cfg.ca {
-        sb.add_cert(c.clone()).map_err(pki)?;
+        sb.add_cert(c.clone())?;
     }
     {
-        let lookup = sb.add_lookup(X509Lookup::file()).map_err(pki)?;
+        let lookup = sb.add_lookup(X509Lookup::file())?;
         lookup
             .load_crl_file(&cfg.crl, openssl::ssl::SslFiletype::PEM)
-            .map_err(|e| {
-                OpError::Msg(format!(
-                    "cannot load the CRL {}: {e}; sign one with `mtlsctl crl --env {}`",
-                    cfg.crl.display(),
-                    cfg.env
-                ))
+            .map_err(|source| NetError::Crl {
+                path: cfg.crl.clone(),
+                env: cfg.env.clone(),
+                source,
             })?;
     }
-    sb.set_flags(X509VerifyFlags::CRL_CHECK | X509VerifyFlags::CRL_CHECK_ALL)
-        .map_err(pki)?;
-    sb.set_purpose(X509PurposeId::SSL_CLIENT).map_err(pki)?;
-    b.set_verify_cert_store(sb.build()).map_err(pki)?;
+    sb.set_flags(X509VerifyFlags::CRL_CHECK | X509VerifyFlags::CRL_CHECK_ALL)?;
+    sb.set_purpose(X509PurposeId::SSL_CLIENT)?;
+    b.set_verify_cert_store(sb.build())?;
     b.set_verify_callback(
         SslVerifyMode::PEER | SslVerifyMode::FAIL_IF_NO_PEER_CERT,
         move |ok, ctx| {
@@ -240,15 +168,11 @@ fn context(cfg: &Config, failure: Arc<Mutex<Option<VerifyFailure>>>) -> Result<S
 /// a busy port fails before the first client arrives.
 pub fn bind(cfg: &Config) -> Result<TcpListener> {
     context(cfg, Arc::new(Mutex::new(None)))?;
-    let listener = TcpListener::bind(cfg.listen).map_err(|e| {
-        OpError::Msg(format!(
-            "cannot listen on {}: {e}; choose another --listen address",
-            cfg.listen
-        ))
-    })?;
+    let addr = cfg.listen;
+    let listener = TcpListener::bind(addr).map_err(|source| NetError::Bind { addr, source })?;
     listener
         .set_nonblocking(true)
-        .map_err(|e| OpError::Msg(format!("cannot listen on {}: {e}", cfg.listen)))?;
+        .map_err(|source| NetError::Listen { addr, source })?;
     Ok(listener)
 }
 
@@ -325,35 +249,7 @@ fn handle(cfg: &Config, tcp: TcpStream, peer: SocketAddr) -> Attempt {
         Ok(s) => s,
         Err(e) => {
             let f = failure.lock().unwrap_or_else(|p| p.into_inner()).clone();
-            let leaf = match &e {
-                openssl::ssl::HandshakeError::Failure(m) => m.ssl().peer_certificate(),
-                _ => None,
-            };
-            match f {
-                Some(f) => {
-                    a.reason = format!("client certificate refused: {}", f.reason);
-                    match leaf {
-                        Some(c) => {
-                            a.subject = Some(name_string(c.subject_name()));
-                            a.serial = serial_of(&c);
-                        }
-                        None => {
-                            a.subject = f.subject;
-                            a.serial = f.serial;
-                        }
-                    }
-                }
-                None => {
-                    let msg = handshake_reason(&e);
-                    a.reason = if msg.contains("did not return a certificate")
-                        || msg.contains("certificate required")
-                    {
-                        "no client certificate".into()
-                    } else {
-                        format!("TLS handshake failed: {msg}")
-                    };
-                }
-            }
+            refused(&mut a, f, &e);
             return a;
         }
     };
@@ -375,39 +271,73 @@ fn handle(cfg: &Config, tcp: TcpStream, peer: SocketAddr) -> Attempt {
     };
     a.method = Some(req.method.clone());
     a.path = Some(req.path.clone());
-    let status = match &cfg.upstream {
-        None => {
-            let body = echo_json(&req, a.subject.as_deref(), a.serial.as_deref());
-            let _ = respond(&mut tls, 200, "application/json", &body);
-            200
-        }
-        Some(up) => match forward(
-            up,
-            &req,
-            a.subject.as_deref(),
-            a.serial.as_deref(),
-            cfg.timeout,
-        ) {
-            Ok(resp) => {
-                let st = status_of(&resp).unwrap_or(502);
-                let _ = tls.write_all(&resp).and_then(|_| tls.flush());
-                st
-            }
-            Err(e) => {
-                a.reason = format!("accepted; upstream failed: {e}");
-                let _ = respond(
-                    &mut tls,
-                    502,
-                    "text/plain",
-                    format!("upstream failed: {e}\n").as_bytes(),
-                );
-                502
-            }
-        },
-    };
-    a.status = Some(status);
+    a.status = Some(answer(cfg, &mut tls, &req, &mut a));
     let _ = tls.shutdown();
     a
+}
+
+/// Why the handshake failed: our verification's finding when it refused the client's
+/// certificate (naming that certificate), else what the TLS layer says.
+fn refused<S>(a: &mut Attempt, failure: Option<VerifyFailure>, e: &HandshakeError<S>) {
+    let Some(f) = failure else {
+        let msg = handshake_reason(e);
+        a.reason = if msg.contains("did not return a certificate")
+            || msg.contains("certificate required")
+        {
+            "no client certificate".into()
+        } else {
+            format!("TLS handshake failed: {msg}")
+        };
+        return;
+    };
+    a.reason = format!("client certificate refused: {}", f.reason);
+    let leaf = match e {
+        HandshakeError::Failure(m) => m.ssl().peer_certificate(),
+        _ => None,
+    };
+    match leaf {
+        Some(c) => {
+            a.subject = Some(name_string(c.subject_name()));
+            a.serial = serial_of(&c);
+        }
+        None => {
+            a.subject = f.subject;
+            a.serial = f.serial;
+        }
+    }
+}
+
+/// Answers an accepted request: echoes it, or forwards it and relays the upstream's
+/// answer (a 502 when the upstream fails). Returns the status sent.
+fn answer<S: Write>(cfg: &Config, tls: &mut S, req: &HttpRequest, a: &mut Attempt) -> u16 {
+    let Some(up) = &cfg.upstream else {
+        let body = echo_json(req, a.subject.as_deref(), a.serial.as_deref());
+        let _ = respond(tls, 200, "application/json", &body);
+        return 200;
+    };
+    match forward(
+        up,
+        req,
+        a.subject.as_deref(),
+        a.serial.as_deref(),
+        cfg.timeout,
+    ) {
+        Ok(resp) => {
+            let st = status_of(&resp).unwrap_or(502);
+            let _ = tls.write_all(&resp).and_then(|_| tls.flush());
+            st
+        }
+        Err(e) => {
+            a.reason = format!("accepted; upstream failed: {e}");
+            let _ = respond(
+                tls,
+                502,
+                "text/plain",
+                format!("upstream failed: {e}\n").as_bytes(),
+            );
+            502
+        }
+    }
 }
 
 fn serial_of(c: &openssl::x509::X509Ref) -> Option<String> {
@@ -417,9 +347,9 @@ fn serial_of(c: &openssl::x509::X509Ref) -> Option<String> {
         .map(|b| serial::to_hex(&b.to_vec()))
 }
 
-fn handshake_reason<S>(e: &openssl::ssl::HandshakeError<S>) -> String {
+fn handshake_reason<S>(e: &HandshakeError<S>) -> String {
     match e {
-        openssl::ssl::HandshakeError::Failure(m) => {
+        HandshakeError::Failure(m) => {
             let err = m.error();
             err.ssl_error()
                 .map(|s| {
@@ -432,8 +362,8 @@ fn handshake_reason<S>(e: &openssl::ssl::HandshakeError<S>) -> String {
                 .filter(|s| !s.is_empty())
                 .unwrap_or_else(|| err.to_string())
         }
-        openssl::ssl::HandshakeError::SetupFailure(e) => e.to_string(),
-        openssl::ssl::HandshakeError::WouldBlock(_) => "timed out".into(),
+        HandshakeError::SetupFailure(e) => e.to_string(),
+        HandshakeError::WouldBlock(_) => "timed out".into(),
     }
 }
 

@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use openssl::ssl::{HandshakeError, Ssl, SslContext, SslMethod, SslRef, SslVerifyMode};
 
+use super::{NetError, Result};
+
 /// `HOST:PORT[/SNI]`: where to connect and which server name to ask for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Target {
@@ -27,13 +29,12 @@ impl fmt::Display for Target {
 }
 
 impl std::str::FromStr for Target {
-    type Err = String;
+    type Err = NetError;
 
-    fn from_str(s: &str) -> Result<Self, String> {
-        let bad = |why: &str| {
-            format!(
-                "'{s}' is not HOST:PORT[/SNI] ({why}), e.g. gw.example.com:443, 10.0.0.5:8443/api.example.com or [::1]:443"
-            )
+    fn from_str(s: &str) -> Result<Self> {
+        let bad = |why: &'static str| NetError::BadEndpoint {
+            spec: s.to_string(),
+            why,
         };
         let spec = s.trim();
         let (hostport, sni) = match spec.find('/') {
@@ -82,17 +83,19 @@ impl std::str::FromStr for Target {
 }
 
 /// Connects to `t`, completes (or at least starts) a TLS handshake, and returns the
-/// certificates the server sent, leaf first, as DER. The error is one line saying why
-/// the chain could not be had (resolution, refusal, timeout, not TLS).
-pub fn fetch_chain(t: &Target, timeout: Duration) -> Result<Vec<Vec<u8>>, String> {
+/// certificates the server sent, leaf first, as DER. The error says why the chain could
+/// not be had (resolution, refusal, timeout, not TLS).
+pub fn fetch_chain(t: &Target, timeout: Duration) -> Result<Vec<Vec<u8>>> {
     let addrs: Vec<SocketAddr> = (t.host.as_str(), t.port)
         .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve {}: {e}", t.host))?
+        .map_err(|source| NetError::Resolve {
+            host: t.host.clone(),
+            source,
+        })?
         .collect();
-    if addrs.is_empty() {
-        return Err(format!("{} resolves to no address", t.host));
-    }
-    let mut last_err = String::new();
+    let mut last_err = NetError::NoAddress {
+        host: t.host.clone(),
+    };
     let mut stream = None;
     for a in &addrs {
         match TcpStream::connect_timeout(a, timeout) {
@@ -100,22 +103,30 @@ pub fn fetch_chain(t: &Target, timeout: Duration) -> Result<Vec<Vec<u8>>, String
                 stream = Some(s);
                 break;
             }
-            Err(e) => last_err = format!("cannot connect to {a}: {}", io_reason(&e)),
+            Err(e) => {
+                last_err = NetError::Connect {
+                    addr: *a,
+                    reason: io_reason(&e),
+                }
+            }
         }
     }
     let stream = stream.ok_or(last_err)?;
     stream
         .set_read_timeout(Some(timeout))
         .and_then(|_| stream.set_write_timeout(Some(timeout)))
-        .map_err(|e| format!("cannot set a timeout on the connection: {e}"))?;
-    let mut ctx = SslContext::builder(SslMethod::tls_client()).map_err(|e| e.to_string())?;
+        .map_err(NetError::SetTimeout)?;
+    let mut ctx = SslContext::builder(SslMethod::tls_client())?;
     // We read the chain; judging it is what the report does.
     ctx.set_verify(SslVerifyMode::NONE);
     let ctx = ctx.build();
-    let mut ssl = Ssl::new(&ctx).map_err(|e| e.to_string())?;
+    let mut ssl = Ssl::new(&ctx)?;
     if let Some(name) = &t.sni {
         ssl.set_hostname(name)
-            .map_err(|e| format!("server name '{name}': {e}"))?;
+            .map_err(|source| NetError::ServerName {
+                name: name.clone(),
+                source,
+            })?;
     }
     match ssl.connect(stream) {
         Ok(mut s) => {
@@ -129,10 +140,9 @@ pub fn fetch_chain(t: &Target, timeout: Duration) -> Result<Vec<Vec<u8>>, String
         Err(HandshakeError::Failure(mid)) => {
             let chain = chain_of(mid.ssl());
             if chain.is_empty() {
-                Err(format!(
-                    "TLS handshake failed before the server sent a certificate: {}",
-                    handshake_reason(mid.error())
-                ))
+                Err(NetError::Handshake {
+                    reason: handshake_reason(mid.error()),
+                })
             } else {
                 Ok(chain)
             }
@@ -140,21 +150,18 @@ pub fn fetch_chain(t: &Target, timeout: Duration) -> Result<Vec<Vec<u8>>, String
         Err(HandshakeError::WouldBlock(mid)) => {
             let chain = chain_of(mid.ssl());
             if chain.is_empty() {
-                Err(format!(
-                    "no TLS answer within {}s (is it a TLS port?)",
-                    timeout.as_secs_f32()
-                ))
+                Err(NetError::NoTlsAnswer { timeout })
             } else {
                 Ok(chain)
             }
         }
-        Err(HandshakeError::SetupFailure(e)) => Err(format!("TLS setup failed: {e}")),
+        Err(HandshakeError::SetupFailure(e)) => Err(NetError::TlsSetup(e)),
     }
 }
 
-fn non_empty(chain: Vec<Vec<u8>>) -> Result<Vec<Vec<u8>>, String> {
+fn non_empty(chain: Vec<Vec<u8>>) -> Result<Vec<Vec<u8>>> {
     if chain.is_empty() {
-        Err("the server sent no certificate".into())
+        Err(NetError::NoCertificate)
     } else {
         Ok(chain)
     }
@@ -225,6 +232,7 @@ mod tests {
             .port();
         let t: Target = format!("127.0.0.1:{port}").parse().unwrap();
         let e = fetch_chain(&t, Duration::from_secs(2)).unwrap_err();
-        assert!(e.contains("refused"), "{e}");
+        assert!(matches!(e, NetError::Connect { .. }), "{e}");
+        assert!(e.to_string().contains("refused"), "{e}");
     }
 }

@@ -1,0 +1,465 @@
+//! `probe`: present a client certificate to a live endpoint and say in plain words what
+//! works and what does not. This side loads the identity (from the workspace or from
+//! files), knows what the workspace says about it (revoked, superseded, expired) and
+//! judges the exchange; `net` makes the handshake and the HTTP round trip.
+
+use std::path::Path;
+
+use openssl::pkey::{PKey, Private};
+use openssl::x509::X509;
+use secrecy::SecretString;
+use serde::Serialize;
+use time::OffsetDateTime;
+
+pub use crate::net::probe::{CertBrief, Exchange, Identity, Request};
+use crate::net::probe::{brief, exchange};
+use crate::ops::{OpError, Result};
+use crate::pki::inspect::certificates;
+use crate::pki::keys::PrivateKey;
+use crate::pki::{Kind, PkiError, pkcs12};
+use crate::workspace::inventory::{Filter, Status};
+use crate::workspace::{Workspace, absolute, fsutil};
+
+/// What a probe found, and what it means.
+#[derive(Clone, Debug, Serialize)]
+pub struct ProbeReport {
+    /// What happened on the wire.
+    #[serde(flatten)]
+    pub exchange: Exchange,
+    /// Facts about our certificate known locally (e.g. revoked in the workspace).
+    pub local_notes: Vec<String>,
+    pub ok: bool,
+    pub diagnosis: Vec<String>,
+}
+
+/// Runs the probe: what the workspace (when there is one) knows about the certificate we
+/// present, the exchange, and its diagnosis. Network failures are findings, not errors:
+/// they land in the report.
+/// The `Authorization` header of HTTP Basic authentication for `user:password`.
+pub fn basic_auth(user_password: &str) -> (String, String) {
+    (
+        "Authorization".into(),
+        format!(
+            "Basic {}",
+            crate::pki::fingerprint::base64(user_password.as_bytes())
+        ),
+    )
+}
+
+pub fn probe(ws: Option<&Workspace>, req: &Request<'_>) -> Result<ProbeReport> {
+    let local_notes = match (ws, req.identity) {
+        (Some(ws), Some(id)) => local_notes(ws, &id.cert, OffsetDateTime::now_utc()),
+        _ => Vec::new(),
+    };
+    let mut rep = ProbeReport {
+        exchange: exchange(req)?,
+        local_notes,
+        ok: false,
+        diagnosis: Vec::new(),
+    };
+    diagnose(&mut rep);
+    Ok(rep)
+}
+
+/// The tenant's current client certificate in the workspace.
+pub fn tenant_identity(ws: &Workspace, tenant: &str, env: &str) -> Result<Identity> {
+    let rec = ws.current_leaf(tenant, env, Kind::Client)?.ok_or_else(|| {
+        OpError::Msg(format!(
+            "{tenant}/{env} has no current client certificate: run `mtlsctl issue --tenant {tenant} --env {env}`, or probe with --cert/--key"
+        ))
+    })?;
+    if !rec.key_path().is_file() {
+        return Err(OpError::Msg(format!(
+            "{} has no key.pem beside it: probe with --cert and --key",
+            rec.dir.display()
+        )));
+    }
+    let mut id = file_identity(&rec.cert_path(), &rec.key_path(), None)?;
+    if id.chain.is_empty() && rec.chain_path().is_file() {
+        id.chain = load_certs(&rec.chain_path())?;
+    }
+    id.source = format!(
+        "{tenant}/{env} current client certificate ({})",
+        rec.meta.serial
+    );
+    Ok(id)
+}
+
+/// A certificate file (a full chain is fine) and its key.
+pub fn file_identity(
+    cert: &Path,
+    key: &Path,
+    passphrase: Option<&SecretString>,
+) -> Result<Identity> {
+    let mut certs = load_certs(cert)?;
+    let leaf = certs.remove(0);
+    let kb = zeroize::Zeroizing::new(fsutil::read(key)?);
+    let k = PrivateKey::from_pem_or_der(&kb, passphrase).map_err(|e| match e {
+        PkiError::PassphraseNeeded => OpError::Msg(format!(
+            "{} is encrypted: give its passphrase with --key-passphrase-file or MTLSCTL_KEY_PASSPHRASE",
+            key.display()
+        )),
+        o => OpError::Msg(format!("{}: {o}", key.display())),
+    })?;
+    check_pair(&leaf, k.pkey(), key)?;
+    Ok(Identity {
+        cert: leaf,
+        chain: certs,
+        key: k.pkey().clone(),
+        source: absolute(cert).display().to_string(),
+    })
+}
+
+/// A PKCS#12 bundle.
+pub fn pfx_identity(path: &Path, password: &SecretString) -> Result<Identity> {
+    let der = fsutil::read(path)?;
+    let o = pkcs12::open(&der, password).map_err(|e| match e {
+        PkiError::PfxPassword => OpError::Msg(format!(
+            "cannot open {}: wrong password (--password-file / MTLSCTL_PFX_PASSWORD) or not a PFX",
+            path.display()
+        )),
+        o => o.into(),
+    })?;
+    let (Some(cert), Some(key)) = (o.cert, o.key) else {
+        return Err(OpError::Msg(format!(
+            "{} holds no certificate with its key",
+            path.display()
+        )));
+    };
+    check_pair(&cert, key.pkey(), path)?;
+    Ok(Identity {
+        cert,
+        chain: o.chain,
+        key: key.pkey().clone(),
+        source: absolute(path).display().to_string(),
+    })
+}
+
+fn check_pair(cert: &X509, key: &PKey<Private>, path: &Path) -> Result<()> {
+    let ok = cert.public_key().map(|p| p.public_eq(key)).unwrap_or(false);
+    if ok {
+        Ok(())
+    } else {
+        Err(OpError::Msg(format!(
+            "the key {} does not belong to the certificate",
+            path.display()
+        )))
+    }
+}
+
+pub fn load_certs(p: &Path) -> Result<Vec<X509>> {
+    let data = fsutil::read(p)?;
+    let ders = certificates(&data).map_err(|e| OpError::Msg(format!("{}: {e}", p.display())))?;
+    ders.iter()
+        .map(|d| X509::from_der(d).map_err(|e| PkiError::from(e).into()))
+        .collect()
+}
+
+/// What the workspace knows about a certificate we present: revoked, superseded or
+/// expired. Empty when the certificate is not from this workspace.
+pub fn local_notes(ws: &Workspace, cert: &X509, now: OffsetDateTime) -> Vec<String> {
+    let mut notes = Vec::new();
+    let Some(b) = brief(cert) else {
+        return notes;
+    };
+    if b.not_after <= now {
+        notes.push(format!(
+            "our certificate {} expired on {}",
+            b.serial,
+            crate::pki::text::rfc3339(b.not_after)
+        ));
+    }
+    let Ok(leaves) = ws.leaves(&Filter::default()) else {
+        return notes;
+    };
+    let Some(rec) = leaves.into_iter().find(|r| r.meta.serial == b.serial) else {
+        return notes;
+    };
+    let env = rec.meta.env.clone();
+    let in_state = ws
+        .load_ca_state(&env)
+        .ok()
+        .and_then(|st| st.revocations.into_iter().find(|r| r.serial == b.serial));
+    if let Some(r) = in_state {
+        notes.push(format!(
+            "our certificate {} ({}/{}) was revoked on {} ({}) by this workspace's {env} CA",
+            b.serial,
+            rec.meta.tenant,
+            env,
+            crate::pki::text::rfc3339(r.revoked_at),
+            r.reason
+        ));
+    } else if rec.meta.status == Status::Revoked {
+        notes.push(format!(
+            "our certificate {} ({}/{}) is marked revoked in this workspace",
+            b.serial, rec.meta.tenant, env
+        ));
+    } else if rec.meta.status == Status::Superseded {
+        notes.push(format!(
+            "our certificate {} ({}/{}) has been superseded by {}",
+            b.serial,
+            rec.meta.tenant,
+            env,
+            rec.meta.superseded_by.clone().unwrap_or_default()
+        ));
+    }
+    notes
+}
+
+/// Whether the exchange shows the server refusing our certificate, and how.
+enum Refusal {
+    None,
+    NoCertSent,
+    CertRefused(String),
+}
+
+fn refusal(rep: &Exchange) -> Refusal {
+    if let Some(status) = rep.http_status {
+        let body = rep.http_body_excerpt.as_deref().unwrap_or("");
+        if body.contains("No required SSL certificate was sent") || status == 496 {
+            return Refusal::NoCertSent;
+        }
+        if body.contains("SSL certificate error") || status == 495 {
+            return Refusal::CertRefused(format!(
+                "HTTP {status}: {}",
+                rep.http_reason.clone().unwrap_or_default()
+            ));
+        }
+        return Refusal::None;
+    }
+    let Some(err) = &rep.error else {
+        return Refusal::None;
+    };
+    let e = err.to_ascii_lowercase();
+    if !rep.connected {
+        return Refusal::None;
+    }
+    if e.contains("certificate required") {
+        return Refusal::NoCertSent;
+    }
+    let tls_refusal = ["alert", "certificate", "handshake failure"];
+    if tls_refusal.iter().any(|k| e.contains(k)) && (rep.client_cert_requested || rep.handshake) {
+        if rep.client_certificate.is_none() {
+            return Refusal::NoCertSent;
+        }
+        return Refusal::CertRefused(err.clone());
+    }
+    Refusal::None
+}
+
+/// Fills `ok`, `client_cert_accepted` and the diagnosis.
+fn diagnose(rep: &mut ProbeReport) {
+    let x = &rep.exchange;
+    let mut d = Vec::new();
+    if !x.connected {
+        d.push(format!(
+            "Cannot reach the server ({}): check the host, the port and any firewall between us.",
+            x.error.clone().unwrap_or_default()
+        ));
+        rep.diagnosis = d;
+        rep.ok = false;
+        return;
+    }
+    let refused = refusal(x);
+    let accepted = match &refused {
+        Refusal::None => answer_advice(x, &mut d),
+        Refusal::NoCertSent => {
+            no_cert_advice(x, &mut d);
+            Some(false)
+        }
+        Refusal::CertRefused(how) => {
+            refused_advice(x, &rep.local_notes, how, &mut d);
+            Some(false)
+        }
+    };
+    let x = &mut rep.exchange;
+    x.client_cert_accepted = accepted;
+    if !x.server_verified && x.handshake {
+        d.push(format!(
+            "The server's certificate does not verify against {}: {}. Give the gateway's CA with --ca, or the operator must fix its server certificate.",
+            x.server_trust,
+            x.server_verify_error.clone().unwrap_or_else(|| "no certificate".into())
+        ));
+    }
+    rep.ok = x.handshake
+        && x.server_verified
+        && matches!(refused, Refusal::None)
+        && x.http_status.is_some_and(|s| (200..400).contains(&s))
+        && x.client_cert_requested
+        && x.client_certificate.is_some()
+        && x.client_cert_accepted == Some(true);
+    rep.diagnosis = d;
+}
+
+/// The CA names the server asked for, quoted, and the issuer of our certificate.
+fn names_and_issuer(x: &Exchange) -> (String, String) {
+    let names = x
+        .acceptable_ca_names
+        .iter()
+        .map(|n| format!("'{n}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let ours_issuer = x
+        .client_certificate
+        .as_ref()
+        .map(|c| c.issuer.clone())
+        .unwrap_or_default();
+    (names, ours_issuer)
+}
+
+/// The server says no certificate of ours arrived.
+fn no_cert_advice(x: &Exchange, d: &mut Vec<String>) {
+    let (names, ours_issuer) = names_and_issuer(x);
+    if x.client_certificate.is_none() {
+        d.push("The server requires a client certificate and we sent none: probe with --tenant/--env, --cert/--key or --pfx.".into());
+    } else if x.client_chains_to_acceptable_ca == Some(false) {
+        d.push(format!(
+            "The server asks for certificates from {names} but ours is issued by '{ours_issuer}', so none was sent: the operator has not installed our ca-chain.pem for this environment, or this is the wrong environment's certificate."
+        ));
+    } else {
+        d.push("The server says no client certificate arrived: check that the certificate and key are readable and that a proxy in front of the gateway does not terminate TLS.".into());
+    }
+}
+
+/// The server refused the certificate we sent; `how` is the alert or HTTP status.
+fn refused_advice(x: &Exchange, local_notes: &[String], how: &str, d: &mut Vec<String>) {
+    let (names, ours_issuer) = names_and_issuer(x);
+    if x.client_chains_to_acceptable_ca == Some(false) {
+        d.push(format!(
+            "The server asks for certificates from {names} but ours is issued by '{ours_issuer}': the operator has not installed our ca-chain.pem for this environment, or this is the wrong environment's certificate."
+        ));
+        return;
+    }
+    let mut why = Vec::new();
+    let l = how.to_ascii_lowercase();
+    if l.contains("revoked") {
+        why.push("the server says it is revoked".to_string());
+    }
+    if l.contains("expired") {
+        why.push("the server says a certificate or CRL has expired".to_string());
+    }
+    if l.contains("unknown ca") {
+        why.push("the server does not trust our CA".to_string());
+    }
+    let revoked_locally = local_notes.iter().any(|n| n.contains("revoked"));
+    let base = if x.acceptable_ca_names.is_empty() {
+        "The server refused our certificate".to_string()
+    } else {
+        format!(
+            "The server refused our certificate although it chains to a CA the server asks for ({names})"
+        )
+    };
+    if revoked_locally {
+        d.push(format!(
+            "{base}: our certificate is revoked and the gateway's CRL lists it. Issue a new certificate (`mtlsctl issue --force` or `renew`) and probe again."
+        ));
+    } else if !why.is_empty() {
+        d.push(format!("{base}: {}.", why.join("; ")));
+    } else {
+        d.push(format!(
+            "{base} ({how}). Likely causes: it is revoked in the CRL the gateway holds, it has expired, the gateway's CRL has passed its next update (then every client is refused: send a fresh crl.pem), or ssl_verify_depth is too low for the chain."
+        ));
+    }
+}
+
+/// No refusal: what the HTTP answer, or the error that ended the exchange, says. Returns
+/// whether our certificate was accepted (None: not known).
+fn answer_advice(x: &Exchange, d: &mut Vec<String>) -> Option<bool> {
+    let Some(status) = x.http_status else {
+        if let Some(e) = &x.error {
+            if x.handshake && x.client_cert_requested {
+                d.push(format!(
+                    "The exchange failed after the handshake ({e}): the server may have refused our certificate without a TLS alert (its log says why), or its backend failed."
+                ));
+            } else {
+                d.push(format!("The exchange failed: {e}."));
+            }
+        }
+        return None;
+    };
+    let accepted = (x.client_certificate.is_some() && x.client_cert_requested).then_some(true);
+    match status {
+        200..=399 => {
+            if !x.client_cert_requested {
+                d.push("The server did not ask for a client certificate: mutual TLS is not enforced on this endpoint.".into());
+            } else if x.client_certificate.is_none() {
+                d.push("The server asked for a client certificate but answered without one: client certificates are optional here (ssl_verify_client optional?).".into());
+            } else {
+                d.push(format!(
+                    "The whole path works: the gateway accepted our certificate and the request was answered with HTTP {status}."
+                ));
+            }
+        }
+        401 => d.push("The gateway accepted the TLS connection but the request got HTTP 401: the backend wants credentials; send them with --basic-auth-file or --header.".into()),
+        403 => d.push("HTTP 403: the gateway or backend refuses this client after TLS; check certificate mappings or allow-lists (IIS mapping, Tyk certificate ID, a fingerprint or subject check).".into()),
+        502..=504 => d.push(format!("HTTP {status}: the gateway accepted us but could not get an answer from its backend.")),
+        _ => d.push(format!("The request got HTTP {status} {}.", x.http_reason.clone().unwrap_or_default())),
+    }
+    accepted
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(exchange: Exchange) -> ProbeReport {
+        let mut r = ProbeReport {
+            exchange,
+            local_notes: Vec::new(),
+            ok: false,
+            diagnosis: Vec::new(),
+        };
+        diagnose(&mut r);
+        r
+    }
+
+    #[test]
+    fn nginx_refusals_are_recognised() {
+        let mut x = Exchange {
+            url: "https://x/".into(),
+            connected: true,
+            handshake: true,
+            server_verified: true,
+            client_cert_requested: true,
+            http_status: Some(400),
+            http_body_excerpt: Some("<center>No required SSL certificate was sent</center>".into()),
+            ..Exchange::default()
+        };
+        let r = report(x.clone());
+        assert!(!r.ok);
+        assert!(r.diagnosis[0].contains("sent none"));
+        x.http_body_excerpt = Some("<center>The SSL certificate error</center>".into());
+        x.client_certificate = Some(CertBrief {
+            subject: "CN=a".into(),
+            issuer: "CN=Platform nonprod CA".into(),
+            serial: "01".into(),
+            not_after: OffsetDateTime::now_utc(),
+        });
+        x.acceptable_ca_names = vec!["CN=Platform prod CA".into()];
+        x.client_chains_to_acceptable_ca = Some(false);
+        let r = report(x.clone());
+        assert!(
+            r.diagnosis[0]
+                .contains("'CN=Platform prod CA' but ours is issued by 'CN=Platform nonprod CA'")
+        );
+        x.http_status = Some(200);
+        x.http_body_excerpt = Some("ok".into());
+        x.client_chains_to_acceptable_ca = Some(true);
+        let r = report(x);
+        assert!(r.ok, "{:?}", r.diagnosis);
+        assert_eq!(r.exchange.client_cert_accepted, Some(true));
+    }
+
+    #[test]
+    fn the_report_reads_as_one_flat_object() {
+        // the JSON contract: the exchange's fields, then the judgement, in one object
+        let s = serde_json::to_string(&report(Exchange::default())).unwrap();
+        assert!(s.starts_with(r#"{"url":"#), "{s}");
+        let at = |k: &str| s.find(&format!(r#","{k}":"#)).expect(k);
+        assert!(at("error") < at("local_notes"), "{s}");
+        assert!(
+            at("local_notes") < at("ok") && at("ok") < at("diagnosis"),
+            "{s}"
+        );
+    }
+}
