@@ -1,19 +1,18 @@
 //! `issue`: one tenant's certificate, or every missing one with --all.
 
 use std::net::IpAddr;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
-use anyhow::{Result, anyhow};
+use anyhow::Result;
 use serde::Serialize;
 
 use super::ca::CaPassArgs;
-use super::{Ctx, Exit, Out, UsageError, render_error, say};
+use super::{Ctx, Exit, Out, UsageError, say};
 use crate::ops::issue::{self, IssueReport};
+use crate::ops::issue_all;
 use crate::pki::Kind;
 use crate::pki::keys::KeyAlgorithm;
 use crate::pki::pkcs12::PfxCompat;
-use crate::profile::{Dur, LeafFlags, Resolved};
+use crate::profile::{Dur, LeafFlags};
 use crate::report::{self, sanitize};
 
 #[derive(Debug, clap::Args)]
@@ -154,20 +153,11 @@ pub fn print_report(out: &Out, r: &IssueReport) -> std::io::Result<()> {
 }
 
 /// Most certificates `issue --all` writes behind one durability barrier.
-const BATCH: usize = 32;
-
-#[derive(Serialize)]
-struct Failure {
-    tenant: String,
-    env: String,
-    error: String,
-}
-
 #[derive(Serialize)]
 struct AllReport {
     issued: Vec<IssueReport>,
     unchanged: usize,
-    failed: Vec<Failure>,
+    failed: Vec<issue_all::Failure>,
 }
 
 fn run_all(ctx: &Ctx, a: Args) -> Result<Exit> {
@@ -189,120 +179,31 @@ fn run_all(ctx: &Ctx, a: Args) -> Result<Exit> {
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1);
-    // plan: every tenant x env lacking a valid certificate. Reading and resolving a
-    // thousand profiles is a tenth of a second, so it runs on every core too; the first
-    // error in tenant order is the one reported, as it would be in a plain loop.
-    let plan_tenant = |t: &str| -> Result<(Vec<Resolved>, usize)> {
-        let (path, tf) = profiles.tenant(t)?;
-        let mut todo = Vec::new();
-        let mut unchanged = 0usize;
-        for e in &tf.environments.value {
-            if a.env.as_ref().is_some_and(|x| x != &e.value) {
-                continue;
-            }
-            let r = profiles.resolve_parsed(t, &path, &tf, &e.value, &flags)?;
-            let valid = issue::current_valid(
-                &ws,
-                t,
-                &e.value,
-                r.kind.value,
-                r.renew_before.value.to_time(),
-                now,
-            )?;
-            if valid.is_some() && !a.force {
-                unchanged += 1;
-            } else {
-                todo.push(r);
-            }
-        }
-        Ok((todo, unchanged))
+    let req = issue_all::Request {
+        env: a.env.as_deref(),
+        flags: &flags,
+        force: a.force,
+        jobs,
     };
-    let names = profiles.tenant_names();
-    let per = names.len().div_ceil(jobs).max(1);
-    let planned: Vec<Result<(Vec<Resolved>, usize)>> = std::thread::scope(|s| {
-        let handles: Vec<_> = names
-            .chunks(per)
-            .map(|part| s.spawn(|| part.iter().map(|t| plan_tenant(t)).collect::<Vec<_>>()))
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("planning thread"))
-            .collect()
-    });
-    let mut todo: Vec<Resolved> = Vec::new();
-    let mut unchanged = 0usize;
-    for p in planned {
-        let (t, u) = p?;
-        todo.extend(t);
-        unchanged += u;
-    }
-    // one signer per environment that has work
-    let mut envs: Vec<String> = todo.iter().map(|r| r.env.clone()).collect();
-    envs.sort();
-    envs.dedup();
-    let mut signers = std::collections::BTreeMap::new();
-    for e in &envs {
-        let ca = crate::ops::ca::open(&ws, &profiles, e)?;
-        let pass = a.pass.for_env(ctx, &ws, e)?;
-        let s = ca.unlock(&ws, &profiles, pass.as_ref())?.signer;
-        signers.insert(e.clone(), (s, ca.chain().to_vec()));
+    let plan = issue_all::plan(&ws, &profiles, &req, now)?;
+    let mut signers = issue_all::Signers::default();
+    for e in plan.envs() {
+        let ca = crate::ops::ca::open(&ws, &profiles, &e)?;
+        let pass = a.pass.for_env(ctx, &ws, &e)?;
+        signers.add(ca.unlock(&ws, &profiles, pass.as_ref())?);
     }
     let bar = if ctx.json() || ctx.global.quiet {
         indicatif::ProgressBar::hidden()
     } else {
-        let b = indicatif::ProgressBar::new(todo.len() as u64);
+        let b = indicatif::ProgressBar::new(plan.todo.len() as u64);
         b.set_style(
             indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {msg} ({eta})")
                 .expect("template"),
         );
         b
     };
-    // Workers take chunks of the plan; each chunk is written with one durability
-    // barrier (see ops::issue::issue_batch) rather than an fsync per file.
-    let chunk = (todo.len() / jobs / 4).clamp(1, BATCH);
-    let next = AtomicUsize::new(0);
-    let issued = Mutex::new(Vec::new());
-    let failed = Mutex::new(Vec::new());
-    std::thread::scope(|s| {
-        for _ in 0..jobs.min(todo.len().max(1)) {
-            s.spawn(|| {
-                loop {
-                    let i = next.fetch_add(chunk, Ordering::Relaxed);
-                    if i >= todo.len() {
-                        break;
-                    }
-                    let part = &todo[i..(i + chunk).min(todo.len())];
-                    let items: Vec<issue::BatchItem<'_>> = part
-                        .iter()
-                        .map(|r| {
-                            let (signer, chain) = &signers[&r.env];
-                            issue::BatchItem {
-                                resolved: r,
-                                signer,
-                                chain,
-                            }
-                        })
-                        .collect();
-                    let results = issue::issue_batch(&ws, &items, now, "issue");
-                    for (r, res) in part.iter().zip(results) {
-                        match res {
-                            Ok(rep) => issued.lock().unwrap().push(rep),
-                            Err(e) => failed.lock().unwrap().push(Failure {
-                                tenant: r.tenant.clone(),
-                                env: r.env.clone(),
-                                error: render_error(&anyhow!(e)),
-                            }),
-                        }
-                    }
-                    bar.inc(part.len() as u64);
-                }
-            });
-        }
-    });
+    let (issued, failed) = plan.issue(&ws, &signers, jobs, now, &|n| bar.inc(n as u64));
     bar.finish_and_clear();
-    let mut issued = issued.into_inner().unwrap();
-    issued.sort_by(|x, y| (&x.tenant, &x.env).cmp(&(&y.tenant, &y.env)));
-    let failed = failed.into_inner().unwrap();
     for f in &failed {
         eprintln!("error: {}/{}: {}", f.tenant, f.env, f.error);
     }
@@ -311,16 +212,15 @@ fn run_all(ctx: &Ctx, a: Args) -> Result<Exit> {
     } else {
         Exit::Error
     };
-    if ctx.json() {
-        ctx.out.json(&AllReport {
-            issued,
-            unchanged,
-            failed,
-        })?;
-    } else {
-        for r in &issued {
+    let rep = AllReport {
+        issued,
+        unchanged: plan.unchanged,
+        failed,
+    };
+    ctx.emit(&rep, |out| {
+        for r in &rep.issued {
             say!(
-                ctx.out,
+                out,
                 "issued  {}/{} {} {}",
                 r.tenant,
                 r.env,
@@ -329,12 +229,13 @@ fn run_all(ctx: &Ctx, a: Args) -> Result<Exit> {
             );
         }
         say!(
-            ctx.out,
+            out,
             "{} issued, {} unchanged, {} failed",
-            issued.len(),
-            unchanged,
-            failed.len()
+            rep.issued.len(),
+            rep.unchanged,
+            rep.failed.len()
         );
-    }
+        Ok(())
+    })?;
     Ok(code)
 }

@@ -6,6 +6,7 @@ pub mod csr;
 pub mod expiry;
 pub mod export;
 pub mod issue;
+pub mod issue_all;
 pub mod lifecycle;
 pub mod pfx;
 pub mod probe;

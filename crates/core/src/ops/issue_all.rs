@@ -1,0 +1,230 @@
+//! `issue --all`: every tenant x environment that lacks a valid certificate, planned and
+//! issued on every core. The caller holds the workspace lock and unlocks one signer per
+//! environment that has work ([`Plan::envs`]).
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use openssl::x509::X509;
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use super::ca::CaSigner;
+use super::issue::{self, BatchItem, IssueReport};
+use super::{OpError, Result};
+use crate::pki::cert::Signer;
+use crate::profile::{LeafFlags, Profiles, Resolved};
+use crate::workspace::Workspace;
+
+/// At most this many certificates share one durability barrier.
+const BATCH: usize = 32;
+
+/// What to issue for.
+pub struct Request<'a> {
+    /// Only this environment.
+    pub env: Option<&'a str>,
+    pub flags: &'a LeafFlags,
+    /// A new certificate even where a valid one exists.
+    pub force: bool,
+    /// Worker threads (at least one).
+    pub jobs: usize,
+}
+
+/// The certificates to issue, and how many are kept as they are.
+pub struct Plan {
+    pub todo: Vec<Resolved>,
+    pub unchanged: usize,
+}
+
+/// A certificate that could not be issued (the others were).
+#[derive(Debug, Serialize)]
+pub struct Failure {
+    pub tenant: String,
+    pub env: String,
+    pub error: String,
+}
+
+/// The signers of the environments with work, each with its issuing chain.
+#[derive(Default)]
+pub struct Signers(BTreeMap<String, (Signer, Vec<X509>)>);
+
+impl Signers {
+    pub fn add(&mut self, unlocked: CaSigner<'_>) {
+        let chain = unlocked.ca.chain().to_vec();
+        self.0
+            .insert(unlocked.ca.env.clone(), (unlocked.signer, chain));
+    }
+}
+
+/// Plans on every core: reading and resolving a thousand profiles is a tenth of a
+/// second. The first error in tenant order is the one reported, as in a plain loop.
+pub fn plan(
+    ws: &Workspace,
+    profiles: &Profiles,
+    req: &Request<'_>,
+    now: OffsetDateTime,
+) -> Result<Plan> {
+    let names = profiles.tenant_names();
+    let per = names.len().div_ceil(req.jobs.max(1)).max(1);
+    let planned: Vec<Result<(Vec<Resolved>, usize)>> = std::thread::scope(|s| {
+        let handles: Vec<_> = names
+            .chunks(per)
+            .map(|part| {
+                s.spawn(|| {
+                    part.iter()
+                        .map(|t| plan_tenant(ws, profiles, req, t, now))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("planning thread"))
+            .collect()
+    });
+    let mut plan = Plan {
+        todo: Vec::new(),
+        unchanged: 0,
+    };
+    for p in planned {
+        let (t, u) = p?;
+        plan.todo.extend(t);
+        plan.unchanged += u;
+    }
+    Ok(plan)
+}
+
+fn plan_tenant(
+    ws: &Workspace,
+    profiles: &Profiles,
+    req: &Request<'_>,
+    tenant: &str,
+    now: OffsetDateTime,
+) -> Result<(Vec<Resolved>, usize)> {
+    let (path, tf) = profiles.tenant(tenant)?;
+    let mut todo = Vec::new();
+    let mut unchanged = 0usize;
+    for e in &tf.environments.value {
+        if req.env.is_some_and(|x| x != e.value) {
+            continue;
+        }
+        let r = profiles.resolve_parsed(tenant, &path, &tf, &e.value, req.flags)?;
+        let valid = issue::current_valid(
+            ws,
+            tenant,
+            &e.value,
+            r.kind.value,
+            r.renew_before.value.to_time(),
+            now,
+        )?;
+        if valid.is_some() && !req.force {
+            unchanged += 1;
+        } else {
+            todo.push(r);
+        }
+    }
+    Ok((todo, unchanged))
+}
+
+impl Plan {
+    /// The environments with work, each once, in order.
+    pub fn envs(&self) -> Vec<String> {
+        let mut envs: Vec<String> = self.todo.iter().map(|r| r.env.clone()).collect();
+        envs.sort();
+        envs.dedup();
+        envs
+    }
+
+    /// Issues the plan on `jobs` workers; `progress` hears how many are done after each
+    /// chunk. Workers take chunks of the plan, each written with one durability barrier
+    /// (see [`issue::issue_batch`]) rather than an fsync per file. Reports come sorted by
+    /// tenant and environment.
+    pub fn issue(
+        &self,
+        ws: &Workspace,
+        signers: &Signers,
+        jobs: usize,
+        now: OffsetDateTime,
+        progress: &(dyn Fn(usize) + Sync),
+    ) -> (Vec<IssueReport>, Vec<Failure>) {
+        let todo = &self.todo;
+        let chunk = (todo.len() / jobs.max(1) / 4).clamp(1, BATCH);
+        let next = AtomicUsize::new(0);
+        let issued = Mutex::new(Vec::new());
+        let failed = Mutex::new(Vec::new());
+        std::thread::scope(|s| {
+            for _ in 0..jobs.max(1).min(todo.len().max(1)) {
+                s.spawn(|| {
+                    loop {
+                        let i = next.fetch_add(chunk, Ordering::Relaxed);
+                        if i >= todo.len() {
+                            break;
+                        }
+                        let part = &todo[i..(i + chunk).min(todo.len())];
+                        let (ok, bad) = issue_part(ws, signers, part, now);
+                        issued.lock().expect("no worker panics").extend(ok);
+                        failed.lock().expect("no worker panics").extend(bad);
+                        progress(part.len());
+                    }
+                });
+            }
+        });
+        let mut issued = issued.into_inner().expect("no worker panics");
+        issued.sort_by(|x, y| (&x.tenant, &x.env).cmp(&(&y.tenant, &y.env)));
+        (issued, failed.into_inner().expect("no worker panics"))
+    }
+}
+
+fn issue_part(
+    ws: &Workspace,
+    signers: &Signers,
+    part: &[Resolved],
+    now: OffsetDateTime,
+) -> (Vec<IssueReport>, Vec<Failure>) {
+    let mut items = Vec::with_capacity(part.len());
+    let mut failed = Vec::new();
+    for r in part {
+        match signers.0.get(&r.env) {
+            Some((signer, chain)) => items.push(BatchItem {
+                resolved: r,
+                signer,
+                chain,
+            }),
+            None => failed.push(Failure {
+                tenant: r.tenant.clone(),
+                env: r.env.clone(),
+                error: format!("no signer was unlocked for environment '{}'", r.env),
+            }),
+        }
+    }
+    let mut issued = Vec::new();
+    for (it, res) in items
+        .iter()
+        .zip(issue::issue_batch(ws, &items, now, "issue"))
+    {
+        match res {
+            Ok(rep) => issued.push(rep),
+            Err(e) => failed.push(Failure {
+                tenant: it.resolved.tenant.clone(),
+                env: it.resolved.env.clone(),
+                error: error_text(&e),
+            }),
+        }
+    }
+    (issued, failed)
+}
+
+/// An error and its causes on one line.
+fn error_text(e: &OpError) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut cur: Option<&dyn std::error::Error> = std::error::Error::source(e);
+    while let Some(c) = cur {
+        let s = c.to_string();
+        if !parts.last().is_some_and(|p| p.contains(&s)) {
+            parts.push(s);
+        }
+        cur = c.source();
+    }
+    parts.join(": ")
+}
