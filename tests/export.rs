@@ -622,3 +622,23 @@ fn a_stale_or_foreign_crl_is_refused() {
     std::fs::write(&crl, good).unwrap();
     export(&ws, &out_dir, &[]);
 }
+
+#[test]
+fn help_and_completions_list_every_exported_format() {
+    let (ws, _) = setup();
+    let rep = export(&ws, &ws.dir.path().join("all"), &["--format", "all"]);
+    let mut names: Vec<&str> = rep["formats"].as_array().unwrap().iter().map(s).collect();
+    names.push("all");
+    let listed = names.join(" ");
+    let bash = ws.ok(&["completions", "bash"]);
+    assert!(bash.contains(&listed), "bash completion lacks `{listed}`");
+    let help = ws
+        .ok(&["export", "--help"])
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        help.contains(&format!("[possible values: {}]", names.join(", "))),
+        "{help}"
+    );
+}
