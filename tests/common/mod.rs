@@ -171,6 +171,28 @@ pub fn has(prog: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// Whether CI runs the tests: the `CI` variable set (and not empty, `0` or `false`).
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
+}
+
+/// Whether every program an end-to-end judge needs is installed. On a developer machine
+/// a missing one skips the test (it prints SKIPPED and passes); under CI it fails the
+/// test, so a judge that is not there never passes silently.
+pub fn judges_present(progs: &[&str]) -> bool {
+    let missing: Vec<&str> = progs.iter().copied().filter(|p| !has(p)).collect();
+    if missing.is_empty() {
+        return true;
+    }
+    let what = format!(
+        "`{}` is not installed; this test needs {progs:?}",
+        missing.join("`, `")
+    );
+    assert!(!in_ci(), "{what}, and CI is set: install it");
+    eprintln!("SKIPPED: {what}");
+    false
+}
+
 pub fn mode(p: &Path) -> u32 {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(p).unwrap().permissions().mode() & 0o777
