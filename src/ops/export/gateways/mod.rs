@@ -35,6 +35,7 @@ macro_rules! about {
 mod aws_apigw;
 mod azure_appgw;
 mod envoy;
+mod express_gateway;
 mod f5;
 mod gateway_api;
 mod huawei_apig;
@@ -61,6 +62,7 @@ pub static REGISTRY: &[&dyn Gateway] = &[
     &aws_apigw::AwsApigw,
     &tyk::Tyk,
     &huawei_apig::HuaweiApig,
+    &express_gateway::ExpressGateway,
     &rfc8705::Rfc8705,
 ];
 
