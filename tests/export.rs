@@ -643,9 +643,88 @@ fn help_and_completions_list_every_exported_format() {
     );
 }
 
+/// `sh -c SCRIPT`, asserting success; returns stdout, trimmed.
+fn sh(script: &str) -> String {
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{script}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
 fn json_file(p: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(p).unwrap())
         .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+fn base64url_decode(s: &str) -> Vec<u8> {
+    let mut std = s.replace('-', "+").replace('_', "/");
+    while !std.len().is_multiple_of(4) {
+        std.push('=');
+    }
+    openssl::base64::decode_block(&std).unwrap()
+}
+
+#[test]
+fn rfc8705_registrations_match_the_certificate() {
+    let (ws, _) = setup();
+    let dir = ws.dir.path().join("h");
+    export(&ws, &dir, &["--format", "rfc8705"]);
+    let m = json_file(&dir.join("manifest.json"));
+    let client = dir.join("client.pem");
+    let client = client.to_str().unwrap();
+    // tls_client_auth: the existing fields, plus bound tokens and the client_id to fill in
+    let meta = json_file(&dir.join("rfc8705/client-metadata.json"));
+    assert_eq!(meta["token_endpoint_auth_method"], "tls_client_auth");
+    assert_eq!(meta["tls_client_auth_subject_dn"], m["client"]["subject"]);
+    assert_eq!(meta["tls_client_certificate_bound_access_tokens"], true);
+    assert_eq!(meta["client_id"], "CLIENT_ID");
+    let alt = json_file(&dir.join("rfc8705/san-alternatives.json"));
+    assert_eq!(
+        alt["tls_client_auth_san_uri"], m["client"]["san"]["uri"][0],
+        "{alt}"
+    );
+    // self_signed_tls_client_auth: the certificate itself in a JWK Set
+    let ss = json_file(&dir.join("rfc8705/client-metadata-self-signed.json"));
+    assert_eq!(
+        ss["token_endpoint_auth_method"],
+        "self_signed_tls_client_auth"
+    );
+    assert_eq!(ss["tls_client_certificate_bound_access_tokens"], true);
+    assert_eq!(ss["client_id"], "CLIENT_ID");
+    assert_eq!(ss["jwks"], json_file(&dir.join("rfc8705/jwks.json")));
+    let keys = ss["jwks"]["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 1);
+    let k = &keys[0];
+    // x5c: standard base64 of the DER; x5t#S256: base64url SHA-256 of the DER, no padding
+    let der_b64 = sh(&format!(
+        "openssl x509 -in '{client}' -outform DER | openssl base64 -A"
+    ));
+    assert_eq!(k["x5c"], serde_json::json!([der_b64]));
+    let x5t = sh(&format!(
+        "openssl x509 -in '{client}' -outform DER | openssl dgst -sha256 -binary | openssl base64 -A | tr '+/' '-_' | tr -d '='"
+    ));
+    assert_eq!(s(&k["x5t#S256"]), x5t);
+    assert_eq!(k["x5t#S256"], m["client"]["fingerprints"]["x5t_s256"]);
+    let cnf = json_file(&dir.join("rfc8705/cnf.json"));
+    assert_eq!(cnf["cnf"]["x5t#S256"], k["x5t#S256"]);
+    // the JWK's public key is the certificate's: P-256, the SPKI ends in 04 || x || y
+    assert_eq!((s(&k["kty"]), s(&k["crv"])), ("EC", "P-256"));
+    let spki = sh(&format!(
+        "openssl x509 -in '{client}' -noout -pubkey | openssl pkey -pubin -outform DER | openssl base64 -A"
+    ));
+    let spki = openssl::base64::decode_block(&spki).unwrap();
+    let point = &spki[spki.len() - 64..];
+    assert_eq!(base64url_decode(s(&k["x"])), point[..32]);
+    assert_eq!(base64url_decode(s(&k["y"])), point[32..]);
+    let readme = std::fs::read_to_string(dir.join("README.txt")).unwrap();
+    assert!(readme.contains("self_signed_tls_client_auth") && readme.contains("jwks_uri"));
 }
 
 /// An Express Gateway fragment, parsed.
