@@ -622,3 +622,369 @@ fn a_stale_or_foreign_crl_is_refused() {
     std::fs::write(&crl, good).unwrap();
     export(&ws, &out_dir, &[]);
 }
+
+#[test]
+fn help_and_completions_list_every_exported_format() {
+    let (ws, _) = setup();
+    let rep = export(&ws, &ws.dir.path().join("all"), &["--format", "all"]);
+    let mut names: Vec<&str> = rep["formats"].as_array().unwrap().iter().map(s).collect();
+    names.push("all");
+    let listed = names.join(" ");
+    let bash = ws.ok(&["completions", "bash"]);
+    assert!(bash.contains(&listed), "bash completion lacks `{listed}`");
+    let help = ws
+        .ok(&["export", "--help"])
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        help.contains(&format!("[possible values: {}]", names.join(", "))),
+        "{help}"
+    );
+}
+
+/// `sh -c SCRIPT`, asserting success; returns stdout, trimmed.
+fn sh(script: &str) -> String {
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{script}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+fn json_file(p: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(p).unwrap())
+        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+fn base64url_decode(s: &str) -> Vec<u8> {
+    let mut std = s.replace('-', "+").replace('_', "/");
+    while !std.len().is_multiple_of(4) {
+        std.push('=');
+    }
+    openssl::base64::decode_block(&std).unwrap()
+}
+
+#[test]
+fn rfc8705_registrations_match_the_certificate() {
+    let (ws, _) = setup();
+    let dir = ws.dir.path().join("h");
+    export(&ws, &dir, &["--format", "rfc8705"]);
+    let m = json_file(&dir.join("manifest.json"));
+    let client = dir.join("client.pem");
+    let client = client.to_str().unwrap();
+    // tls_client_auth: the existing fields, plus bound tokens and the client_id to fill in
+    let meta = json_file(&dir.join("rfc8705/client-metadata.json"));
+    assert_eq!(meta["token_endpoint_auth_method"], "tls_client_auth");
+    assert_eq!(meta["tls_client_auth_subject_dn"], m["client"]["subject"]);
+    assert_eq!(meta["tls_client_certificate_bound_access_tokens"], true);
+    assert_eq!(meta["client_id"], "CLIENT_ID");
+    let alt = json_file(&dir.join("rfc8705/san-alternatives.json"));
+    assert_eq!(
+        alt["tls_client_auth_san_uri"], m["client"]["san"]["uri"][0],
+        "{alt}"
+    );
+    // self_signed_tls_client_auth: the certificate itself in a JWK Set
+    let ss = json_file(&dir.join("rfc8705/client-metadata-self-signed.json"));
+    assert_eq!(
+        ss["token_endpoint_auth_method"],
+        "self_signed_tls_client_auth"
+    );
+    assert_eq!(ss["tls_client_certificate_bound_access_tokens"], true);
+    assert_eq!(ss["client_id"], "CLIENT_ID");
+    assert_eq!(ss["jwks"], json_file(&dir.join("rfc8705/jwks.json")));
+    let keys = ss["jwks"]["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 1);
+    let k = &keys[0];
+    // x5c: standard base64 of the DER; x5t#S256: base64url SHA-256 of the DER, no padding
+    let der_b64 = sh(&format!(
+        "openssl x509 -in '{client}' -outform DER | openssl base64 -A"
+    ));
+    assert_eq!(k["x5c"], serde_json::json!([der_b64]));
+    let x5t = sh(&format!(
+        "openssl x509 -in '{client}' -outform DER | openssl dgst -sha256 -binary | openssl base64 -A | tr '+/' '-_' | tr -d '='"
+    ));
+    assert_eq!(s(&k["x5t#S256"]), x5t);
+    assert_eq!(k["x5t#S256"], m["client"]["fingerprints"]["x5t_s256"]);
+    let cnf = json_file(&dir.join("rfc8705/cnf.json"));
+    assert_eq!(cnf["cnf"]["x5t#S256"], k["x5t#S256"]);
+    // the JWK's public key is the certificate's: P-256, the SPKI ends in 04 || x || y
+    assert_eq!((s(&k["kty"]), s(&k["crv"])), ("EC", "P-256"));
+    let spki = sh(&format!(
+        "openssl x509 -in '{client}' -noout -pubkey | openssl pkey -pubin -outform DER | openssl base64 -A"
+    ));
+    let spki = openssl::base64::decode_block(&spki).unwrap();
+    let point = &spki[spki.len() - 64..];
+    assert_eq!(base64url_decode(s(&k["x"])), point[..32]);
+    assert_eq!(base64url_decode(s(&k["y"])), point[32..]);
+    let readme = std::fs::read_to_string(dir.join("README.txt")).unwrap();
+    assert!(readme.contains("self_signed_tls_client_auth") && readme.contains("jwks_uri"));
+}
+
+/// An Express Gateway fragment, parsed.
+fn fragment(dir: &Path, name: &str) -> serde_json::Value {
+    let text = std::fs::read_to_string(dir.join("express-gateway").join(name)).unwrap();
+    serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{name} is not YAML: {e}"))
+}
+
+/// The exported files a fragment's `ca` list names (by file name; the folder is the
+/// operator's choice).
+fn fragment_cas(dir: &Path, y: &serde_json::Value) -> Vec<std::path::PathBuf> {
+    let cas = y["https"]["tls"]["default"]["ca"].as_array().unwrap();
+    assert!(!cas.is_empty());
+    cas.iter()
+        .map(|p| {
+            let f = dir.join(Path::new(s(p)).file_name().unwrap());
+            assert!(f.is_file(), "{p} names no file the export ships");
+            f
+        })
+        .collect()
+}
+
+/// The status the optional fragment's pipeline answers without an accepted certificate.
+fn terminate_status(y: &serde_json::Value) -> u64 {
+    let pipelines = y["pipelines"].as_object().unwrap();
+    let (_, p) = pipelines.iter().next().unwrap();
+    for e in p["apiEndpoints"].as_array().unwrap() {
+        assert!(y["apiEndpoints"][s(e)].is_object(), "{e} is not defined");
+    }
+    let policies = p["policies"].as_array().unwrap();
+    let terminate = &policies[0]["terminate"][0];
+    assert_eq!(terminate["condition"]["name"], "not");
+    assert_eq!(
+        terminate["condition"]["condition"]["name"],
+        "tlsClientAuthenticated"
+    );
+    let proxy = &policies[1]["proxy"][0]["action"]["serviceEndpoint"];
+    assert!(y["serviceEndpoints"][s(proxy)]["url"].is_string());
+    for name in ["terminate", "proxy"] {
+        assert!(y["policies"].as_array().unwrap().iter().any(|v| v == name));
+    }
+    terminate["action"]["statusCode"].as_u64().unwrap()
+}
+
+#[test]
+fn express_gateway_fragments_are_yaml_naming_the_shipped_files() {
+    let (ws, _) = setup();
+    let dir = ws.dir.path().join("h");
+    export(&ws, &dir, &["--format", "express-gateway"]);
+    let crl = std::fs::read_to_string(dir.join("crl.pem")).unwrap();
+    for (name, reject) in [
+        ("gateway.config.yml", true),
+        ("gateway.config.optional.yml", false),
+    ] {
+        let y = fragment(&dir, name);
+        let o = &y["https"]["options"];
+        assert_eq!(o["requestCert"], true, "{name}");
+        assert_eq!(o["rejectUnauthorized"], reject, "{name}");
+        assert_eq!(s(&o["crl"]), crl, "{name}: the inline CRL is crl.pem");
+        assert!(y["https"]["port"].is_u64());
+        let cas = fragment_cas(&dir, &y);
+        assert_eq!(cas, [dir.join("ca-chain.pem")]);
+    }
+    assert_eq!(
+        terminate_status(&fragment(&dir, "gateway.config.optional.yml")),
+        403
+    );
+    let m = json_file(&dir.join("manifest.json"));
+    let listed: Vec<&str> = m["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| s(&f["path"]))
+        .collect();
+    assert!(listed.contains(&"express-gateway/gateway.config.yml"));
+    assert!(listed.contains(&"express-gateway/gateway.config.optional.yml"));
+    let readme = std::fs::read_to_string(dir.join("README.txt")).unwrap();
+    assert!(readme.contains("Express Gateway\n---------------\n"));
+    assert!(readme.contains("tlsClientAuthenticated") && readme.contains("crl.pem"));
+}
+
+/// The HTTPS server Express Gateway starts (lib/gateway/server.js): `https.options` as
+/// they are, key, cert and the `ca` files of `https.tls.default`; then the optional
+/// fragment's terminate rule on `tlsClientAuthenticated` (req.client.authorized).
+const EXPRESS_LIKE_SERVER: &str = r#"
+const fs = require('fs');
+const https = require('https');
+const cfg = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
+const options = Object.assign({}, cfg.options);
+options.key = fs.readFileSync(cfg.key, 'utf8');
+options.cert = fs.readFileSync(cfg.cert, 'utf8');
+options.ca = cfg.ca.map((p) => fs.readFileSync(p, 'utf8'));
+const server = https.createServer(options, (req, res) => {
+  if (cfg.deny_status && !req.client.authorized) {
+    res.writeHead(cfg.deny_status);
+    res.end('terminated: ' + req.client.authorizationError + '\n');
+    return;
+  }
+  const peer = req.client.getPeerCertificate();
+  res.writeHead(200);
+  res.end('hello ' + (peer.subject ? peer.subject.CN : '(no certificate)') + '\n');
+});
+server.listen(0, '127.0.0.1', () => console.log(server.address().port));
+// never outlive the test, even if it cannot kill us
+setTimeout(() => process.exit(3), 120000).unref();
+"#;
+
+/// A node process serving one fragment's TLS options; killed on drop.
+struct Node {
+    child: std::process::Child,
+    port: u16,
+    log: std::path::PathBuf,
+}
+
+impl Node {
+    fn start(ws: &Ws, dir: &Path, fragment_name: &str, server: &serde_json::Value) -> Node {
+        let y = fragment(dir, fragment_name);
+        let deny = (fragment_name == "gateway.config.optional.yml").then(|| terminate_status(&y));
+        let cfg = serde_json::json!({
+            "options": y["https"]["options"],
+            "ca": fragment_cas(dir, &y),
+            "key": server["files"]["key"],
+            "cert": server["files"]["cert"],
+            "deny_status": deny,
+        });
+        let tmp = ws.dir.path();
+        std::fs::write(tmp.join("server.js"), EXPRESS_LIKE_SERVER).unwrap();
+        std::fs::write(tmp.join("server.json"), cfg.to_string()).unwrap();
+        let log = tmp.join(format!("node-{fragment_name}.log"));
+        let mut child = std::process::Command::new("node")
+            .arg(tmp.join("server.js"))
+            .arg(tmp.join("server.json"))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut node = Node {
+            child,
+            port: 0,
+            log,
+        };
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line);
+            let _ = tx.send(line);
+        });
+        let line = rx
+            .recv_timeout(std::time::Duration::from_secs(15))
+            .unwrap_or_else(|_| panic!("node did not listen within 15 s:\n{}", node.log_text()));
+        node.port = line
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("node said {line:?}:\n{}", node.log_text()));
+        node
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// curl to a path behind the server, with the client certificate and key of an
+    /// `issue` report or none; returns the HTTP status (0: no answer) and the body.
+    fn get(&self, ca: &Path, client: Option<&serde_json::Value>) -> (u16, String) {
+        let mut c = std::process::Command::new("curl");
+        c.args(["-sS", "--max-time", "10", "-o", "-", "-w", "\n%{http_code}"])
+            .arg("--cacert")
+            .arg(ca);
+        if let Some(r) = client {
+            c.args([
+                "--cert",
+                s(&r["files"]["cert"]),
+                "--key",
+                s(&r["files"]["key"]),
+            ]);
+        }
+        let out = c
+            .arg(format!("https://127.0.0.1:{}/orders", self.port))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
+        let err = String::from_utf8_lossy(&out.stderr);
+        (code.trim().parse().unwrap_or(0), format!("{body}{err}"))
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn express_gateway_tls_options_hold_in_node() {
+    if !judges_present(&["node", "curl", "openssl"]) {
+        return;
+    }
+    let (ws, acme) = setup();
+    let server = ws.issue(
+        "globex",
+        "prod",
+        &[
+            "--kind",
+            "server",
+            "--ip",
+            "127.0.0.1",
+            "--dns",
+            "localhost",
+        ],
+    );
+    let ca = ws.path("pki/prod/ca/ca.crt");
+    let dir = ws.dir.path().join("eg");
+    export(&ws, &dir, &["--format", "express-gateway"]);
+    {
+        let node = Node::start(&ws, &dir, "gateway.config.yml", &server);
+        let (code, body) = node.get(&ca, Some(&acme));
+        assert_eq!(
+            code,
+            200,
+            "the tenant's certificate was refused: {body}\n{}",
+            node.log_text()
+        );
+        assert!(body.contains("hello acme-prod-client"), "{body}");
+        let (code, body) = node.get(&ca, None);
+        assert_eq!(
+            code, 0,
+            "a client without a certificate got an answer: {body}"
+        );
+    }
+    // revoked: a fresh export carries the new CRL, and Node refuses the old certificate
+    ws.ok(&[
+        "revoke",
+        "--tenant",
+        "acme",
+        "--env",
+        "prod",
+        "--reason",
+        "key-compromise",
+        "--ca-passphrase-file",
+        ws.pass_file.to_str().unwrap(),
+    ]);
+    let renewed = ws.issue("acme", "prod", &[]);
+    export(&ws, &dir, &["--format", "express-gateway", "--force"]);
+    {
+        let node = Node::start(&ws, &dir, "gateway.config.yml", &server);
+        let (code, body) = node.get(&ca, Some(&acme));
+        assert_eq!(code, 0, "the revoked certificate got an answer: {body}");
+        let (code, body) = node.get(&ca, Some(&renewed));
+        assert_eq!(code, 200, "{body}\n{}", node.log_text());
+    }
+    // certificate on some paths only: every client connects, the pipeline answers 403
+    let node = Node::start(&ws, &dir, "gateway.config.optional.yml", &server);
+    let (code, body) = node.get(&ca, None);
+    assert_eq!(code, 403, "without a certificate: {body}");
+    let (code, body) = node.get(&ca, Some(&acme));
+    assert_eq!(code, 403, "with the revoked certificate: {body}");
+    assert!(body.contains("CERT_REVOKED"), "{body}");
+    let (code, body) = node.get(&ca, Some(&renewed));
+    assert_eq!(code, 200, "{body}\n{}", node.log_text());
+}

@@ -3,8 +3,9 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
+use clap::builder::{PossibleValue, TypedValueParser};
 
-use super::{Ctx, Exit, UsageError, say};
+use super::{Ctx, Exit, say};
 use crate::ops::export::{self, Format};
 use crate::report::sanitize;
 
@@ -16,15 +17,15 @@ pub struct Args {
     /// Environment (its CA, CRL and the tenant's current client certificate)
     #[arg(long)]
     pub env: String,
-    /// pem, nginx, ingress-nginx, gateway-api, envoy, f5, iis, azure-appgw, aws-apigw, tyk,
-    /// huawei-apig, rfc8705, or all (repeat or separate with commas)
+    /// Gateway format, or all (repeat or separate with commas)
     #[arg(
         long,
         value_name = "FORMAT",
         value_delimiter = ',',
-        default_value = "pem"
+        default_value = "pem",
+        value_parser = FormatParser
     )]
-    pub format: Vec<String>,
+    pub format: Vec<Selection>,
     /// Folder to write (with --zip: the zip file)
     #[arg(long, value_name = "PATH")]
     pub out: PathBuf,
@@ -39,22 +40,56 @@ pub struct Args {
     pub tyk_org_id: String,
 }
 
-fn formats(names: &[String]) -> Result<Vec<Format>> {
-    let mut out = Vec::new();
-    for n in names {
-        let n = n.trim();
-        if n == "all" {
-            out.extend(Format::ALL);
-        } else {
-            out.push(n.parse::<Format>().map_err(UsageError)?);
+/// One `--format` value: a format of the registry, or all of them.
+#[derive(Clone, Copy, Debug)]
+pub enum Selection {
+    All,
+    One(Format),
+}
+
+/// Parses `--format` values against the export registry, which also gives `--help` and
+/// the shell completions their list.
+#[derive(Clone)]
+struct FormatParser;
+
+impl TypedValueParser for FormatParser {
+    type Value = Selection;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        _arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> std::result::Result<Selection, clap::Error> {
+        let name = value.to_string_lossy();
+        match name.trim() {
+            "all" => Ok(Selection::All),
+            n => n.parse().map(Selection::One).map_err(|e: String| {
+                clap::Error::raw(clap::error::ErrorKind::InvalidValue, format!("{e}\n"))
+                    .with_cmd(cmd)
+            }),
         }
     }
-    Ok(out)
+
+    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
+        let names = Format::all().map(Format::as_str).chain(["all"]);
+        Some(Box::new(names.map(PossibleValue::new)))
+    }
+}
+
+fn formats(selected: &[Selection]) -> Vec<Format> {
+    selected
+        .iter()
+        .flat_map(|s| match *s {
+            Selection::All => Format::all().collect(),
+            Selection::One(f) => vec![f],
+        })
+        .collect()
 }
 
 pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
     ctx.only_table_json("export")?;
-    let formats = formats(&a.format)?;
+    let formats = formats(&a.format);
     let ws = ctx.workspace()?;
     let profiles = ctx.profiles(&ws)?;
     let rep = export::export(

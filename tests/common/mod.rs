@@ -188,6 +188,21 @@ pub fn judge(prog: &str, package: &str) -> bool {
     false
 }
 
+/// Whether every program an end-to-end judge needs is installed (see [`judge`]).
+#[allow(dead_code)]
+pub fn judges_present(progs: &[&str]) -> bool {
+    progs.iter().all(|p| {
+        let package = match *p {
+            "nginx" => "nginx-light",
+            "node" => "nodejs",
+            "promtool" => "prometheus",
+            "keytool" => "default-jre-headless",
+            other => other,
+        };
+        judge(p, package)
+    })
+}
+
 pub fn mode(p: &Path) -> u32 {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(p).unwrap().permissions().mode() & 0o777

@@ -3,7 +3,7 @@
 use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use super::{WsError, io_err};
 
@@ -11,12 +11,19 @@ use super::{WsError, io_err};
 pub const SECRET: u32 = 0o600;
 /// Mode for public material (certificates, CRLs, metadata).
 pub const PUBLIC: u32 = 0o644;
+/// Mode for folders of public material that leaves the workspace (a gateway hand-off).
+pub const PUBLIC_DIR: u32 = 0o755;
+const PRIVATE_DIR: u32 = 0o700;
 
 /// Creates `dir` and its missing parents with mode 0700.
 pub fn private_dir(dir: &Path) -> Result<(), WsError> {
+    make_dir(dir, PRIVATE_DIR)
+}
+
+fn make_dir(dir: &Path, mode: u32) -> Result<(), WsError> {
     DirBuilder::new()
         .recursive(true)
-        .mode(0o700)
+        .mode(mode)
         .create(dir)
         .map_err(|e| io_err(dir, "create folder", e))
 }
@@ -75,6 +82,7 @@ fn parent(path: &Path) -> PathBuf {
 
 /// One file of a set written together.
 pub struct NewFile<'a> {
+    /// Relative to the folder; `/` separates subfolders (only plain names, no `..`).
     pub name: &'a str,
     pub bytes: &'a [u8],
     pub mode: u32,
@@ -85,7 +93,7 @@ pub struct NewFile<'a> {
 /// crash leaves either the complete folder or none (plus a hidden `.tmp-*` folder, which
 /// every listing of the workspace skips).
 pub fn write_dir_atomic(dir: &Path, files: &[NewFile<'_>]) -> Result<(), WsError> {
-    let staged = stage(dir, files, true)?;
+    let staged = stage_new(dir, files, true)?;
     if let Some(tmp) = &staged.tmp {
         sync_dir(tmp)?;
     }
@@ -116,6 +124,44 @@ impl Staged {
             io_err(&self.dir, "move into place", e)
         })
     }
+
+    /// Renames the staged folder over `dir`: an existing `dir` is moved aside to a hidden
+    /// sibling first, put back if the rename fails, and removed after it succeeds.
+    fn replace(mut self) -> Result<(), WsError> {
+        let tmp = self.tmp.take().expect("staged once");
+        let dir = self.dir.clone();
+        let old = if fs::symlink_metadata(&dir).is_ok() {
+            let name = dir.file_name().unwrap_or_default().to_string_lossy();
+            let aside = parent(&dir).join(format!(".old-{name}"));
+            remove_any(&aside);
+            if let Err(e) = fs::rename(&dir, &aside) {
+                let _ = fs::remove_dir_all(&tmp);
+                return Err(io_err(&dir, "move aside", e));
+            }
+            Some(aside)
+        } else {
+            None
+        };
+        if let Err(e) = fs::rename(&tmp, &dir) {
+            if let Some(o) = &old {
+                let _ = fs::rename(o, &dir);
+            }
+            let _ = fs::remove_dir_all(&tmp);
+            return Err(io_err(&dir, "move into place", e));
+        }
+        if let Some(o) = old {
+            remove_any(&o);
+        }
+        Ok(())
+    }
+}
+
+fn remove_any(p: &Path) {
+    if p.is_dir() {
+        let _ = fs::remove_dir_all(p);
+    } else {
+        let _ = fs::remove_file(p);
+    }
 }
 
 impl Drop for Staged {
@@ -131,24 +177,58 @@ impl Drop for Staged {
 /// once for the whole batch with [`sync_fs`], then [`Staged::commit`] each folder, then
 /// [`sync_fs`] again: a crash leaves each folder complete or absent.
 pub fn stage_dir(dir: &Path, files: &[NewFile<'_>]) -> Result<Staged, WsError> {
-    stage(dir, files, false)
+    stage_new(dir, files, false)
 }
 
-/// Writes `files` into a hidden sibling folder of `dir`, each created with its mode;
-/// `sync_each` fsyncs every file as it is written.
-fn stage(dir: &Path, files: &[NewFile<'_>], sync_each: bool) -> Result<Staged, WsError> {
-    let parent_dir = parent(dir);
-    private_dir(&parent_dir)?;
+/// Writes a folder of public files (a hand-off that leaves the workspace) in one step,
+/// replacing `dir` if it exists. Every file is created with its mode in a hidden sibling
+/// folder (folders 0755; a name may hold `/`), the file system is synced once, and the
+/// folder is renamed over `dir` (an existing one moved aside, then removed). On failure
+/// `dir` is left as it was.
+pub fn replace_public_dir(dir: &Path, files: &[NewFile<'_>]) -> Result<(), WsError> {
+    let staged = stage(dir, files, false, PUBLIC_DIR)?;
+    if let Some(tmp) = &staged.tmp {
+        sync_fs(tmp)?;
+    }
+    staged.replace()?;
+    sync_dir(&parent(dir))
+}
+
+/// [`stage`] into a private folder that must not exist yet.
+fn stage_new(dir: &Path, files: &[NewFile<'_>], sync_each: bool) -> Result<Staged, WsError> {
+    private_dir(&parent(dir))?;
     if dir.exists() {
         return Err(WsError::Exists(dir.to_path_buf()));
     }
+    stage(dir, files, sync_each, PRIVATE_DIR)
+}
+
+/// Writes `files` into a hidden sibling folder of `dir` (created, like any subfolder, with
+/// `dir_mode`), each file created with its mode; `sync_each` fsyncs every file as it is
+/// written.
+fn stage(
+    dir: &Path,
+    files: &[NewFile<'_>],
+    sync_each: bool,
+    dir_mode: u32,
+) -> Result<Staged, WsError> {
+    let parent_dir = parent(dir);
+    make_dir(&parent_dir, dir_mode)?;
     let tmp = tempfile::Builder::new()
         .prefix(".tmp-")
-        .permissions(fs::Permissions::from_mode(0o700))
+        .permissions(fs::Permissions::from_mode(dir_mode))
         .tempdir_in(&parent_dir)
         .map_err(|e| io_err(&parent_dir, "create a temporary folder in", e))?;
     for f in files {
-        let p = tmp.path().join(f.name);
+        let rel = Path::new(f.name);
+        if !rel.components().all(|c| matches!(c, Component::Normal(_))) {
+            let e = std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a plain name");
+            return Err(io_err(rel, "create", e));
+        }
+        let p = tmp.path().join(rel);
+        if let Some(sub) = p.parent().filter(|s| *s != tmp.path()) {
+            make_dir(sub, dir_mode)?;
+        }
         let mut h = OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -294,6 +374,40 @@ mod tests {
             .filter(|e| e.file_name().to_string_lossy().starts_with(".tmp-"))
             .collect();
         assert!(leftovers.is_empty());
+    }
+
+    #[test]
+    fn public_dir_replaces_whole_with_subfolders() {
+        let d = tempfile::tempdir().unwrap();
+        let out = d.path().join("out/handoff");
+        let file = |name, bytes| NewFile {
+            name,
+            bytes,
+            mode: PUBLIC,
+        };
+        replace_public_dir(&out, &[file("a.txt", b"1"), file("sub/b.txt", b"2")]).unwrap();
+        assert_eq!(fs::read(out.join("sub/b.txt")).unwrap(), b"2");
+        for p in [&out, &out.join("sub"), &d.path().join("out")] {
+            assert_eq!(fs::metadata(p).unwrap().mode() & 0o777, 0o755, "{p:?}");
+        }
+        assert_eq!(
+            fs::metadata(out.join("a.txt")).unwrap().mode() & 0o777,
+            0o644
+        );
+        // a second write replaces the folder: nothing of the first is left
+        replace_public_dir(&out, &[file("c.txt", b"3")]).unwrap();
+        assert!(!out.join("a.txt").exists() && !out.join("sub").exists());
+        assert_eq!(fs::read(out.join("c.txt")).unwrap(), b"3");
+        // a name that climbs out is refused, and the folder stays as it was
+        assert!(replace_public_dir(&out, &[file("../x", b"4")]).is_err());
+        assert!(!d.path().join("out/x").exists());
+        assert_eq!(fs::read(out.join("c.txt")).unwrap(), b"3");
+        let hidden: Vec<_> = fs::read_dir(d.path().join("out"))
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
+            .collect();
+        assert!(hidden.is_empty(), "{hidden:?}");
     }
 
     #[test]
