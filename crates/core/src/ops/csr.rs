@@ -327,89 +327,9 @@ pub fn sign(
     chain: &[X509],
     now: OffsetDateTime,
 ) -> Result<SignReport> {
-    let mut warnings = Vec::new();
-    let (kind, subject, mut sans, validity, clip, dual) = match &req.tenant {
-        Some(t) => {
-            let r = profiles.resolve(
-                t,
-                &req.env,
-                &LeafFlags {
-                    kind: req.kind,
-                    validity: req.validity,
-                    dns: req.dns.clone(),
-                    ip: req.ip.clone(),
-                    ..LeafFlags::default()
-                },
-            )?;
-            let lr = r.leaf_request();
-            (
-                r.kind.value,
-                lr.subject,
-                lr.sans,
-                lr.validity,
-                lr.clip_to_ca,
-                lr.both_ekus,
-            )
-        }
-        None => {
-            profiles.check_env(&req.env)?;
-            let subject = Subject::parse(&csr.subject).map_err(|e| {
-                OpError::Msg(format!(
-                    "the request's subject '{}' cannot be used ({e}): give --tenant T to take the subject from that tenant's profile",
-                    crate::pki::text::sanitize(&csr.subject)
-                ))
-            })?;
-            let validity = req
-                .validity
-                .unwrap_or(Dur::days(crate::profile::resolve::defaults::VALIDITY_DAYS));
-            (
-                req.kind.unwrap_or(Kind::Server),
-                subject,
-                Sans {
-                    dns: req.dns.clone(),
-                    ip: req.ip.clone(),
-                    ..Sans::default()
-                },
-                validity.to_time(),
-                false,
-                false,
-            )
-        }
-    };
-    if req.accept_csr_sans {
-        merge(&mut sans, &csr.sans);
-    } else if !csr.sans.is_empty() {
-        let mut asked: Vec<String> = csr.sans.dns.clone();
-        asked.extend(csr.sans.ip.iter().map(|i| i.to_string()));
-        asked.extend(csr.sans.email.clone());
-        asked.extend(csr.sans.uri.clone());
-        let missing: Vec<&String> = asked
-            .iter()
-            .filter(|a| {
-                !sans.dns.contains(a)
-                    && !sans.ip.iter().any(|i| &i.to_string() == *a)
-                    && !sans.email.contains(a)
-                    && !sans.uri.contains(a)
-            })
-            .collect();
-        if !missing.is_empty() {
-            warnings.push(format!(
-                "the request asks for names that were not granted: {} (pass --accept-csr-sans to take them, or --dns/--ip)",
-                missing
-                    .iter()
-                    .map(|s| crate::pki::text::sanitize(s))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
-        }
-    }
-    if kind == Kind::Server && sans.dns.is_empty() && sans.ip.is_empty() {
-        return Err(OpError::Msg(if csr.sans.is_empty() {
-            "a server certificate needs a DNS or IP name and the request has none: give --dns NAME or --ip ADDR".into()
-        } else {
-            "a server certificate needs a DNS or IP name: give --dns NAME / --ip ADDR, or pass --accept-csr-sans to take the names the request asks for".into()
-        }));
-    }
+    let mut lr = sign_settings(profiles, req, csr)?;
+    let mut warnings = grant_csr_sans(req, csr, &mut lr.sans);
+    check_server_names(lr.kind, &lr.sans, csr)?;
     if csr.requests_ca {
         warnings.push(
             "the request asks for CA:TRUE; not granted: the certificate is an end-entity (CA:FALSE)"
@@ -419,14 +339,6 @@ pub fn sign(
     for s in &csr.ignored_sans {
         warnings.push(format!("requested name not carried over: {s}"));
     }
-    let lr = LeafRequest {
-        kind,
-        both_ekus: dual,
-        subject,
-        sans: sans.clone(),
-        validity,
-        clip_to_ca: clip,
-    };
     let pk = pcsr::public_key(csr)?;
     let built = cert::sign_leaf(&lr, &pk, csr.key.is_rsa(), signer, now)?;
     warnings.extend(built.warnings.iter().cloned());
@@ -436,7 +348,7 @@ pub fn sign(
             &NewLeaf {
                 tenant: t,
                 env: &req.env,
-                kind,
+                kind: lr.kind,
                 origin: "sign",
                 key: None,
                 cert_der: &built.der,
@@ -447,17 +359,17 @@ pub fn sign(
                 now,
             },
         )?,
-        None => store_signed(ws, &req.env, kind, &built.der, chain, now)?,
+        None => store_signed(ws, &req.env, lr.kind, &built.der, chain, now)?,
     };
     let info = inspect::cert_info(&built.der)?;
     let files = issue::files_of(&rec);
     Ok(SignReport {
         env: req.env.clone(),
         tenant: req.tenant.clone(),
-        kind,
+        kind: lr.kind,
         serial: rec.meta.serial.clone(),
         subject: info.subject,
-        san: sans,
+        san: lr.sans,
         not_before: info.not_before,
         not_after: info.not_after,
         sha256: rec.meta.sha256.clone(),
@@ -466,6 +378,89 @@ pub fn sign(
         fullchain: files.fullchain,
         warnings,
     })
+}
+
+/// What `sign` builds: from the tenant's profile with `--tenant`, else from the request's
+/// subject, the flags' names and the default validity.
+fn sign_settings(profiles: &Profiles, req: &SignRequest, csr: &CheckedCsr) -> Result<LeafRequest> {
+    if let Some(t) = &req.tenant {
+        let r = profiles.resolve(
+            t,
+            &req.env,
+            &LeafFlags {
+                kind: req.kind,
+                validity: req.validity,
+                dns: req.dns.clone(),
+                ip: req.ip.clone(),
+                ..LeafFlags::default()
+            },
+        )?;
+        return Ok(r.leaf_request());
+    }
+    profiles.check_env(&req.env)?;
+    let subject = Subject::parse(&csr.subject).map_err(|e| {
+        OpError::Msg(format!(
+            "the request's subject '{}' cannot be used ({e}): give --tenant T to take the subject from that tenant's profile",
+            crate::pki::text::sanitize(&csr.subject)
+        ))
+    })?;
+    let validity = req
+        .validity
+        .unwrap_or(Dur::days(crate::profile::resolve::defaults::VALIDITY_DAYS));
+    Ok(LeafRequest {
+        kind: req.kind.unwrap_or(Kind::Server),
+        both_ekus: false,
+        subject,
+        sans: Sans {
+            dns: req.dns.clone(),
+            ip: req.ip.clone(),
+            ..Sans::default()
+        },
+        validity: validity.to_time(),
+        clip_to_ca: false,
+    })
+}
+
+/// Takes the request's names with `--accept-csr-sans`; otherwise warns of the ones asked
+/// for and not granted.
+fn grant_csr_sans(req: &SignRequest, csr: &CheckedCsr, sans: &mut Sans) -> Vec<String> {
+    if req.accept_csr_sans {
+        merge(sans, &csr.sans);
+        return Vec::new();
+    }
+    let mut asked: Vec<String> = csr.sans.dns.clone();
+    asked.extend(csr.sans.ip.iter().map(|i| i.to_string()));
+    asked.extend(csr.sans.email.clone());
+    asked.extend(csr.sans.uri.clone());
+    let missing: Vec<String> = asked
+        .iter()
+        .filter(|a| {
+            !sans.dns.contains(a)
+                && !sans.ip.iter().any(|i| &i.to_string() == *a)
+                && !sans.email.contains(a)
+                && !sans.uri.contains(a)
+        })
+        .map(|s| crate::pki::text::sanitize(s))
+        .collect();
+    if missing.is_empty() {
+        return Vec::new();
+    }
+    vec![format!(
+        "the request asks for names that were not granted: {} (pass --accept-csr-sans to take them, or --dns/--ip)",
+        missing.join(", ")
+    )]
+}
+
+/// A server certificate must carry a DNS or IP name.
+fn check_server_names(kind: Kind, sans: &Sans, csr: &CheckedCsr) -> Result<()> {
+    if kind != Kind::Server || !sans.dns.is_empty() || !sans.ip.is_empty() {
+        return Ok(());
+    }
+    Err(OpError::Msg(if csr.sans.is_empty() {
+        "a server certificate needs a DNS or IP name and the request has none: give --dns NAME or --ip ADDR".into()
+    } else {
+        "a server certificate needs a DNS or IP name: give --dns NAME / --ip ADDR, or pass --accept-csr-sans to take the names the request asks for".into()
+    }))
 }
 
 fn merge(into: &mut Sans, from: &Sans) {
