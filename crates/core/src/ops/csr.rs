@@ -309,13 +309,9 @@ pub struct SignReport {
 /// Reads a CSR given on the command line (PEM or DER, the first request in the file) and
 /// checks its self-signature: a request its key did not sign is refused.
 pub fn read_csr(path: &Path) -> Result<CheckedCsr> {
-    let input = |source: OpError| OpError::Input {
-        path: path.to_path_buf(),
-        source: Box::new(source),
-    };
-    let data = fsutil::read(path).map_err(|e| input(e.into()))?;
-    let der = pcsr::first_request(&data).map_err(|e| input(e.into()))?;
-    pcsr::check(&der).map_err(|e| input(e.into()))
+    let data = fsutil::read(path).map_err(|e| OpError::input(path, e))?;
+    let der = pcsr::first_request(&data).map_err(|e| OpError::input(path, e))?;
+    pcsr::check(&der).map_err(|e| OpError::input(path, e))
 }
 
 pub fn sign(

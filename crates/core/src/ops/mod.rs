@@ -55,8 +55,29 @@ pub enum OpError {
     },
     #[error(transparent)]
     Net(#[from] NetError),
+    /// An output file that exists and was not to be replaced.
+    #[error("{} exists; nothing was overwritten (use --force to replace it)", path.display())]
+    OutputExists { path: PathBuf },
+    /// A hand-off that would break a gateway's limits (each failed check named).
+    #[error("the hand-off would not pass the gateway's limits, nothing was written: {}", failures.join("; "))]
+    GatewayLimits { failures: Vec<String> },
+    /// A key file that is not the certificate's key.
+    #[error("the key {} does not belong to the certificate {}: pass the key the certificate was issued for", key.display(), cert.display())]
+    KeyMismatch { key: PathBuf, cert: PathBuf },
+    #[error("{} is encrypted: give its passphrase with --key-passphrase-file FILE or MTLSCTL_KEY_PASSPHRASE", path.display())]
+    KeyPassphraseNeeded { path: PathBuf },
     #[error("{0}")]
     Msg(String),
+}
+
+impl OpError {
+    /// `source`, as a problem of the input file `path`.
+    pub fn input(path: &std::path::Path, source: impl Into<OpError>) -> OpError {
+        OpError::Input {
+            path: path.to_path_buf(),
+            source: Box::new(source.into()),
+        }
+    }
 }
 
 pub type Result<T, E = OpError> = std::result::Result<T, E>;

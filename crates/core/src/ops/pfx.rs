@@ -40,7 +40,7 @@ pub struct Outcome {
 
 fn load_certs(p: &Path) -> Result<Vec<X509>> {
     let data = fsutil::read(p)?;
-    let ders = certificates(&data).map_err(|e| OpError::Msg(format!("{}: {e}", p.display())))?;
+    let ders = certificates(&data).map_err(|e| OpError::input(p, e))?;
     ders.iter()
         .map(|d| X509::from_der(d).map_err(|e| PkiError::from(e).into()))
         .collect()
@@ -56,22 +56,20 @@ pub fn bundle(r: &Request<'_>) -> Result<Outcome> {
     }
     let key_bytes = zeroize::Zeroizing::new(fsutil::read(r.key)?);
     let key = PrivateKey::from_pem_or_der(&key_bytes, r.key_passphrase).map_err(|e| match e {
-        PkiError::PassphraseNeeded => OpError::Msg(format!(
-            "{} is encrypted: give its passphrase with --key-passphrase-file FILE or MTLSCTL_KEY_PASSPHRASE",
-            r.key.display()
-        )),
-        other => OpError::Msg(format!("{}: {other}", r.key.display())),
+        PkiError::PassphraseNeeded => OpError::KeyPassphraseNeeded {
+            path: r.key.to_path_buf(),
+        },
+        other => OpError::input(r.key, other),
     })?;
     if !leaf
         .public_key()
         .map_err(PkiError::from)?
         .public_eq(key.pkey())
     {
-        return Err(OpError::Msg(format!(
-            "the key {} does not belong to the certificate {}: pass the key the certificate was issued for",
-            r.key.display(),
-            r.cert.display()
-        )));
+        return Err(OpError::KeyMismatch {
+            key: r.key.to_path_buf(),
+            cert: r.cert.to_path_buf(),
+        });
     }
     let info = crate::pki::inspect::cert_info(&leaf.to_der().map_err(PkiError::from)?)?;
     let name = r.friendly_name.map(str::to_string).unwrap_or_else(|| {
@@ -86,10 +84,7 @@ pub fn bundle(r: &Request<'_>) -> Result<Outcome> {
         fsutil::write_atomic(r.out, &der, SECRET)?;
     } else {
         fsutil::write_new(r.out, &der, SECRET).map_err(|e| match e {
-            crate::workspace::WsError::Exists(p) => OpError::Msg(format!(
-                "{} exists; nothing was overwritten (use --force to replace it)",
-                p.display()
-            )),
+            crate::workspace::WsError::Exists(p) => OpError::OutputExists { path: p },
             o => o.into(),
         })?;
     }

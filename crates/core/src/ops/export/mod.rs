@@ -265,10 +265,7 @@ fn check_limits(formats: &[Format], m: &Material) -> Result<(Vec<Check>, Vec<Str
         .map(|c| format!("{}: {}: {}", c.format.as_str(), c.check, c.detail))
         .collect();
     if !failures.is_empty() {
-        return Err(OpError::Msg(format!(
-            "the hand-off would not pass the gateway's limits, nothing was written: {}",
-            failures.join("; ")
-        )));
+        return Err(OpError::GatewayLimits { failures });
     }
     Ok((checks, warnings))
 }
@@ -409,10 +406,9 @@ fn may_replace(out: &Path, zip: bool, force: bool) -> Result<()> {
         return Ok(());
     }
     if !force {
-        return Err(OpError::Msg(format!(
-            "{} exists; nothing was overwritten (use --force to replace it)",
-            out.display()
-        )));
+        return Err(OpError::OutputExists {
+            path: out.to_path_buf(),
+        });
     }
     let earlier = if out.is_dir() {
         out.join("manifest.json").is_file()
