@@ -14,7 +14,9 @@ pub mod verify;
 
 use thiserror::Error;
 
-/// What went wrong in certificate logic. Each variant says what to do where it can.
+/// What went wrong in certificate logic. Each variant says what to do where it can
+/// without naming a program's commands or flags: the variants below `Invalid` carry the
+/// data, and the program that shows them adds the advice its command line offers.
 #[derive(Debug, Error)]
 pub enum PkiError {
     #[error("OpenSSL: {0}")]
@@ -37,6 +39,12 @@ pub enum PkiError {
     Invalid(String),
     #[error("the PFX password is wrong, or the file is not a PKCS#12 bundle")]
     PfxPassword,
+    /// A path validation without a trust anchor.
+    #[error("no trusted CA certificate given")]
+    NoTrustAnchor,
+    /// A path validation asked to match both a host name and an IP address.
+    #[error("a certificate is checked against a host name or an IP address, not both")]
+    HostnameAndIp,
 }
 
 pub type Result<T, E = PkiError> = std::result::Result<T, E>;

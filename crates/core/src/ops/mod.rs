@@ -10,9 +10,12 @@ pub mod lifecycle;
 pub mod pfx;
 pub mod verify;
 
+use std::path::PathBuf;
+
 use thiserror::Error;
 
 use crate::pki::PkiError;
+use crate::pki::verify::Finding;
 use crate::profile::ProfileError;
 use crate::workspace::WsError;
 
@@ -26,6 +29,12 @@ pub enum OpError {
     Profile(#[from] ProfileError),
     #[error("{0}")]
     Msg(String),
+    /// `import` refused a certificate: `finding` is the first error verification found.
+    #[error("{} was not imported: it fails verification [{}]", cert.display(), finding.code)]
+    NotImported {
+        cert: PathBuf,
+        finding: Box<Finding>,
+    },
 }
 
 pub type Result<T, E = OpError> = std::result::Result<T, E>;

@@ -1,14 +1,19 @@
 //! `verify`: validate a certificate chain and explain any failure in words.
 
+pub mod explain;
+mod json;
+
 use std::net::IpAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use self::explain::{explain, openssl_line};
+use self::json::OutcomeJson;
 use super::{Ctx, UsageError, exit, print_json};
-use crate::ops::verify::{self as opv, FileRequest};
+use crate::ops::verify::{self as opv, FileRequest, TenantReport};
 use crate::pki::Kind;
 use crate::pki::verify::{Finding, Outcome, Purpose};
 use crate::profile::Dur;
@@ -98,7 +103,7 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<u8> {
         let profiles = ctx.profiles(&ws)?;
         let rep = opv::tenant(&ws, &profiles, t, e, a.kind, at)?;
         if ctx.json() {
-            print_json(&rep)?;
+            print_json(&TenantJson::of(&rep))?;
         } else if !ctx.global.quiet || !rep.outcome.valid {
             println!(
                 "{} {} certificate of {} in {} (serial {})",
@@ -158,7 +163,7 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<u8> {
                 .iter()
                 .map(|p| crate::workspace::absolute(p))
                 .collect(),
-            outcome: &outcome,
+            outcome: OutcomeJson::of(&outcome),
         })?;
     } else if !ctx.global.quiet || !outcome.valid {
         println!(
@@ -179,7 +184,36 @@ struct FileReport<'a> {
     untrusted: Vec<PathBuf>,
     crl: Vec<PathBuf>,
     #[serde(flatten)]
-    outcome: &'a Outcome,
+    outcome: OutcomeJson<'a>,
+}
+
+/// `verify --tenant T --env E -o json`: which certificate, then the outcome's fields.
+#[derive(serde::Serialize)]
+struct TenantJson<'a> {
+    tenant: &'a str,
+    env: &'a str,
+    kind: Kind,
+    serial: &'a str,
+    cert: &'a Path,
+    ca: &'a [PathBuf],
+    crl: &'a [PathBuf],
+    #[serde(flatten)]
+    outcome: OutcomeJson<'a>,
+}
+
+impl<'a> TenantJson<'a> {
+    fn of(r: &'a TenantReport) -> Self {
+        TenantJson {
+            tenant: &r.tenant,
+            env: &r.env,
+            kind: r.kind,
+            serial: &r.serial,
+            cert: &r.cert,
+            ca: &r.ca,
+            crl: &r.crl,
+            outcome: OutcomeJson::of(&r.outcome),
+        }
+    }
 }
 
 fn code(o: &Outcome) -> u8 {
@@ -206,7 +240,7 @@ fn render(ctx: &Ctx, o: &Outcome) {
         ctx.stdout_tty,
     );
     for p in &o.path {
-        let status: Vec<&str> = p.findings.iter().map(|f| f.code).collect();
+        let status: Vec<&str> = p.findings.iter().map(|f| f.code.as_str()).collect();
         t.add_row(vec![
             p.depth.to_string(),
             if p.trusted {
@@ -236,14 +270,14 @@ fn render(ctx: &Ctx, o: &Outcome) {
 }
 
 fn print_finding(label: &str, f: &Finding) {
-    let at = match (f.depth, &f.subject) {
-        (Some(d), Some(subj)) => format!(" at depth {d} ({})", sanitize(subj)),
-        (Some(d), None) => format!(" at depth {d}"),
-        _ => String::new(),
+    let at = match f.cert.as_ref() {
+        Some(c) => format!(" at depth {} ({})", c.depth, sanitize(&c.subject)),
+        None => String::new(),
     };
-    println!("{label} [{}]{at}:\n  {}", f.code, sanitize(&f.message));
-    println!("  fix: {}", sanitize(&f.fix));
-    if let Some(o) = &f.openssl {
+    let e = explain(f);
+    println!("{label} [{}]{at}:\n  {}", f.code, sanitize(&e.message));
+    println!("  fix: {}", sanitize(&e.fix));
+    if let Some(o) = openssl_line(f) {
         println!("  openssl: {o}");
     }
 }
