@@ -45,6 +45,21 @@ pub enum PkiError {
     /// A path validation asked to match both a host name and an IP address.
     #[error("a certificate is checked against a host name or an IP address, not both")]
     HostnameAndIp,
+    /// A server leaf without a DNS or IP name to be checked against.
+    #[error("a server certificate needs at least one DNS or IP SAN (clients ignore the CN)")]
+    ServerWithoutSan,
+    /// The leaf asked for would end after its CA, and clipping was not allowed.
+    #[error("the certificate would expire after its CA ({})", text::rfc3339(*ca_not_after))]
+    OutlivesCa { ca_not_after: time::OffsetDateTime },
+    /// The signing CA is past its notAfter.
+    #[error("the CA has expired ({})", text::rfc3339(*not_after))]
+    CaExpired { not_after: time::OffsetDateTime },
+    /// A serial given by a person that is not hex.
+    #[error("'{given}' is not a hex serial: give an even number of hex digits, e.g. 4f3a...")]
+    BadSerial { given: String },
+    /// A PEM block of a kind this crate does not read.
+    #[error("PEM block '{label}' is not a certificate, request, CRL or key")]
+    UnknownPemBlock { label: String },
 }
 
 pub type Result<T, E = PkiError> = std::result::Result<T, E>;
