@@ -36,7 +36,7 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
     let ws = ctx.workspace()?;
     let profiles = ctx.profiles(&ws)?;
     let _lock = ws.lock()?;
-    let rep = crate::ops::csr::import(
+    let imported = crate::ops::csr::import(
         &ws,
         &profiles,
         &a.tenant,
@@ -46,6 +46,12 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
         a.chain.as_deref(),
         time::OffsetDateTime::now_utc(),
     )?;
+    let mut rep = imported.report;
+    rep.warnings = imported
+        .warnings
+        .iter()
+        .map(|f| super::verify::explain::explain(f).message)
+        .collect();
     for w in &rep.warnings {
         ctx.warn(w);
     }

@@ -1,6 +1,7 @@
 //! The command line: parsing (clap), rendering, prompts. Holds no crypto and no file
 //! layout; each command lives in its own file with its `Args` and `run()`.
 
+pub mod advice;
 pub mod ca;
 pub mod completions;
 pub mod crl;
@@ -226,11 +227,11 @@ pub fn exit_code_for(err: &anyhow::Error) -> Exit {
     }
 }
 
-/// One line: the error and its causes, joined.
+/// One line: the error and its causes, joined, each with the advice of [`advice`].
 pub fn render_error(err: &anyhow::Error) -> String {
     let mut parts: Vec<String> = Vec::new();
     for cause in err.chain() {
-        let s = cause.to_string();
+        let s = advice::describe(cause);
         if parts.last().is_some_and(|p| p.contains(&s)) {
             continue;
         }

@@ -205,9 +205,7 @@ pub fn sign_leaf(
     now: OffsetDateTime,
 ) -> Result<Built> {
     if req.kind == Kind::Server && req.sans.dns.is_empty() && req.sans.ip.is_empty() {
-        return Err(PkiError::Invalid(
-            "a server certificate needs at least one DNS or IP SAN (clients ignore the CN): give --dns NAME or --ip ADDR, or set san.dns in the profile".into(),
-        ));
+        return Err(PkiError::ServerWithoutSan);
     }
     let now = whole_seconds(now);
     let mut warnings = Vec::new();
@@ -247,16 +245,15 @@ pub fn sign_leaf(
             ));
             p.not_after = signer.not_after;
         } else {
-            return Err(PkiError::Invalid(format!(
-                "the certificate would expire after its CA ({}): shorten --validity, renew the CA, or set `clip_to_ca: true` in the profile",
-                crate::text::rfc3339(signer.not_after)
-            )));
+            return Err(PkiError::OutlivesCa {
+                ca_not_after: signer.not_after,
+            });
         }
     }
     if p.not_after <= now {
-        return Err(PkiError::Invalid(
-            "the CA has expired: create a new CA with `mtlsctl ca init --force`".into(),
-        ));
+        return Err(PkiError::CaExpired {
+            not_after: signer.not_after,
+        });
     }
     let serial = random_serial()?;
     p.serial_number = Some(SerialNumber::from_slice(&serial));
@@ -342,10 +339,23 @@ mod tests {
         let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
         let kp = key.to_rcgen().unwrap();
         let now = OffsetDateTime::now_utc();
-        assert!(sign_leaf(&leaf(Kind::Client, 400, false), &kp, false, &signer, now).is_err());
+        let e = sign_leaf(&leaf(Kind::Client, 400, false), &kp, false, &signer, now);
+        assert!(
+            matches!(e, Err(PkiError::OutlivesCa { ca_not_after }) if ca_not_after == ca.not_after)
+        );
         let b = sign_leaf(&leaf(Kind::Client, 400, true), &kp, false, &signer, now).unwrap();
         assert_eq!(b.not_after, ca.not_after);
         assert_eq!(b.warnings.len(), 1);
+    }
+
+    #[test]
+    fn an_expired_ca_signs_nothing() {
+        let (signer, ca) = ca();
+        let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+        let kp = key.to_rcgen().unwrap();
+        let later = ca.not_after + Duration::days(1);
+        let e = sign_leaf(&leaf(Kind::Client, 30, true), &kp, false, &signer, later);
+        assert!(matches!(e, Err(PkiError::CaExpired { not_after }) if not_after == ca.not_after));
     }
 
     #[test]
@@ -361,7 +371,7 @@ mod tests {
             &signer,
             OffsetDateTime::now_utc(),
         );
-        assert!(e.is_err());
+        assert!(matches!(e, Err(PkiError::ServerWithoutSan)));
     }
 
     #[test]

@@ -53,7 +53,7 @@ pub fn sign(
     let now = whole_seconds(now);
     let mut revoked = Vec::new();
     for e in entries {
-        let serial = super::serial::parse_hex(e.serial_hex).map_err(PkiError::Invalid)?;
+        let serial = super::serial::parse_hex(e.serial_hex)?;
         let reason = parse_reason(e.reason)?;
         revoked.push(RevokedCertParams {
             serial_number: SerialNumber::from_slice(&serial),

@@ -545,9 +545,9 @@ pub fn inspect_bytes(
                 }
                 "PUBLIC KEY" => continue,
                 other => {
-                    return Err(PkiError::Parse(format!(
-                        "PEM block '{other}' is not something mtlsctl reads"
-                    )));
+                    return Err(PkiError::UnknownPemBlock {
+                        label: other.to_string(),
+                    });
                 }
             };
             items.push(item);

@@ -14,7 +14,9 @@ pub mod verify;
 
 use thiserror::Error;
 
-/// What went wrong in certificate logic. Each variant says what to do where it can.
+/// What went wrong in certificate logic. Each variant says what to do where it can
+/// without naming a program's commands or flags: the variants below `Invalid` carry the
+/// data, and the program that shows them adds the advice its command line offers.
 #[derive(Debug, Error)]
 pub enum PkiError {
     #[error("OpenSSL: {0}")]
@@ -37,6 +39,27 @@ pub enum PkiError {
     Invalid(String),
     #[error("the PFX password is wrong, or the file is not a PKCS#12 bundle")]
     PfxPassword,
+    /// A path validation without a trust anchor.
+    #[error("no trusted CA certificate given")]
+    NoTrustAnchor,
+    /// A path validation asked to match both a host name and an IP address.
+    #[error("a certificate is checked against a host name or an IP address, not both")]
+    HostnameAndIp,
+    /// A server leaf without a DNS or IP name to be checked against.
+    #[error("a server certificate needs at least one DNS or IP SAN (clients ignore the CN)")]
+    ServerWithoutSan,
+    /// The leaf asked for would end after its CA, and clipping was not allowed.
+    #[error("the certificate would expire after its CA ({})", text::rfc3339(*ca_not_after))]
+    OutlivesCa { ca_not_after: time::OffsetDateTime },
+    /// The signing CA is past its notAfter.
+    #[error("the CA has expired ({})", text::rfc3339(*not_after))]
+    CaExpired { not_after: time::OffsetDateTime },
+    /// A serial given by a person that is not hex.
+    #[error("'{given}' is not a hex serial: give an even number of hex digits, e.g. 4f3a...")]
+    BadSerial { given: String },
+    /// A PEM block of a kind this crate does not read.
+    #[error("PEM block '{label}' is not a certificate, request, CRL or key")]
+    UnknownPemBlock { label: String },
 }
 
 pub type Result<T, E = PkiError> = std::result::Result<T, E>;

@@ -1,6 +1,6 @@
 //! Certificate serial numbers: random, positive, 128 bits wide.
 
-use super::Result;
+use super::{PkiError, Result};
 
 /// A random positive serial of 16 bytes with 126 bits of entropy.
 ///
@@ -23,7 +23,7 @@ pub fn to_hex(bytes: &[u8]) -> String {
 }
 
 /// Parses a serial given by a user: hex, with or without colons, any case.
-pub fn parse_hex(s: &str) -> std::result::Result<Vec<u8>, String> {
+pub fn parse_hex(s: &str) -> Result<Vec<u8>> {
     let clean: String = s
         .trim()
         .trim_start_matches("0x")
@@ -34,13 +34,14 @@ pub fn parse_hex(s: &str) -> std::result::Result<Vec<u8>, String> {
         || !clean.len().is_multiple_of(2)
         || !clean.chars().all(|c| c.is_ascii_hexdigit())
     {
-        return Err(format!(
-            "'{s}' is not a hex serial: give an even number of hex digits, e.g. 4f3a...; `mtlsctl list` shows serials"
-        ));
+        return Err(PkiError::BadSerial {
+            given: s.to_string(),
+        });
     }
     let mut out = Vec::with_capacity(clean.len() / 2);
     for i in (0..clean.len()).step_by(2) {
-        out.push(u8::from_str_radix(&clean[i..i + 2], 16).map_err(|e| e.to_string())?);
+        // every character is a hex digit, checked above
+        out.push(u8::from_str_radix(&clean[i..i + 2], 16).unwrap_or_default());
     }
     // strip DER sign padding so 00:ab and ab compare equal
     while out.len() > 1 && out[0] == 0 {
@@ -50,7 +51,7 @@ pub fn parse_hex(s: &str) -> std::result::Result<Vec<u8>, String> {
 }
 
 /// Normalises a hex serial as printed by other tools to our form.
-pub fn normalize_hex(s: &str) -> std::result::Result<String, String> {
+pub fn normalize_hex(s: &str) -> Result<String> {
     parse_hex(s).map(|b| to_hex(&b))
 }
 

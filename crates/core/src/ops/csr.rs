@@ -16,7 +16,7 @@ use crate::pki::cert::{self, LeafRequest, Sans, Signer};
 use crate::pki::csr::{self as pcsr, CheckedCsr};
 use crate::pki::dn::Subject;
 use crate::pki::keys::PrivateKey;
-use crate::pki::verify::{self, Input, Purpose};
+use crate::pki::verify::{self, Finding, Input, Purpose};
 use crate::pki::{Kind, PkiError, inspect};
 use crate::profile::{Dur, LeafFlags, Profiles};
 use crate::workspace::audit::Event;
@@ -158,6 +158,13 @@ fn certs_in(path: &Path, what: &str) -> Result<Vec<Vec<u8>>> {
     })
 }
 
+/// What `import` did: the issuance, and the warnings verification found.
+#[derive(Debug)]
+pub struct Imported {
+    pub report: IssueReport,
+    pub warnings: Vec<Finding>,
+}
+
 /// Brings back the certificate an external CA signed for the pending request of
 /// tenant/env/kind, checks it, and completes the issuance like `issue`.
 #[allow(clippy::too_many_arguments)]
@@ -170,7 +177,7 @@ pub fn import(
     cert_file: &Path,
     chain_file: Option<&Path>,
     now: OffsetDateTime,
-) -> Result<IssueReport> {
+) -> Result<Imported> {
     let r = profiles.resolve(
         tenant,
         env,
@@ -228,13 +235,10 @@ pub fn import(
         max_depth: None,
     })?;
     if let Some(e) = outcome.errors().next() {
-        return Err(OpError::Msg(format!(
-            "{} was not imported: {} [{}]; {}",
-            cert_file.display(),
-            e.message,
-            e.code,
-            e.fix
-        )));
+        return Err(OpError::NotImported {
+            cert: cert_file.to_path_buf(),
+            finding: Box::new(e.clone()),
+        });
     }
     let mut chain = Vec::new();
     for p in outcome.path.iter().skip(1) {
@@ -266,9 +270,10 @@ pub fn import(
             dir.display()
         ))
     })?;
-    let mut rep = issue::report_of(&rec, "imported")?;
-    rep.warnings = outcome.warnings().map(|w| w.message.clone()).collect();
-    Ok(rep)
+    Ok(Imported {
+        report: issue::report_of(&rec, "imported")?,
+        warnings: outcome.warnings().cloned().collect(),
+    })
 }
 
 /// A request to sign a third-party CSR.

@@ -418,7 +418,7 @@ pub fn find_target(
     profiles.check_env(t.env)?;
     let env = t.env;
     if let Some(s) = t.serial {
-        let want = serial::normalize_hex(s).map_err(OpError::Msg)?;
+        let want = serial::normalize_hex(s)?;
         let rec = ws.leaf_by_serial(env, &want)?.ok_or_else(|| {
             OpError::Msg(format!(
                 "no certificate with serial {want} in environment '{env}': `mtlsctl list --env {env}` shows the serials"

@@ -20,6 +20,7 @@ use thiserror::Error;
 
 use crate::net::NetError;
 use crate::pki::PkiError;
+use crate::pki::verify::Finding;
 use crate::profile::ProfileError;
 use crate::workspace::WsError;
 
@@ -68,6 +69,12 @@ pub enum OpError {
     KeyPassphraseNeeded { path: PathBuf },
     #[error("{0}")]
     Msg(String),
+    /// `import` refused a certificate: `finding` is the first error verification found.
+    #[error("{} was not imported: it fails verification [{}]", cert.display(), finding.code)]
+    NotImported {
+        cert: PathBuf,
+        finding: Box<Finding>,
+    },
 }
 
 impl OpError {

@@ -4,14 +4,13 @@
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
 use time::{Duration, OffsetDateTime};
 
 use super::{OpError, Result};
 use crate::pki::Kind;
-use crate::pki::inspect;
-use crate::pki::verify::{self, Finding, Input, Outcome, Purpose, Severity};
-use crate::profile::{LeafFlags, Profiles};
+use crate::pki::inspect::{self, CertInfo};
+use crate::pki::verify::{self, CertRef, Code, Detail, Finding, Input, Outcome, Purpose};
+use crate::profile::{LeafFlags, Profiles, Resolved};
 use crate::workspace::Workspace;
 use crate::workspace::fsutil;
 
@@ -79,7 +78,7 @@ pub fn files(r: &FileRequest, purpose: Purpose) -> Result<Outcome> {
 }
 
 /// A tenant's certificate verified in its workspace.
-#[derive(Debug, Serialize)]
+#[derive(Debug)]
 pub struct TenantReport {
     pub tenant: String,
     pub env: String,
@@ -88,7 +87,6 @@ pub struct TenantReport {
     pub cert: PathBuf,
     pub ca: Vec<PathBuf>,
     pub crl: Vec<PathBuf>,
-    #[serde(flatten)]
     pub outcome: Outcome,
 }
 
@@ -165,52 +163,7 @@ pub fn tenant(
         max_depth: None,
     })?;
     let info = inspect::cert_info(&leaf).map_err(OpError::from)?;
-    let subj = Some(info.subject.clone());
-    let mut extra = Vec::new();
-    let missing = |want: &[String], have: &[String]| -> Vec<String> {
-        want.iter()
-            .filter(|w| !have.iter().any(|h| h.eq_ignore_ascii_case(w)))
-            .cloned()
-            .collect()
-    };
-    let ips: Vec<String> = r.san_ip.value.iter().map(|i| i.to_string()).collect();
-    let mut gone = missing(&r.san_dns.value, &info.san.dns);
-    gone.extend(missing(&ips, &info.san.ip));
-    gone.extend(missing(&r.san_email.value, &info.san.email));
-    gone.extend(missing(&r.san_uri.value, &info.san.uri));
-    if !gone.is_empty() {
-        extra.push(Finding {
-            severity: Severity::Error,
-            code: "profile_san_mismatch",
-            depth: Some(0),
-            subject: subj.clone(),
-            message: format!(
-                "the profile asks for the names {} but the certificate does not carry them",
-                gone.join(", ")
-            ),
-            fix: format!(
-                "reissue it from the current profile: `mtlsctl issue --tenant {tenant} --env {env} --kind {kind} --force`"
-            ),
-            openssl: None,
-        });
-    }
-    if info.key.algorithm != r.key.value.as_str() {
-        extra.push(Finding {
-            severity: Severity::Warning,
-            code: "profile_key_mismatch",
-            depth: Some(0),
-            subject: subj,
-            message: format!(
-                "the certificate's key is {} but the profile now asks for {} ({})",
-                info.key.algorithm, r.key.value, r.key.source
-            ),
-            fix: format!(
-                "renew to switch keys: `mtlsctl issue --tenant {tenant} --env {env} --kind {kind} --force`"
-            ),
-            openssl: None,
-        });
-    }
-    add_findings(&mut outcome, extra);
+    outcome.add(profile_findings(&r, &info));
     Ok(TenantReport {
         tenant: tenant.to_string(),
         env: env.to_string(),
@@ -223,26 +176,50 @@ pub fn tenant(
     })
 }
 
-/// Adds findings to an outcome and recomputes its verdict.
-pub fn add_findings(o: &mut Outcome, extra: Vec<Finding>) {
-    for f in extra {
-        if let Some(d) = f.depth
-            && let Some(p) = o.path.get_mut(d)
-        {
-            p.findings.push(f.clone());
-        }
-        o.findings.push(f);
+/// What the profile asks of the tenant's certificate that it lacks: names (an error),
+/// the key algorithm (a warning: renewal switches keys).
+fn profile_findings(r: &Resolved, info: &CertInfo) -> Vec<Finding> {
+    let leaf = CertRef {
+        depth: 0,
+        subject: info.subject.clone(),
+        self_signed: info.self_signed,
+    };
+    let missing = |want: &[String], have: &[String]| -> Vec<String> {
+        want.iter()
+            .filter(|w| !have.iter().any(|h| h.eq_ignore_ascii_case(w)))
+            .cloned()
+            .collect()
+    };
+    let ips: Vec<String> = r.san_ip.value.iter().map(|i| i.to_string()).collect();
+    let mut gone = missing(&r.san_dns.value, &info.san.dns);
+    gone.extend(missing(&ips, &info.san.ip));
+    gone.extend(missing(&r.san_email.value, &info.san.email));
+    gone.extend(missing(&r.san_uri.value, &info.san.uri));
+    let (tenant, env, kind) = (r.tenant.clone(), r.env.clone(), r.kind.value);
+    let mut out = Vec::new();
+    if !gone.is_empty() {
+        let detail = Detail::ProfileSans {
+            missing: gone,
+            tenant: tenant.clone(),
+            env: env.clone(),
+            kind,
+        };
+        out.push(Finding::new(
+            Code::ProfileSanMismatch,
+            Some(leaf.clone()),
+            detail,
+        ));
     }
-    o.findings.sort_by_key(|f| {
-        (
-            f.severity == Severity::Warning,
-            f.depth.unwrap_or(usize::MAX),
-        )
-    });
-    o.reason = o
-        .findings
-        .iter()
-        .find(|f| f.severity == Severity::Error)
-        .map(|f| f.code);
-    o.valid = o.reason.is_none();
+    if info.key.algorithm != r.key.value.as_str() {
+        let detail = Detail::ProfileKey {
+            has: info.key.algorithm.clone(),
+            wants: r.key.value.to_string(),
+            source: r.key.source.to_string(),
+            tenant,
+            env,
+            kind,
+        };
+        out.push(Finding::new(Code::ProfileKeyMismatch, Some(leaf), detail));
+    }
+    out
 }

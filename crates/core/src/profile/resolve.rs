@@ -12,7 +12,7 @@ use super::model::{CaLayer, LeafLayer, TenantFile};
 use super::{ProfileError, Profiles};
 use crate::pki::Kind;
 use crate::pki::cert::{CaRequest, LeafRequest, Sans};
-use crate::pki::dn::{Subject, escape};
+use crate::pki::dn::{Subject, escape_value};
 use crate::pki::keys::KeyAlgorithm;
 use crate::pki::pkcs12::PfxCompat;
 
@@ -290,7 +290,11 @@ pub fn expand(template: &str, vars: &[(&str, &str)], escape_dn: bool) -> Result<
         };
         let name = &after[..j];
         match vars.iter().find(|(n, _)| *n == name) {
-            Some((_, v)) => out.push_str(&if escape_dn { escape(v) } else { v.to_string() }),
+            Some((_, v)) => out.push_str(&if escape_dn {
+                escape_value(v)
+            } else {
+                v.to_string()
+            }),
             None => {
                 let names: Vec<&str> = vars.iter().map(|(n, _)| *n).collect();
                 let hint = match super::did_you_mean(name, &names) {

@@ -1,14 +1,19 @@
 //! `verify`: validate a certificate chain and explain any failure in words.
 
+pub mod explain;
+mod json;
+
 use std::net::IpAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use self::explain::{explain, openssl_line};
+use self::json::OutcomeJson;
 use super::{Ctx, Exit, Out, UsageError, say};
-use crate::ops::verify::{self as opv, FileRequest};
+use crate::ops::verify::{self as opv, FileRequest, TenantReport};
 use crate::pki::Kind;
 use crate::pki::verify::{Finding, Outcome, Purpose};
 use crate::profile::Dur;
@@ -101,7 +106,7 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
             ctx.out.unquiet();
         }
         if ctx.json() {
-            ctx.out.json(&rep)?;
+            ctx.out.json(&TenantJson::of(&rep))?;
         } else {
             say!(
                 ctx.out,
@@ -165,7 +170,7 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
                 .iter()
                 .map(|p| crate::workspace::absolute(p))
                 .collect(),
-            outcome: &outcome,
+            outcome: OutcomeJson::of(&outcome),
         })?;
     } else {
         say!(
@@ -187,7 +192,36 @@ struct FileReport<'a> {
     untrusted: Vec<PathBuf>,
     crl: Vec<PathBuf>,
     #[serde(flatten)]
-    outcome: &'a Outcome,
+    outcome: OutcomeJson<'a>,
+}
+
+/// `verify --tenant T --env E -o json`: which certificate, then the outcome's fields.
+#[derive(serde::Serialize)]
+struct TenantJson<'a> {
+    tenant: &'a str,
+    env: &'a str,
+    kind: Kind,
+    serial: &'a str,
+    cert: &'a Path,
+    ca: &'a [PathBuf],
+    crl: &'a [PathBuf],
+    #[serde(flatten)]
+    outcome: OutcomeJson<'a>,
+}
+
+impl<'a> TenantJson<'a> {
+    fn of(r: &'a TenantReport) -> Self {
+        TenantJson {
+            tenant: &r.tenant,
+            env: &r.env,
+            kind: r.kind,
+            serial: &r.serial,
+            cert: &r.cert,
+            ca: &r.ca,
+            crl: &r.crl,
+            outcome: OutcomeJson::of(&r.outcome),
+        }
+    }
 }
 
 fn code(o: &Outcome) -> Exit {
@@ -214,7 +248,7 @@ fn render(ctx: &Ctx, o: &Outcome) -> Result<()> {
         ctx.stdout_tty,
     );
     for p in &o.path {
-        let status: Vec<&str> = p.findings.iter().map(|f| f.code).collect();
+        let status: Vec<&str> = p.findings.iter().map(|f| f.code.as_str()).collect();
         t.add_row(vec![
             p.depth.to_string(),
             if p.trusted {
@@ -245,14 +279,14 @@ fn render(ctx: &Ctx, o: &Outcome) -> Result<()> {
 }
 
 fn print_finding(out: &Out, label: &str, f: &Finding) -> std::io::Result<()> {
-    let at = match (f.depth, &f.subject) {
-        (Some(d), Some(subj)) => format!(" at depth {d} ({})", sanitize(subj)),
-        (Some(d), None) => format!(" at depth {d}"),
-        _ => String::new(),
+    let at = match f.cert.as_ref() {
+        Some(c) => format!(" at depth {} ({})", c.depth, sanitize(&c.subject)),
+        None => String::new(),
     };
-    say!(out, "{label} [{}]{at}:\n  {}", f.code, sanitize(&f.message));
-    say!(out, "  fix: {}", sanitize(&f.fix));
-    if let Some(o) = &f.openssl {
+    let e = explain(f);
+    say!(out, "{label} [{}]{at}:\n  {}", f.code, sanitize(&e.message));
+    say!(out, "  fix: {}", sanitize(&e.fix));
+    if let Some(o) = openssl_line(f) {
         say!(out, "  openssl: {o}");
     }
     Ok(())
