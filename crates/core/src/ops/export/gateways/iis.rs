@@ -5,7 +5,7 @@ use super::{File, Gateway};
 use crate::ops::Result;
 use crate::ops::export::Material;
 use crate::ops::export::template::{Vars, render, template, xml_attr};
-use crate::pki::dn::Subject;
+use crate::pki::dn::Name;
 use crate::pki::fingerprint;
 
 pub struct Iis;
@@ -84,19 +84,14 @@ impl Gateway for Iis {
 /// The first value of attribute `name` in an RFC 4514 string; none when it has none or
 /// does not parse.
 fn attr(dn: &str, name: &str) -> Option<String> {
-    let subject = Subject::parse(dn).ok()?;
-    subject
-        .0
-        .into_iter()
-        .find(|r| r.attr == name)
-        .map(|r| r.value)
+    Name::parse(dn).ok()?.first(name).map(str::to_string)
 }
 
 /// A file-name-safe short form of a CA's common name (the whole DN when it has none).
 fn slug(dn: &str) -> String {
-    let cn = Subject::parse(dn)
+    let cn = Name::parse(dn)
         .ok()
-        .and_then(|s| s.common_name().map(str::to_string))
+        .and_then(|n| n.first("CN").map(str::to_string))
         .unwrap_or_else(|| dn.to_string());
     let mut out: String = cn
         .chars()
@@ -128,6 +123,15 @@ mod tests {
         let dn = "CN=globex-prod-client,OU=Globex\\, Intl \\<R&D\\>,O=Example";
         assert_eq!(attr(dn, "OU").as_deref(), Some("Globex, Intl <R&D>"));
         assert_eq!(attr(dn, "O").as_deref(), Some("Example"));
+        assert_eq!(attr(dn, "L"), None);
+    }
+
+    #[test]
+    fn mapping_values_come_from_the_rfc4514_parser() {
+        let dn = r"CN=platform+OU=Ops,O=Example\, Inc.,C=DE";
+        assert_eq!(attr(dn, "O").as_deref(), Some("Example, Inc."));
+        assert_eq!(attr(dn, "OU").as_deref(), Some("Ops"));
+        assert_eq!(attr(r"CN=a\2Cb", "CN").as_deref(), Some("a,b"));
         assert_eq!(attr(dn, "L"), None);
     }
 }
