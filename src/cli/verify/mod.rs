@@ -84,47 +84,57 @@ fn parse_at(s: &str) -> Result<OffsetDateTime> {
 pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
     ctx.only_table_json("verify")?;
     let at = a.at.as_deref().map(parse_at).transpose()?;
-    if let (Some(t), Some(e)) = (&a.tenant, &a.env) {
-        let tenant_only = !a.ca.is_empty()
-            || !a.untrusted.is_empty()
-            || !a.crl.is_empty()
-            || a.hostname.is_some()
-            || a.ip.is_some()
-            || a.purpose.is_some()
-            || a.renew_before.is_some()
-            || a.max_depth.is_some();
-        if tenant_only {
-            return Err(UsageError(
-                "with --tenant/--env the CA, CRL, purpose and names come from the workspace and profile: drop --ca, --untrusted, --crl, --purpose, --hostname, --ip and --renew-before, or verify a file instead".into(),
-            )
-            .into());
-        }
-        let ws = ctx.workspace()?;
-        let profiles = ctx.profiles(&ws)?;
-        let rep = opv::tenant(&ws, &profiles, t, e, a.kind, at)?;
-        if !rep.outcome.valid {
-            ctx.out.unquiet();
-        }
-        if ctx.json() {
-            ctx.out.json(&TenantJson::of(&rep))?;
-        } else {
-            say!(
-                ctx.out,
-                "{} {} certificate of {} in {} (serial {})",
-                if rep.outcome.valid {
-                    "VALID:"
-                } else {
-                    "INVALID:"
-                },
-                rep.kind,
-                rep.tenant,
-                rep.env,
-                rep.serial
-            );
-            render(ctx, &rep.outcome)?;
-        }
-        return Ok(code(&rep.outcome));
+    match (&a.tenant, &a.env) {
+        (Some(t), Some(e)) => run_tenant(ctx, &a, t, e, at),
+        _ => run_files(ctx, a, at),
     }
+}
+
+/// `verify --tenant T --env E`: the current certificate against the workspace and profile.
+fn run_tenant(
+    ctx: &Ctx,
+    a: &Args,
+    tenant: &str,
+    env: &str,
+    at: Option<OffsetDateTime>,
+) -> Result<Exit> {
+    let tenant_only = !a.ca.is_empty()
+        || !a.untrusted.is_empty()
+        || !a.crl.is_empty()
+        || a.hostname.is_some()
+        || a.ip.is_some()
+        || a.purpose.is_some()
+        || a.renew_before.is_some()
+        || a.max_depth.is_some();
+    if tenant_only {
+        return Err(UsageError(
+            "with --tenant/--env the CA, CRL, purpose and names come from the workspace and profile: drop --ca, --untrusted, --crl, --purpose, --hostname, --ip and --renew-before, or verify a file instead".into(),
+        )
+        .into());
+    }
+    let ws = ctx.workspace()?;
+    let profiles = ctx.profiles(&ws)?;
+    let rep = opv::tenant(&ws, &profiles, tenant, env, a.kind, at)?;
+    if !rep.outcome.valid {
+        ctx.out.unquiet();
+    }
+    ctx.emit(&TenantJson::of(&rep), |out| {
+        say!(
+            out,
+            "{} {} certificate of {} in {} (serial {})",
+            verdict(&rep.outcome),
+            rep.kind,
+            rep.tenant,
+            rep.env,
+            rep.serial
+        );
+        render(ctx, &rep.outcome)
+    })?;
+    Ok(code(&rep.outcome))
+}
+
+/// `verify CERT --ca FILE ...`: any chain, with the files given.
+fn run_files(ctx: &Ctx, a: Args, at: Option<OffsetDateTime>) -> Result<Exit> {
     let Some(cert) = a.cert else {
         return Err(UsageError(
             "give the certificate to verify (CERT --ca FILE), or --tenant T --env E for a workspace certificate".into(),
@@ -152,36 +162,25 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
     if !outcome.valid {
         ctx.out.unquiet();
     }
-    if ctx.json() {
-        ctx.out.json(&FileReport {
-            cert: crate::workspace::absolute(&req.cert),
-            ca: req
-                .ca
-                .iter()
-                .map(|p| crate::workspace::absolute(p))
-                .collect(),
-            untrusted: req
-                .untrusted
-                .iter()
-                .map(|p| crate::workspace::absolute(p))
-                .collect(),
-            crl: req
-                .crls
-                .iter()
-                .map(|p| crate::workspace::absolute(p))
-                .collect(),
-            outcome: OutcomeJson::of(&outcome),
-        })?;
-    } else {
-        say!(
-            ctx.out,
-            "{} {}",
-            if outcome.valid { "VALID:" } else { "INVALID:" },
-            req.cert.display()
-        );
-        render(ctx, &outcome)?;
-    }
+    let abs = |ps: &[PathBuf]| -> Vec<PathBuf> {
+        ps.iter().map(|p| crate::workspace::absolute(p)).collect()
+    };
+    let rep = FileReport {
+        cert: crate::workspace::absolute(&req.cert),
+        ca: abs(&req.ca),
+        untrusted: abs(&req.untrusted),
+        crl: abs(&req.crls),
+        outcome: OutcomeJson::of(&outcome),
+    };
+    ctx.emit(&rep, |out| {
+        say!(out, "{} {}", verdict(&outcome), req.cert.display());
+        render(ctx, &outcome)
+    })?;
     Ok(code(&outcome))
+}
+
+fn verdict(o: &Outcome) -> &'static str {
+    if o.valid { "VALID:" } else { "INVALID:" }
 }
 
 /// `verify CERT -o json`: the files, then the outcome's fields.
