@@ -165,6 +165,63 @@ pub struct Imported {
     pub warnings: Vec<Finding>,
 }
 
+/// The certificate an external CA sent back, checked: it holds the pending key, its
+/// chain ends in a root, and the path validates for `kind` at `now`. `whose` names the
+/// pending request in the refusal.
+fn check_import(
+    key: &PrivateKey,
+    cert_file: &Path,
+    chain_file: Option<&Path>,
+    kind: Kind,
+    now: OffsetDateTime,
+    whose: impl Fn() -> String,
+) -> Result<(Vec<u8>, verify::Outcome)> {
+    let mut given = certs_in(cert_file, "--cert")?;
+    let leaf = given.remove(0);
+    let mut others = given;
+    if let Some(c) = chain_file {
+        others.extend(certs_in(c, "--chain")?);
+    }
+    let leaf_x = X509::from_der(&leaf).map_err(PkiError::from)?;
+    let leaf_pub = leaf_x.public_key().map_err(PkiError::from)?;
+    if !leaf_pub.public_eq(key.pkey()) {
+        return Err(OpError::Msg(format!(
+            "{} does not belong to the pending request of {}: its public key differs from the pending key",
+            cert_file.display(),
+            whose()
+        )));
+    }
+    let (trusted, untrusted): (Vec<Vec<u8>>, Vec<Vec<u8>>) = others.into_iter().partition(|d| {
+        inspect::cert_info(d)
+            .map(|i| i.self_signed)
+            .unwrap_or(false)
+    });
+    if trusted.is_empty() {
+        return Err(OpError::Msg(
+            "the CA chain must end with the CA's root certificate: pass it with --chain FILE (intermediates and root, PEM)".into(),
+        ));
+    }
+    let outcome = verify::verify(&Input {
+        leaf: leaf.clone(),
+        untrusted,
+        trusted,
+        crls: Vec::new(),
+        purpose: Purpose::from(kind),
+        hostname: None,
+        ip: None,
+        at: Some(now),
+        renew_before: time::Duration::ZERO,
+        max_depth: None,
+    })?;
+    if let Some(e) = outcome.errors().next() {
+        return Err(OpError::NotImported {
+            cert: cert_file.to_path_buf(),
+            finding: Box::new(e.clone()),
+        });
+    }
+    Ok((leaf, outcome))
+}
+
 /// Brings back the certificate an external CA signed for the pending request of
 /// tenant/env/kind, checks it, and completes the issuance like `issue`.
 #[allow(clippy::too_many_arguments)]
@@ -197,49 +254,12 @@ pub fn import(
     }
     let key_pem = zeroize::Zeroizing::new(fsutil::read(&key_path)?);
     let key = PrivateKey::from_pem_or_der(&key_pem, None)?;
-    let mut given = certs_in(cert_file, "--cert")?;
-    let leaf = given.remove(0);
-    let mut others = given;
-    if let Some(c) = chain_file {
-        others.extend(certs_in(c, "--chain")?);
-    }
-    let leaf_x = X509::from_der(&leaf).map_err(PkiError::from)?;
-    let leaf_pub = leaf_x.public_key().map_err(PkiError::from)?;
-    if !leaf_pub.public_eq(key.pkey()) {
-        return Err(OpError::Msg(format!(
-            "{} does not belong to the pending request of {tenant}/{env}/{kind}: its public key differs from the pending key; import the certificate issued for {}",
-            cert_file.display(),
+    let (leaf, outcome) = check_import(&key, cert_file, chain_file, kind, now, || {
+        format!(
+            "{tenant}/{env}/{kind}; import the certificate issued for {}",
             dir.join(PENDING_CSR).display()
-        )));
-    }
-    let (trusted, untrusted): (Vec<Vec<u8>>, Vec<Vec<u8>>) = others.into_iter().partition(|d| {
-        inspect::cert_info(d)
-            .map(|i| i.self_signed)
-            .unwrap_or(false)
-    });
-    if trusted.is_empty() {
-        return Err(OpError::Msg(
-            "the CA chain must end with the CA's root certificate: pass it with --chain FILE (intermediates and root, PEM)".into(),
-        ));
-    }
-    let outcome = verify::verify(&Input {
-        leaf: leaf.clone(),
-        untrusted,
-        trusted,
-        crls: Vec::new(),
-        purpose: Purpose::from(kind),
-        hostname: None,
-        ip: None,
-        at: Some(now),
-        renew_before: time::Duration::ZERO,
-        max_depth: None,
+        )
     })?;
-    if let Some(e) = outcome.errors().next() {
-        return Err(OpError::NotImported {
-            cert: cert_file.to_path_buf(),
-            finding: Box::new(e.clone()),
-        });
-    }
     let mut chain = Vec::new();
     for p in outcome.path.iter().skip(1) {
         chain.push(X509::from_der(&p.der).map_err(PkiError::from)?);
