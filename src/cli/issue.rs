@@ -6,7 +6,7 @@ use anyhow::Result;
 use serde::Serialize;
 
 use super::ca::CaPassArgs;
-use super::{Ctx, Exit, Out, UsageError, say};
+use super::{Ctx, Exit, Out, UsageError, render_error, say};
 use crate::ops::issue::{self, IssueReport};
 use crate::ops::issue_all;
 use crate::pki::Kind;
@@ -157,7 +157,15 @@ pub fn print_report(out: &Out, r: &IssueReport) -> std::io::Result<()> {
 struct AllReport {
     issued: Vec<IssueReport>,
     unchanged: usize,
-    failed: Vec<issue_all::Failure>,
+    failed: Vec<Failure>,
+}
+
+/// A certificate `issue --all` could not issue, its error in words.
+#[derive(Serialize)]
+struct Failure {
+    tenant: String,
+    env: String,
+    error: String,
 }
 
 fn run_all(ctx: &Ctx, a: Args) -> Result<Exit> {
@@ -204,6 +212,14 @@ fn run_all(ctx: &Ctx, a: Args) -> Result<Exit> {
     };
     let (issued, failed) = plan.issue(&ws, &signers, jobs, now, &|n| bar.inc(n as u64));
     bar.finish_and_clear();
+    let failed: Vec<Failure> = failed
+        .into_iter()
+        .map(|f| Failure {
+            error: render_error(&anyhow::Error::new(f.error)),
+            tenant: f.tenant,
+            env: f.env,
+        })
+        .collect();
     for f in &failed {
         eprintln!("error: {}/{}: {}", f.tenant, f.env, f.error);
     }

@@ -7,7 +7,6 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use openssl::x509::X509;
-use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::ca::CaSigner;
@@ -38,11 +37,11 @@ pub struct Plan {
 }
 
 /// A certificate that could not be issued (the others were).
-#[derive(Debug, Serialize)]
+#[derive(Debug)]
 pub struct Failure {
     pub tenant: String,
     pub env: String,
-    pub error: String,
+    pub error: OpError,
 }
 
 /// The signers of the environments with work, each with its issuing chain.
@@ -194,7 +193,10 @@ fn issue_part(
             None => failed.push(Failure {
                 tenant: r.tenant.clone(),
                 env: r.env.clone(),
-                error: format!("no signer was unlocked for environment '{}'", r.env),
+                error: OpError::Msg(format!(
+                    "no signer was unlocked for environment '{}'",
+                    r.env
+                )),
             }),
         }
     }
@@ -208,23 +210,9 @@ fn issue_part(
             Err(e) => failed.push(Failure {
                 tenant: it.resolved.tenant.clone(),
                 env: it.resolved.env.clone(),
-                error: error_text(&e),
+                error: e,
             }),
         }
     }
     (issued, failed)
-}
-
-/// An error and its causes on one line.
-fn error_text(e: &OpError) -> String {
-    let mut parts = vec![e.to_string()];
-    let mut cur: Option<&dyn std::error::Error> = std::error::Error::source(e);
-    while let Some(c) = cur {
-        let s = c.to_string();
-        if !parts.last().is_some_and(|p| p.contains(&s)) {
-            parts.push(s);
-        }
-        cur = c.source();
-    }
-    parts.join(": ")
 }
