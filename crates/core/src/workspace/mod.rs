@@ -47,6 +47,8 @@ pub enum WsError {
     Locked(PathBuf),
     #[error("{} is corrupt: {reason}; restore it from backup or remove it", path.display())]
     Corrupt { path: PathBuf, reason: String },
+    #[error(transparent)]
+    Audit(#[from] audit::AuditError),
 }
 
 pub(crate) fn io_err(path: &Path, action: &'static str, source: std::io::Error) -> WsError {
