@@ -2,6 +2,7 @@
 //! layout; each command lives in its own file with its `Args` and `run()`.
 
 pub mod advice;
+pub mod audit;
 pub mod ca;
 pub mod completions;
 pub mod crl;
@@ -137,6 +138,8 @@ pub enum Command {
     Revoke(revoke::Args),
     /// Re-sign an environment's CRL
     Crl(crl::Args),
+    /// List the audit trail, or check its hash chain (`audit verify`)
+    Audit(audit::Args),
     /// Pack the public trust material a gateway operator needs (never a private key)
     Export(export::Args),
     /// Handshake with a live mTLS endpoint using a client certificate, and diagnose
@@ -281,6 +284,7 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Command::Renew(a) => renew::run(&ctx, a)?,
         Command::Revoke(a) => revoke::run(&ctx, a)?,
         Command::Crl(a) => crl::run(&ctx, a)?,
+        Command::Audit(a) => audit::run(&ctx, a)?,
         Command::Export(a) => export::run(&ctx, a)?,
         Command::Probe(a) => probe::run(&ctx, a)?,
         Command::Serve(a) => serve::run(&ctx, a)?,
