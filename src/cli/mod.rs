@@ -2,6 +2,7 @@
 //! layout; each command lives in its own file with its `Args` and `run()`.
 
 pub mod advice;
+pub mod audit;
 pub mod ca;
 pub mod completions;
 pub mod crl;
@@ -30,8 +31,8 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::profile::Profiles;
-use crate::workspace::Workspace;
+use crate::profile::{Dur, Profiles};
+use crate::workspace::{Holder, Workspace};
 
 pub(crate) use out::say;
 pub use out::{Exit, Out};
@@ -85,6 +86,9 @@ pub struct Global {
     /// Never prompt, even at a terminal (also MTLSCTL_NO_INPUT)
     #[arg(long, global = true, env = "MTLSCTL_NO_INPUT", hide_env_values = true, value_parser = clap::builder::FalseyValueParser::new())]
     pub no_input: bool,
+    /// How long to wait for another run that holds the workspace lock (0s: do not wait)
+    #[arg(long, global = true, value_name = "DUR", default_value = "2m")]
+    pub wait: Dur,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -134,6 +138,8 @@ pub enum Command {
     Revoke(revoke::Args),
     /// Re-sign an environment's CRL
     Crl(crl::Args),
+    /// List the audit trail, or check its hash chain (`audit verify`)
+    Audit(audit::Args),
     /// Pack the public trust material a gateway operator needs (never a private key)
     Export(export::Args),
     /// Handshake with a live mTLS endpoint using a client certificate, and diagnose
@@ -162,12 +168,15 @@ impl Ctx {
         self.stdout_tty && !self.global.no_color && std::env::var_os("NO_COLOR").is_none()
     }
 
-    /// The workspace, from -C / MTLSCTL_WORKSPACE or found upwards from here.
+    /// The workspace, from -C / MTLSCTL_WORKSPACE or found upwards from here; its lock
+    /// waits as --wait says and tells on stderr whom it waits for.
     pub fn workspace(&self) -> Result<Workspace> {
-        Ok(match &self.global.workspace {
+        let ws = match &self.global.workspace {
             Some(d) => Workspace::open(d)?,
             None => Workspace::discover(&std::env::current_dir()?)?,
-        })
+        };
+        let wait = std::time::Duration::from_secs(self.global.wait.secs().max(0) as u64);
+        Ok(ws.with_lock_wait(wait, Some(std::sync::Arc::new(tell_lock_wait))))
     }
 
     pub fn profiles(&self, ws: &Workspace) -> Result<Profiles> {
@@ -211,6 +220,17 @@ impl Ctx {
 
     pub fn warn(&self, msg: impl AsRef<str>) {
         eprintln!("warning: {}", msg.as_ref());
+    }
+}
+
+/// Said once when the workspace lock is taken by another run (the library decides when).
+fn tell_lock_wait(holder: Option<&Holder>, wait: std::time::Duration) {
+    let wait = Dur::from_secs(wait.as_secs() as i64);
+    match holder {
+        Some(h) => eprintln!("waiting up to {wait} for the workspace lock, held by {h}"),
+        None => eprintln!(
+            "waiting up to {wait} for the workspace lock, held by a process that has not said who it is"
+        ),
     }
 }
 
@@ -264,6 +284,7 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Command::Renew(a) => renew::run(&ctx, a)?,
         Command::Revoke(a) => revoke::run(&ctx, a)?,
         Command::Crl(a) => crl::run(&ctx, a)?,
+        Command::Audit(a) => audit::run(&ctx, a)?,
         Command::Export(a) => export::run(&ctx, a)?,
         Command::Probe(a) => probe::run(&ctx, a)?,
         Command::Serve(a) => serve::run(&ctx, a)?,

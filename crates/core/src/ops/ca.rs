@@ -95,6 +95,7 @@ pub fn init(
     passphrase: Option<&SecretString>,
     now: OffsetDateTime,
 ) -> Result<CaReport> {
+    ws.audit_preflight()?;
     let env = &ca.env;
     if exists(ws, env) {
         return report(ws, profiles, env, false);

@@ -71,6 +71,7 @@ pub fn csr(
     force: bool,
     now: OffsetDateTime,
 ) -> Result<CsrReport> {
+    ws.audit_preflight()?;
     let r = profiles.resolve(
         tenant,
         env,
@@ -235,6 +236,7 @@ pub fn import(
     chain_file: Option<&Path>,
     now: OffsetDateTime,
 ) -> Result<Imported> {
+    ws.audit_preflight()?;
     let r = profiles.resolve(
         tenant,
         env,
@@ -348,6 +350,7 @@ pub fn sign(
     chain: &[X509],
     now: OffsetDateTime,
 ) -> Result<SignReport> {
+    ws.audit_preflight()?;
     let mut lr = sign_settings(profiles, req, csr)?;
     let mut warnings = grant_csr_sans(req, csr, &mut lr.sans);
     check_server_names(lr.kind, &lr.sans, csr)?;

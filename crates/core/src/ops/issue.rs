@@ -351,6 +351,7 @@ pub fn issue_batch(
     for (i, it) in items.iter().enumerate() {
         let r = it.resolved;
         let step = || -> Result<(Prepared, Vec<String>, fsutil::Staged)> {
+            ws.audit_preflight()?;
             let key = PrivateKey::generate(r.key.value)?;
             let (p, warnings) = prepare_issue(ws, r, &key, it.signer, it.chain, now, origin, None)?;
             let st = fsutil::stage_dir(&p.dir, &p.new_files())?;
@@ -429,6 +430,7 @@ pub fn issue_with_key(
     renewed_from: Option<String>,
     key: &PrivateKey,
 ) -> Result<IssueReport> {
+    ws.audit_preflight()?;
     let (p, warnings) = prepare_issue(ws, r, key, signer, chain, now, origin, renewed_from)?;
     place(ws, &p)?;
     let mut rep = p.report("issued");

@@ -366,6 +366,7 @@ pub fn crl(
     out: Option<&std::path::Path>,
     now: OffsetDateTime,
 ) -> Result<CrlReport> {
+    ws.audit_preflight()?;
     let rep = resign_crl(ws, ca, signer, out, now)?;
     let mut ev = Event::new("crl");
     ev.env = Some(&ca.env);
@@ -504,6 +505,7 @@ pub fn revoke(
     reason: &str,
     now: OffsetDateTime,
 ) -> Result<RevokeReport> {
+    ws.audit_preflight()?;
     crl::parse_reason(reason)?;
     let env = &rec.meta.env;
     let now = whole_seconds(now);

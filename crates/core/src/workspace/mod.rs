@@ -4,10 +4,12 @@
 pub mod audit;
 pub mod fsutil;
 pub mod inventory;
+pub mod lock;
 
-use std::fs::{File, OpenOptions};
+pub use lock::{Holder, Lock, LockWait, OnWait};
+
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use thiserror::Error;
 
@@ -15,8 +17,9 @@ use crate::pki::Kind;
 
 /// The workspace's marker and main configuration file.
 pub const CONFIG_FILE: &str = "mtlsctl.yaml";
-const LOCK_FILE: &str = ".mtlsctl.lock";
-/// How long a run waits for another to release the workspace.
+/// The file every run that changes the workspace holds an flock on.
+pub const LOCK_FILE: &str = ".mtlsctl.lock";
+/// How long a run waits for another to release the workspace, unless told otherwise.
 pub const LOCK_WAIT: Duration = Duration::from_secs(120);
 
 #[derive(Debug, Error)]
@@ -40,13 +43,18 @@ pub enum WsError {
         .0.display(), .0.display()
     )]
     NotAWorkspace(PathBuf),
-    #[error(
-        "another mtlsctl run has held the workspace lock {} for {}s; wait for it to finish, or remove the lock file if no mtlsctl is running",
-        .0.display(), LOCK_WAIT.as_secs()
-    )]
-    Locked(PathBuf),
+    #[error("{}", lock::locked_message(path, holder.as_ref(), *wait))]
+    Locked {
+        path: PathBuf,
+        /// Who holds it, as it wrote itself into the lock file.
+        holder: Option<Holder>,
+        /// How long the run was to wait (--wait).
+        wait: Duration,
+    },
     #[error("{} is corrupt: {reason}; restore it from backup or remove it", path.display())]
     Corrupt { path: PathBuf, reason: String },
+    #[error(transparent)]
+    Audit(#[from] audit::AuditError),
 }
 
 pub(crate) fn io_err(path: &Path, action: &'static str, source: std::io::Error) -> WsError {
@@ -61,11 +69,7 @@ pub(crate) fn io_err(path: &Path, action: &'static str, source: std::io::Error) 
 #[derive(Clone, Debug)]
 pub struct Workspace {
     root: PathBuf,
-}
-
-/// Held while a run changes the workspace; released on drop.
-pub struct Lock {
-    _file: File,
+    lock_wait: LockWait,
 }
 
 impl Workspace {
@@ -73,7 +77,7 @@ impl Workspace {
     pub fn open(dir: &Path) -> Result<Self, WsError> {
         let root = absolute(dir);
         if root.join(CONFIG_FILE).is_file() {
-            Ok(Workspace { root })
+            Ok(Workspace::at(root))
         } else {
             Err(WsError::NotAWorkspace(root))
         }
@@ -85,9 +89,7 @@ impl Workspace {
         let mut cur = Some(start.as_path());
         while let Some(d) = cur {
             if d.join(CONFIG_FILE).is_file() {
-                return Ok(Workspace {
-                    root: d.to_path_buf(),
-                });
+                return Ok(Workspace::at(d.to_path_buf()));
             }
             cur = d.parent();
         }
@@ -96,9 +98,23 @@ impl Workspace {
 
     /// A workspace object for a folder being created by `init`.
     pub fn at_new(dir: &Path) -> Self {
+        Workspace::at(absolute(dir))
+    }
+
+    fn at(root: PathBuf) -> Self {
         Workspace {
-            root: absolute(dir),
+            root,
+            lock_wait: LockWait::default(),
         }
+    }
+
+    /// How [`Workspace::lock`] waits for another run: at most `wait` (zero: not at
+    /// all), calling `on_wait` once, as soon as it finds the lock taken, with the
+    /// holder and the wait. The library never prints; the binary passes a callback
+    /// that tells the person.
+    pub fn with_lock_wait(mut self, wait: Duration, on_wait: Option<OnWait>) -> Self {
+        self.lock_wait = LockWait { wait, on_wait };
+        self
     }
 
     pub fn root(&self) -> &Path {
@@ -170,30 +186,15 @@ impl Workspace {
         self.root.join("audit.log")
     }
 
-    /// Takes the workspace lock, waiting up to [`LOCK_WAIT`] for another run.
+    /// The file the workspace lock is held on.
+    pub fn lock_file(&self) -> PathBuf {
+        self.root.join(LOCK_FILE)
+    }
+
+    /// Takes the workspace lock, waiting as [`Workspace::with_lock_wait`] set (by
+    /// default up to [`LOCK_WAIT`], silently).
     pub fn lock(&self) -> Result<Lock, WsError> {
-        let path = self.root.join(LOCK_FILE);
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| io_err(&path, "open the lock file", e))?;
-        let start = Instant::now();
-        loop {
-            match file.try_lock() {
-                Ok(()) => return Ok(Lock { _file: file }),
-                Err(std::fs::TryLockError::WouldBlock) => {
-                    if start.elapsed() > LOCK_WAIT {
-                        return Err(WsError::Locked(path));
-                    }
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-                Err(std::fs::TryLockError::Error(e)) => {
-                    return Err(io_err(&path, "lock", e));
-                }
-            }
-        }
+        lock::acquire(&self.lock_file(), &self.lock_wait)
     }
 }
 
@@ -246,7 +247,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let ws = Workspace::at_new(d.path());
         let l = ws.lock().unwrap();
-        let f = OpenOptions::new()
+        let f = std::fs::OpenOptions::new()
             .write(true)
             .open(d.path().join(LOCK_FILE))
             .unwrap();
