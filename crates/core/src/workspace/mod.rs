@@ -47,6 +47,13 @@ pub enum WsError {
     Locked(PathBuf),
     #[error("{} is corrupt: {reason}; restore it from backup or remove it", path.display())]
     Corrupt { path: PathBuf, reason: String },
+    #[error(
+        "{} is a symbolic link, which mtlsctl does not follow inside a workspace (it could lead to any file on this machine): replace the link with the file or folder itself",
+        .0.display()
+    )]
+    Symlink(PathBuf),
+    #[error("{} is not a regular file: replace it with one", .0.display())]
+    NotAFile(PathBuf),
 }
 
 pub(crate) fn io_err(path: &Path, action: &'static str, source: std::io::Error) -> WsError {
