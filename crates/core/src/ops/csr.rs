@@ -87,6 +87,7 @@ pub fn csr(
         )));
     }
     let dir = ws.pending_dir(env, tenant, kind);
+    ws.check_no_symlink(&dir)?;
     if dir.exists() {
         if !force {
             return Err(OpError::Msg(format!(
@@ -187,7 +188,7 @@ pub fn import(
             key_path.display()
         )));
     }
-    let key_pem = zeroize::Zeroizing::new(fsutil::read(&key_path)?);
+    let key_pem = zeroize::Zeroizing::new(ws.read(&key_path)?);
     let key = PrivateKey::from_pem_or_der(&key_pem, None)?;
     let mut given = certs_in(cert_file, "--cert")?;
     let leaf = given.remove(0);
@@ -514,6 +515,7 @@ fn store_signed(
     };
     let meta_json = serde_json::to_vec_pretty(&meta).expect("meta serialises");
     let dir = ws.leaf_dir(env, SIGNED_TENANT, kind, &info.serial);
+    ws.check_no_symlink(&dir)?;
     fsutil::write_dir_atomic(
         &dir,
         &[

@@ -337,7 +337,7 @@ pub fn build(ws: &Workspace, profiles: &Profiles, req: &Request<'_>) -> Result<H
             "{tenant}/{env} has no current client certificate to hand off: run `mtlsctl issue --tenant {tenant} --env {env}`"
         ))
     })?;
-    let client_pem_disk = fsutil::read(&rec.cert_path())?;
+    let client_pem_disk = fsutil::read_nofollow(&rec.cert_path())?;
     let client_der = inspect::certificates(&client_pem_disk)
         .map_err(|e| OpError::Msg(format!("{}: {e}", rec.cert_path().display())))?
         .into_iter()
@@ -353,7 +353,7 @@ pub fn build(ws: &Workspace, profiles: &Profiles, req: &Request<'_>) -> Result<H
             crl_path.display()
         )));
     }
-    let crl_bytes = fsutil::read(&crl_path)?;
+    let crl_bytes = ws.read(&crl_path)?;
     let crl_ders: Vec<Vec<u8>> = inspect::blocks(&crl_bytes)
         .map_err(|e| OpError::Msg(format!("{}: {e}", crl_path.display())))?
         .into_iter()
