@@ -171,6 +171,14 @@ struct AllReport {
     failed: Vec<Failure>,
 }
 
+/// What `issue --all` found to do: the certificates to issue, how many are kept, and
+/// the tenant/envs whose folders cannot be read (they are failures; the rest go ahead).
+struct Plan {
+    todo: Vec<Resolved>,
+    unchanged: usize,
+    failed: Vec<Failure>,
+}
+
 fn run_all(ctx: &Ctx, a: Args) -> Result<Exit> {
     if !a.dns.is_empty() || !a.ip.is_empty() {
         return Err(UsageError(
@@ -183,62 +191,19 @@ fn run_all(ctx: &Ctx, a: Args) -> Result<Exit> {
     if let Some(e) = &a.env {
         profiles.check_env(e)?;
     }
-    let flags = a.flags();
+    // a file such as profiles/tenants/ca.yaml is no tenant: skipped, and said so
+    for r in profiles.rejected_tenants() {
+        ctx.warn(format!("{r}; skipped"));
+    }
     let _lock = ws.lock()?;
     let now = time::OffsetDateTime::now_utc();
     let jobs = a
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1);
-    // plan: every tenant x env lacking a valid certificate. Reading and resolving a
-    // thousand profiles is a tenth of a second, so it runs on every core too; the first
-    // error in tenant order is the one reported, as it would be in a plain loop.
-    let plan_tenant = |t: &str| -> Result<(Vec<Resolved>, usize)> {
-        let (path, tf) = profiles.tenant(t)?;
-        let mut todo = Vec::new();
-        let mut unchanged = 0usize;
-        for e in &tf.environments.value {
-            if a.env.as_ref().is_some_and(|x| x != &e.value) {
-                continue;
-            }
-            let r = profiles.resolve_parsed(t, &path, &tf, &e.value, &flags)?;
-            let valid = issue::current_valid(
-                &ws,
-                t,
-                &e.value,
-                r.kind.value,
-                r.renew_before.value.to_time(),
-                now,
-            )?;
-            if valid.is_some() && !a.force {
-                unchanged += 1;
-            } else {
-                todo.push(r);
-            }
-        }
-        Ok((todo, unchanged))
-    };
-    let names = profiles.tenant_names();
-    let per = names.len().div_ceil(jobs).max(1);
-    let planned: Vec<Result<(Vec<Resolved>, usize)>> = std::thread::scope(|s| {
-        let handles: Vec<_> = names
-            .chunks(per)
-            .map(|part| s.spawn(|| part.iter().map(|t| plan_tenant(t)).collect::<Vec<_>>()))
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("planning thread"))
-            .collect()
-    });
-    let mut todo: Vec<Resolved> = Vec::new();
-    let mut unchanged = 0usize;
-    for p in planned {
-        let (t, u) = p?;
-        todo.extend(t);
-        unchanged += u;
-    }
+    let plan = plan_all(&ws, &profiles, &a, now, jobs)?;
     // one signer per environment that has work
-    let mut envs: Vec<String> = todo.iter().map(|r| r.env.clone()).collect();
+    let mut envs: Vec<String> = plan.todo.iter().map(|r| r.env.clone()).collect();
     envs.sort();
     envs.dedup();
     let mut signers = std::collections::BTreeMap::new();
@@ -249,49 +214,136 @@ fn run_all(ctx: &Ctx, a: Args) -> Result<Exit> {
         let c = crate::ops::ca::chain(&ws, &profiles, e)?;
         signers.insert(e.clone(), (s, c));
     }
+    let items: Vec<issue::BatchItem<'_>> = plan
+        .todo
+        .iter()
+        .map(|r| {
+            let (signer, chain) = &signers[&r.env];
+            issue::BatchItem {
+                resolved: r,
+                signer,
+                chain,
+            }
+        })
+        .collect();
+    let (mut issued, failed) = issue_items(ctx, &ws, &items, now, jobs);
+    issued.sort_by(|x, y| (&x.tenant, &x.env).cmp(&(&y.tenant, &y.env)));
+    let mut all_failed = plan.failed;
+    all_failed.extend(failed);
+    render_all(ctx, issued, plan.unchanged, all_failed)
+}
+
+/// Every tenant x env lacking a valid certificate. Reading and resolving a thousand
+/// profiles is a tenth of a second, so it runs on every core too; the first profile
+/// error in tenant order is the one reported, as it would be in a plain loop. A folder
+/// that cannot be read (a corrupt meta.json, a symbolic link) fails that tenant/env
+/// only.
+fn plan_all(
+    ws: &crate::workspace::Workspace,
+    profiles: &crate::profile::Profiles,
+    a: &Args,
+    now: time::OffsetDateTime,
+    jobs: usize,
+) -> Result<Plan> {
+    let flags = a.flags();
+    let plan_tenant = |t: &str| -> Result<Plan> {
+        let (path, tf) = profiles.tenant(t)?;
+        let mut plan = Plan {
+            todo: Vec::new(),
+            unchanged: 0,
+            failed: Vec::new(),
+        };
+        for e in &tf.environments.value {
+            if a.env.as_ref().is_some_and(|x| x != &e.value) {
+                continue;
+            }
+            let r = profiles.resolve_parsed(t, &path, &tf, &e.value, &flags)?;
+            let valid = issue::current_valid(
+                ws,
+                t,
+                &e.value,
+                r.kind.value,
+                r.renew_before.value.to_time(),
+                now,
+            );
+            match valid {
+                Ok(Some(_)) if !a.force => plan.unchanged += 1,
+                Ok(_) => plan.todo.push(r),
+                Err(err) => plan.failed.push(Failure {
+                    tenant: t.to_string(),
+                    env: e.value.clone(),
+                    error: render_error(&anyhow!(err)),
+                }),
+            }
+        }
+        Ok(plan)
+    };
+    let names = profiles.tenant_names();
+    let per = names.len().div_ceil(jobs).max(1);
+    let planned: Vec<Result<Plan>> = std::thread::scope(|s| {
+        let handles: Vec<_> = names
+            .chunks(per)
+            .map(|part| s.spawn(|| part.iter().map(|t| plan_tenant(t)).collect::<Vec<_>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("planning thread"))
+            .collect()
+    });
+    let mut all = Plan {
+        todo: Vec::new(),
+        unchanged: 0,
+        failed: Vec::new(),
+    };
+    for p in planned {
+        let p = p?;
+        all.todo.extend(p.todo);
+        all.unchanged += p.unchanged;
+        all.failed.extend(p.failed);
+    }
+    Ok(all)
+}
+
+/// Issues `items` on `jobs` workers. Workers take chunks of the plan; each chunk is
+/// written with one durability barrier (see ops::issue::issue_batch) rather than an
+/// fsync per file.
+fn issue_items(
+    ctx: &Ctx,
+    ws: &crate::workspace::Workspace,
+    items: &[issue::BatchItem<'_>],
+    now: time::OffsetDateTime,
+    jobs: usize,
+) -> (Vec<IssueReport>, Vec<Failure>) {
     let bar = if ctx.json() || ctx.global.quiet {
         indicatif::ProgressBar::hidden()
     } else {
-        let b = indicatif::ProgressBar::new(todo.len() as u64);
+        let b = indicatif::ProgressBar::new(items.len() as u64);
         b.set_style(
             indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {msg} ({eta})")
                 .expect("template"),
         );
         b
     };
-    // Workers take chunks of the plan; each chunk is written with one durability
-    // barrier (see ops::issue::issue_batch) rather than an fsync per file.
-    let chunk = (todo.len() / jobs / 4).clamp(1, BATCH);
+    let chunk = (items.len() / jobs / 4).clamp(1, BATCH);
     let next = AtomicUsize::new(0);
     let issued = Mutex::new(Vec::new());
     let failed = Mutex::new(Vec::new());
     std::thread::scope(|s| {
-        for _ in 0..jobs.min(todo.len().max(1)) {
+        for _ in 0..jobs.min(items.len().max(1)) {
             s.spawn(|| {
                 loop {
                     let i = next.fetch_add(chunk, Ordering::Relaxed);
-                    if i >= todo.len() {
+                    if i >= items.len() {
                         break;
                     }
-                    let part = &todo[i..(i + chunk).min(todo.len())];
-                    let items: Vec<issue::BatchItem<'_>> = part
-                        .iter()
-                        .map(|r| {
-                            let (signer, chain) = &signers[&r.env];
-                            issue::BatchItem {
-                                resolved: r,
-                                signer,
-                                chain,
-                            }
-                        })
-                        .collect();
-                    let results = issue::issue_batch(&ws, &items, now, "issue");
-                    for (r, res) in part.iter().zip(results) {
+                    let part = &items[i..(i + chunk).min(items.len())];
+                    let results = issue::issue_batch(ws, part, now, "issue");
+                    for (it, res) in part.iter().zip(results) {
                         match res {
                             Ok(rep) => issued.lock().unwrap().push(rep),
                             Err(e) => failed.lock().unwrap().push(Failure {
-                                tenant: r.tenant.clone(),
-                                env: r.env.clone(),
+                                tenant: it.resolved.tenant.clone(),
+                                env: it.resolved.env.clone(),
                                 error: render_error(&anyhow!(e)),
                             }),
                         }
@@ -302,11 +354,18 @@ fn run_all(ctx: &Ctx, a: Args) -> Result<Exit> {
         }
     });
     bar.finish_and_clear();
-    let mut issued = issued.into_inner().unwrap();
-    issued.sort_by(|x, y| (&x.tenant, &x.env).cmp(&(&y.tenant, &y.env)));
-    let failed = failed.into_inner().unwrap();
+    (issued.into_inner().unwrap(), failed.into_inner().unwrap())
+}
+
+/// The failures on stderr (escaped), then the report; exit 1 when any failed.
+fn render_all(
+    ctx: &Ctx,
+    issued: Vec<IssueReport>,
+    unchanged: usize,
+    failed: Vec<Failure>,
+) -> Result<Exit> {
     for f in &failed {
-        eprintln!("error: {}/{}: {}", f.tenant, f.env, f.error);
+        ctx.error(format!("{}/{}: {}", f.tenant, f.env, f.error));
     }
     let code = if failed.is_empty() {
         Exit::Ok
@@ -324,8 +383,8 @@ fn run_all(ctx: &Ctx, a: Args) -> Result<Exit> {
             say!(
                 ctx.out,
                 "issued  {}/{} {} {}",
-                r.tenant,
-                r.env,
+                sanitize(&r.tenant),
+                sanitize(&r.env),
                 r.kind,
                 r.serial
             );
