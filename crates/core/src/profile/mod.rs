@@ -7,6 +7,7 @@
 //! lower one whole.
 
 pub mod duration;
+mod limits;
 pub mod model;
 pub mod resolve;
 pub mod templates;
