@@ -20,7 +20,8 @@ fn main() -> ExitCode {
             if is_broken_pipe(&err) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("error: {}", cli::render_error(&err));
+            // escaped: an error may carry a name or path taken from a file or a flag
+            eprintln!("error: {}", report::sanitize(&cli::render_error(&err)));
             cli::exit_code_for(&err).into()
         }
     }

@@ -151,8 +151,8 @@ fn print_table(ctx: &Ctx, findings: &[Finding], ws_root: Option<&std::path::Path
             status = status.fg(c);
         }
         let owner = match (&f.tenant, &f.env) {
-            (Some(t), Some(e)) => format!("{t}/{e}"),
-            (None, Some(e)) => e.clone(),
+            (Some(t), Some(e)) => sanitize(&format!("{t}/{e}")),
+            (None, Some(e)) => sanitize(e),
             _ => "-".into(),
         };
         let source = match ws_root {

@@ -180,6 +180,10 @@ fn run_all(ctx: &Ctx, a: Args) -> Result<Exit> {
     if let Some(e) = &a.env {
         profiles.check_env(e)?;
     }
+    // a file such as profiles/tenants/ca.yaml is no tenant: skipped, and said so
+    for r in profiles.rejected_tenants() {
+        ctx.warn(format!("{r}; skipped"));
+    }
     let flags = a.flags();
     let _lock = ws.lock()?;
     let now = time::OffsetDateTime::now_utc();
@@ -193,7 +197,8 @@ fn run_all(ctx: &Ctx, a: Args) -> Result<Exit> {
         force: a.force,
         jobs,
     };
-    let plan = issue_all::plan(&ws, &profiles, &req, now)?;
+    let mut plan = issue_all::plan(&ws, &profiles, &req, now)?;
+    let unreadable = std::mem::take(&mut plan.failed);
     let mut signers = issue_all::Signers::default();
     for e in plan.envs() {
         let ca = crate::ops::ca::open(&ws, &profiles, &e)?;
@@ -212,8 +217,9 @@ fn run_all(ctx: &Ctx, a: Args) -> Result<Exit> {
     };
     let (issued, failed) = plan.issue(&ws, &signers, jobs, now, &|n| bar.inc(n as u64));
     bar.finish_and_clear();
-    let failed: Vec<Failure> = failed
+    let failed: Vec<Failure> = unreadable
         .into_iter()
+        .chain(failed)
         .map(|f| Failure {
             error: render_error(&anyhow::Error::new(f.error)),
             tenant: f.tenant,
@@ -221,7 +227,7 @@ fn run_all(ctx: &Ctx, a: Args) -> Result<Exit> {
         })
         .collect();
     for f in &failed {
-        eprintln!("error: {}/{}: {}", f.tenant, f.env, f.error);
+        ctx.error(format!("{}/{}: {}", f.tenant, f.env, f.error));
     }
     let code = if failed.is_empty() {
         Exit::Ok
@@ -238,8 +244,8 @@ fn run_all(ctx: &Ctx, a: Args) -> Result<Exit> {
             say!(
                 out,
                 "issued  {}/{} {} {}",
-                r.tenant,
-                r.env,
+                sanitize(&r.tenant),
+                sanitize(&r.env),
                 r.kind,
                 r.serial
             );

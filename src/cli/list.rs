@@ -44,16 +44,76 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
     if let Some(e) = &a.env {
         profiles.check_env(e)?;
     }
+    for r in profiles.rejected_tenants() {
+        ctx.warn(r.to_string());
+    }
     let now = OffsetDateTime::now_utc();
-    let recs = ws.leaves(&Filter {
+    let inv = ws.inventory(&Filter {
         tenant: a.tenant.as_deref(),
         env: a.env.as_deref(),
         kind: a.kind,
-    })?;
+    });
+    // a folder that cannot be read is named and the rest still listed; exit 1 says so
+    for p in &inv.problems {
+        ctx.error(p.to_string());
+    }
+    let code = if inv.problems.is_empty() {
+        Exit::Ok
+    } else {
+        Exit::Error
+    };
+    let rows = rows_of(ctx, &profiles, inv.leaves, a.all, now);
+    if ctx.json() {
+        ctx.out.json(&rows)?;
+        return Ok(code);
+    }
+    if rows.is_empty() && code.is_ok() {
+        ctx.note("No certificates issued yet (mtlsctl issue --tenant T --env E).")?;
+        return Ok(code);
+    }
+    let mut t = table::new(
+        &[
+            "tenant",
+            "env",
+            "kind",
+            "serial",
+            "subject",
+            "not after",
+            "days left",
+            "status",
+        ],
+        ctx.stdout_tty,
+    );
+    for r in &rows {
+        // every column but kind and dates comes from a meta.json: escaped
+        t.add_row(vec![
+            sanitize(&r.tenant),
+            sanitize(&r.env),
+            r.kind.to_string(),
+            sanitize(&r.serial),
+            sanitize(&r.subject),
+            report::date(r.not_after),
+            r.days_left.to_string(),
+            r.status.to_string(),
+        ]);
+    }
+    say!(ctx.out, "{t}");
+    Ok(code)
+}
+
+/// One row per record (only active ones unless `all`), judged valid / due / expired by
+/// its profile's renewal window.
+fn rows_of(
+    ctx: &Ctx,
+    profiles: &crate::profile::Profiles,
+    recs: Vec<crate::workspace::inventory::LeafRecord>,
+    all: bool,
+    now: OffsetDateTime,
+) -> Vec<Row> {
     let mut rows = Vec::new();
     let mut windows = std::collections::HashMap::new();
     for r in recs {
-        if !a.all && r.meta.status != Status::Active {
+        if !all && r.meta.status != Status::Active {
             continue;
         }
         // one profile resolution per tenant/env; a broken profile is named, not fatal
@@ -93,39 +153,5 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
             path: r.dir.clone(),
         });
     }
-    if ctx.json() {
-        ctx.out.json(&rows)?;
-        return Ok(Exit::Ok);
-    }
-    if rows.is_empty() {
-        ctx.note("No certificates issued yet (mtlsctl issue --tenant T --env E).")?;
-        return Ok(Exit::Ok);
-    }
-    let mut t = table::new(
-        &[
-            "tenant",
-            "env",
-            "kind",
-            "serial",
-            "subject",
-            "not after",
-            "days left",
-            "status",
-        ],
-        ctx.stdout_tty,
-    );
-    for r in &rows {
-        t.add_row(vec![
-            r.tenant.clone(),
-            r.env.clone(),
-            r.kind.to_string(),
-            r.serial.clone(),
-            sanitize(&r.subject),
-            report::date(r.not_after),
-            r.days_left.to_string(),
-            r.status.to_string(),
-        ]);
-    }
-    say!(ctx.out, "{t}");
-    Ok(Exit::Ok)
+    rows
 }

@@ -218,8 +218,15 @@ impl Ctx {
         }
     }
 
+    /// A warning on stderr, escaped: warnings name files and folders whose names come
+    /// from the file system.
     pub fn warn(&self, msg: impl AsRef<str>) {
-        eprintln!("warning: {}", msg.as_ref());
+        eprintln!("warning: {}", crate::report::sanitize(msg.as_ref()));
+    }
+
+    /// An error on stderr that does not end the command (one folder of many), escaped.
+    pub fn error(&self, msg: impl AsRef<str>) {
+        eprintln!("error: {}", crate::report::sanitize(msg.as_ref()));
     }
 }
 

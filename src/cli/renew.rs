@@ -97,13 +97,13 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
     let rep = RenewReport::new(a.dry_run, a.reuse_key, items);
     for i in &rep.items {
         match i.action {
-            RenewAction::Failed => eprintln!(
-                "error: {}/{} {}: {}",
+            RenewAction::Failed => ctx.error(format!(
+                "{}/{} {}: {}",
                 i.tenant,
                 i.env,
                 i.kind,
                 i.reason.as_deref().unwrap_or("failed")
-            ),
+            )),
             RenewAction::Skipped => ctx.warn(format!(
                 "{}/{} {} is due but not renewed: {}",
                 i.tenant,

@@ -61,7 +61,7 @@ pub fn ca_cert_der(ws: &Workspace, profiles: &Profiles, env: &str) -> Result<Vec
         }
         return Err(OpError::NoCa { env: env.into() });
     }
-    let pem = fsutil::read(&p)?;
+    let pem = ws.read(&p)?;
     let ders = crate::pki::inspect::certificates(&pem).map_err(|e| WsError::Corrupt {
         path: p.clone(),
         reason: e.to_string(),
@@ -114,6 +114,7 @@ pub fn init(
     let signer = Signer::new(&built.der, &key)?;
     let (crl_pem, _) = crl::sign(&signer, 1, &[], ca.crl_validity.value.to_time(), now)?;
 
+    ws.check_no_symlink(&ws.ca_dir(env))?;
     fsutil::private_dir(&ws.ca_dir(env))?;
     // key first: a CA certificate without its key is useless, a key alone is harmless
     fsutil::write_new(&ws.ca_key(env), &key_pem, SECRET)?;
@@ -142,7 +143,7 @@ pub fn key_is_encrypted(ws: &Workspace, env: &str) -> Result<bool> {
     if !p.is_file() {
         return Err(OpError::CaKeyMissing { path: p });
     }
-    Ok(is_encrypted_pem(&fsutil::read(&p)?))
+    Ok(is_encrypted_pem(&ws.read(&p)?))
 }
 
 /// Loads `env`'s CA for signing.
@@ -154,7 +155,7 @@ pub fn signer(
 ) -> Result<Signer> {
     let der = ca_cert_der(ws, profiles, env)?;
     let key_path = ws.ca_key(env);
-    let key_pem = zeroize::Zeroizing::new(fsutil::read(&key_path)?);
+    let key_pem = zeroize::Zeroizing::new(ws.read(&key_path)?);
     let key = PrivateKey::from_pem_or_der(&key_pem, passphrase).map_err(|e| match e {
         PkiError::WrongPassphrase => OpError::WrongCaPassphrase {
             path: key_path.clone(),

@@ -19,10 +19,10 @@ use crate::pki::keys::PrivateKey;
 use crate::pki::verify::{self, Finding, Input, Purpose};
 use crate::pki::{Kind, PkiError, inspect};
 use crate::profile::{Dur, LeafFlags, Profiles};
+use crate::workspace::Workspace;
 use crate::workspace::audit::Event;
 use crate::workspace::fsutil::{self, NewFile, PUBLIC, SECRET};
 use crate::workspace::inventory::{CERT, CHAIN, LeafMeta, LeafRecord, META, Status};
-use crate::workspace::{Workspace, check_name};
 
 /// Files of a pending request.
 pub const PENDING_KEY: &str = "key.pem";
@@ -30,9 +30,8 @@ pub const PENDING_CSR: &str = "request.csr";
 pub const PENDING_META: &str = "pending.json";
 
 /// Where leaves signed from a CSR without `--tenant` are recorded:
-/// `pki/<env>/_signed/<kind>/<serial>/`. Tenant names made by `tenant add` are free to
-/// use anything else.
-pub const SIGNED_TENANT: &str = "_signed";
+/// `pki/<env>/_signed/<kind>/<serial>/`. A reserved name: no tenant can take it.
+pub use crate::workspace::SIGNED_TENANT;
 
 /// What `pending.json` remembers about a request.
 #[derive(Debug, Serialize, Deserialize, Clone)]
@@ -89,6 +88,7 @@ pub fn csr(
         )));
     }
     let dir = ws.pending_dir(env, tenant, kind);
+    ws.check_no_symlink(&dir)?;
     if dir.exists() {
         if !force {
             return Err(OpError::Msg(format!(
@@ -254,7 +254,7 @@ pub fn import(
             key_path.display()
         )));
     }
-    let key_pem = zeroize::Zeroizing::new(fsutil::read(&key_path)?);
+    let key_pem = zeroize::Zeroizing::new(ws.read(&key_path)?);
     let key = PrivateKey::from_pem_or_der(&key_pem, None)?;
     let (leaf, outcome) = check_import(&key, cert_file, chain_file, kind, now, || {
         format!(
@@ -520,7 +520,6 @@ fn store_signed(
     chain: &[X509],
     now: OffsetDateTime,
 ) -> Result<LeafRecord> {
-    debug_assert!(check_name("tenant", SIGNED_TENANT).is_ok());
     let info = inspect::cert_info(der)?;
     let x = X509::from_der(der).map_err(PkiError::from)?;
     let cert_pem = x.to_pem().map_err(PkiError::from)?;
@@ -550,6 +549,7 @@ fn store_signed(
     };
     let meta_json = serde_json::to_vec_pretty(&meta).expect("meta serialises");
     let dir = ws.leaf_dir(env, SIGNED_TENANT, kind, &info.serial);
+    ws.check_no_symlink(&dir)?;
     fsutil::write_dir_atomic(
         &dir,
         &[

@@ -372,7 +372,7 @@ pub fn scan_workspace(
                 tenant: None,
                 env: Some(env.clone()),
             };
-            match read_certs(&ca_path) {
+            match ws_read(ws, &ca_path).and_then(|d| certs_of(&d)) {
                 Ok(infos) => {
                     for i in &infos {
                         scan.findings.push(cert_finding(
@@ -396,7 +396,7 @@ pub fn scan_workspace(
             let within = opts
                 .within
                 .map_or(Duration::days(FOREIGN_WITHIN_DAYS), Dur::to_time);
-            match read_crl(&crl_path) {
+            match ws_read(ws, &crl_path).and_then(|d| crl_of(&d)) {
                 Ok(info) => scan.findings.push(crl_finding(
                     path_string(&crl_path),
                     Some(env.clone()),
@@ -415,39 +415,46 @@ pub fn scan_workspace(
                 crl_path.display()
             ));
         }
-        for tenant in tenant_dirs(ws, &env) {
-            let leaves = match ws.leaves(&Filter {
-                tenant: Some(&tenant),
-                env: Some(&env),
-                kind: None,
-            }) {
-                Ok(l) => l,
-                Err(e) => {
-                    let dir = ws.root().join("pki").join(&env).join(&tenant);
-                    scan.findings
-                        .push(Finding::unreadable(path_string(&dir), e.to_string()));
-                    continue;
-                }
-            };
-            for rec in current_leaves(leaves) {
-                let within = match opts.within {
-                    Some(w) => w.to_time(),
-                    None => match renew_before(profiles, &rec) {
-                        Ok(d) => d,
-                        Err(e) => {
-                            scan.warnings.push(format!(
-                                "{tenant}/{env}: {e}; using a {FOREIGN_WITHIN_DAYS}-day window"
-                            ));
-                            Duration::days(FOREIGN_WITHIN_DAYS)
-                        }
-                    },
-                };
-                scan.findings
-                    .push(leaf_finding(&rec, within, critical, now));
-            }
-        }
+        leaf_findings(ws, profiles, opts, &env, now, &mut scan);
     }
     Ok(scan)
+}
+
+/// The current leaves of `env`; a folder that cannot be read (a corrupt meta.json, a
+/// symbolic link) is an unreadable finding of its own, and the others are still judged.
+fn leaf_findings(
+    ws: &Workspace,
+    profiles: &Profiles,
+    opts: &Options,
+    env: &str,
+    now: OffsetDateTime,
+    scan: &mut Scan,
+) {
+    let inv = ws.inventory(&Filter {
+        env: Some(env),
+        ..Filter::default()
+    });
+    for p in &inv.problems {
+        scan.findings
+            .push(Finding::unreadable(path_string(&p.path), p.to_string()));
+    }
+    for rec in current_leaves(inv.leaves) {
+        let within = match opts.within {
+            Some(w) => w.to_time(),
+            None => match renew_before(profiles, &rec) {
+                Ok(d) => d,
+                Err(e) => {
+                    scan.warnings.push(format!(
+                        "{}/{env}: {e}; using a {FOREIGN_WITHIN_DAYS}-day window",
+                        rec.meta.tenant
+                    ));
+                    Duration::days(FOREIGN_WITHIN_DAYS)
+                }
+            },
+        };
+        scan.findings
+            .push(leaf_finding(&rec, within, opts.critical.to_time(), now));
+    }
 }
 
 fn leaf_finding(
@@ -464,7 +471,8 @@ fn leaf_finding(
     };
     let revoked_at = (rec.meta.status == LeafStatus::Revoked)
         .then(|| rec.meta.revoked_at.unwrap_or(rec.meta.issued_at));
-    match read_certs(&path) {
+    let read = crate::workspace::fsutil::read_nofollow(&path).map_err(|e| e.to_string());
+    match read.and_then(|d| certs_of(&d)) {
         Ok(infos) => cert_finding(
             path_string(&path),
             owner,
@@ -528,30 +536,18 @@ pub fn current_leaves(leaves: Vec<LeafRecord>) -> Vec<LeafRecord> {
     by.into_values().collect()
 }
 
-fn tenant_dirs(ws: &Workspace, env: &str) -> Vec<String> {
-    let dir = ws.root().join("pki").join(env);
-    let mut v: Vec<String> = match fs::read_dir(&dir) {
-        Ok(rd) => rd
-            .flatten()
-            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| n != "ca" && !n.starts_with('.'))
-            .collect(),
-        Err(_) => Vec::new(),
-    };
-    v.sort();
-    v
+/// A file of the workspace, never through a symbolic link.
+fn ws_read(ws: &Workspace, path: &Path) -> std::result::Result<Vec<u8>, String> {
+    ws.read(path).map_err(|e| e.to_string())
 }
 
-fn read_certs(path: &Path) -> std::result::Result<Vec<Brief>, String> {
-    let data = fs::read(path).map_err(|e| e.to_string())?;
-    let ders = inspect::certificates(&data).map_err(|e| e.to_string())?;
+fn certs_of(data: &[u8]) -> std::result::Result<Vec<Brief>, String> {
+    let ders = inspect::certificates(data).map_err(|e| e.to_string())?;
     ders.iter().map(|d| brief(d)).collect()
 }
 
-fn read_crl(path: &Path) -> std::result::Result<CrlInfo, String> {
-    let data = fs::read(path).map_err(|e| e.to_string())?;
-    let blocks = inspect::blocks(&data).map_err(|e| e.to_string())?;
+fn crl_of(data: &[u8]) -> std::result::Result<CrlInfo, String> {
+    let blocks = inspect::blocks(data).map_err(|e| e.to_string())?;
     let b = blocks
         .iter()
         .find(|b| b.label == "X509 CRL" || b.label == "DER")

@@ -66,7 +66,7 @@ pub fn files_of(rec: &LeafRecord) -> LeafFiles {
 
 /// Reports a stored leaf.
 pub fn report_of(rec: &LeafRecord, action: &'static str) -> Result<IssueReport> {
-    let pem = fsutil::read(&rec.cert_path())?;
+    let pem = fsutil::read_nofollow(&rec.cert_path())?;
     let der = crate::pki::inspect::certificates(&pem)?
         .into_iter()
         .next()
@@ -228,6 +228,7 @@ fn prepare(ws: &Workspace, n: &NewLeaf<'_>) -> Result<Prepared> {
         files.push((PFX_PASS, pw_line, SECRET));
     }
     let dir = ws.leaf_dir(n.env, n.tenant, n.kind, &info.serial);
+    ws.check_no_symlink(&dir)?;
     Ok(Prepared {
         dir,
         files,

@@ -30,10 +30,13 @@ pub struct Request<'a> {
     pub jobs: usize,
 }
 
-/// The certificates to issue, and how many are kept as they are.
+/// The certificates to issue, how many are kept as they are, and the tenant/envs whose
+/// folders cannot be read (failures; the rest go ahead).
+#[derive(Default)]
 pub struct Plan {
     pub todo: Vec<Resolved>,
     pub unchanged: usize,
+    pub failed: Vec<Failure>,
 }
 
 /// A certificate that could not be issued (the others were).
@@ -66,7 +69,7 @@ pub fn plan(
 ) -> Result<Plan> {
     let names = profiles.tenant_names();
     let per = names.len().div_ceil(req.jobs.max(1)).max(1);
-    let planned: Vec<Result<(Vec<Resolved>, usize)>> = std::thread::scope(|s| {
+    let planned: Vec<Result<Plan>> = std::thread::scope(|s| {
         let handles: Vec<_> = names
             .chunks(per)
             .map(|part| {
@@ -82,14 +85,12 @@ pub fn plan(
             .flat_map(|h| h.join().expect("planning thread"))
             .collect()
     });
-    let mut plan = Plan {
-        todo: Vec::new(),
-        unchanged: 0,
-    };
+    let mut plan = Plan::default();
     for p in planned {
-        let (t, u) = p?;
-        plan.todo.extend(t);
-        plan.unchanged += u;
+        let p = p?;
+        plan.todo.extend(p.todo);
+        plan.unchanged += p.unchanged;
+        plan.failed.extend(p.failed);
     }
     Ok(plan)
 }
@@ -100,10 +101,9 @@ fn plan_tenant(
     req: &Request<'_>,
     tenant: &str,
     now: OffsetDateTime,
-) -> Result<(Vec<Resolved>, usize)> {
+) -> Result<Plan> {
     let (path, tf) = profiles.tenant(tenant)?;
-    let mut todo = Vec::new();
-    let mut unchanged = 0usize;
+    let mut plan = Plan::default();
     for e in &tf.environments.value {
         if req.env.is_some_and(|x| x != e.value) {
             continue;
@@ -116,14 +116,19 @@ fn plan_tenant(
             r.kind.value,
             r.renew_before.value.to_time(),
             now,
-        )?;
-        if valid.is_some() && !req.force {
-            unchanged += 1;
-        } else {
-            todo.push(r);
+        );
+        match valid {
+            Ok(Some(_)) if !req.force => plan.unchanged += 1,
+            Ok(_) => plan.todo.push(r),
+            // a folder that cannot be read fails this tenant/env only
+            Err(error) => plan.failed.push(Failure {
+                tenant: tenant.to_string(),
+                env: e.value.clone(),
+                error,
+            }),
         }
     }
-    Ok((todo, unchanged))
+    Ok(plan)
 }
 
 impl Plan {

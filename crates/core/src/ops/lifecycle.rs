@@ -226,7 +226,7 @@ fn keep_sans(profiles: &Profiles, rec: &LeafRecord, r: Resolved) -> Resolved {
     if !r.san_dns.value.is_empty() || !r.san_ip.value.is_empty() {
         return r;
     }
-    let Ok(pem) = fsutil::read(&rec.cert_path()) else {
+    let Ok(pem) = fsutil::read_nofollow(&rec.cert_path()) else {
         return r;
     };
     let Some(info) = inspect::certificates(&pem)
@@ -270,7 +270,7 @@ pub fn renew_one(
                 kp.display()
             )));
         }
-        let pem = zeroize::Zeroizing::new(fsutil::read(&kp)?);
+        let pem = zeroize::Zeroizing::new(fsutil::read_nofollow(&kp)?);
         let key = PrivateKey::from_pem_or_der(&pem, None)
             .map_err(|e| OpError::Msg(format!("--reuse-key: cannot read {}: {e}", kp.display())))?;
         issue::issue_with_key(ws, &due.resolved, signer, chain, now, "renew", from, &key)

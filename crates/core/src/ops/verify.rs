@@ -116,7 +116,7 @@ pub fn tenant(
     })?;
     let leaf = certs_of(&rec.cert_path(), "certificate")?.remove(0);
     let chain = if rec.chain_path().is_file() {
-        let data = fsutil::read(&rec.chain_path())?;
+        let data = fsutil::read_nofollow(&rec.chain_path())?;
         inspect::certificates(&data).unwrap_or_default()
     } else {
         Vec::new()
@@ -143,7 +143,7 @@ pub fn tenant(
     }
     let crl_path = ws.crl(env);
     let (crls, crl) = if crl_path.is_file() {
-        let data = fsutil::read(&crl_path)?;
+        let data = ws.read(&crl_path)?;
         let c = verify::crls_from(&data)
             .map_err(|e| OpError::Msg(format!("{}: {e}", crl_path.display())))?;
         (c, vec![crl_path])

@@ -7,6 +7,7 @@
 //! lower one whole.
 
 pub mod duration;
+mod limits;
 pub mod model;
 pub mod resolve;
 pub mod templates;
@@ -18,7 +19,8 @@ use std::path::{Path, PathBuf};
 use serde_saphyr::{Location, Spanned};
 use thiserror::Error;
 
-use crate::workspace::{Workspace, WsError};
+use crate::pki::text::sanitize;
+use crate::workspace::{Workspace, WsError, check_name};
 pub use duration::Dur;
 pub use model::{ConfigFile, EnvFile, TenantFile};
 pub use resolve::{LeafFlags, Resolved, ResolvedCa, Source, Val};
@@ -74,12 +76,18 @@ impl ProfileError {
 
 /// Turns a serde-saphyr error into a one-line `file:line:col: message`, with a
 /// did-you-mean for unknown keys.
+///
+/// The message never quotes the file: no source snippet, a value serde would quote
+/// (`invalid type: string "root:$6$...", expected ...`) is left out, and a key is named
+/// only when it looks like one, so a file that is not a profile at all (a copy of
+/// /etc/shadow, a key) shows nothing of itself.
 fn yaml_error(path: &Path, e: &serde_saphyr::Error) -> ProfileError {
     let plain = e.without_snippet().to_string();
     let mut msg = plain.lines().next().unwrap_or("").to_string();
     if let Some(i) = msg.rfind(" at line ") {
         msg.truncate(i);
     }
+    msg = drop_quoted_value(&msg);
     if let Some(rest) = msg.strip_prefix("unknown field `")
         && let Some((field, tail)) = rest.split_once('`')
     {
@@ -88,9 +96,13 @@ fn yaml_error(path: &Path, e: &serde_saphyr::Error) -> ProfileError {
             .or_else(|| tail.split_once("expected "))
             .map(|(_, l)| l.split(", ").map(|s| s.trim_matches('`')).collect())
             .unwrap_or_default();
-        msg = match did_you_mean(field, &expected) {
-            Some(s) => format!("unknown key '{field}': did you mean '{s}'?"),
-            None => format!(
+        msg = match (looks_like_key(field), did_you_mean(field, &expected)) {
+            (false, _) => format!(
+                "this is not a profile key (is this file a profile at all?): known keys are {}",
+                expected.join(", ")
+            ),
+            (true, Some(s)) => format!("unknown key '{field}': did you mean '{s}'?"),
+            (true, None) => format!(
                 "unknown key '{field}': known keys are {}",
                 expected.join(", ")
             ),
@@ -102,7 +114,11 @@ fn yaml_error(path: &Path, e: &serde_saphyr::Error) -> ProfileError {
             .split(", set DuplicateKeyPolicy")
             .next()
             .unwrap_or(rest);
-        msg = format!("the key '{key}' is given twice in this mapping: keep one");
+        msg = if looks_like_key(key) {
+            format!("the key '{key}' is given twice in this mapping: keep one")
+        } else {
+            "a key is given twice in this mapping: keep one".into()
+        };
     }
     if let Some(field) = msg
         .strip_prefix("missing field `")
@@ -124,6 +140,43 @@ fn yaml_error(path: &Path, e: &serde_saphyr::Error) -> ProfileError {
     }
 }
 
+/// Whether an unknown key from a file may be repeated in a message: a short word of
+/// letters, digits, '_', '-' and '.', as every profile key and environment name is.
+/// Anything else (a line of /etc/shadow read as a key) is not shown.
+fn looks_like_key(k: &str) -> bool {
+    !k.is_empty()
+        && k.len() <= 40
+        && k.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+/// `invalid type: string "<the file's text>", expected X` -> `invalid type: found a
+/// string, expected X`: serde's invalid-type and invalid-value messages quote the value
+/// they found, which for a file that is not YAML is the file itself; an unknown variant
+/// is named only when it looks like a word.
+fn drop_quoted_value(msg: &str) -> String {
+    if let Some(rest) = msg.strip_prefix("unknown variant `")
+        && let Some((value, tail)) = rest.split_once('`')
+        && !looks_like_key(value)
+    {
+        return format!("unknown value{tail}");
+    }
+    for lead in ["invalid type: ", "invalid value: "] {
+        if let Some(rest) = msg.strip_prefix(lead)
+            && let Some(q) = rest.find([' ', '"', '`', '\''])
+            && let Some((_, expected)) = rest.rsplit_once(", expected ")
+        {
+            let what = rest[..q].trim_end_matches(',');
+            let expected = match expected.strip_prefix("struct ") {
+                Some(_) => "a mapping of keys",
+                None => expected,
+            };
+            return format!("{lead}found a {what}, expected {expected}");
+        }
+    }
+    msg.to_string()
+}
+
 /// The closest candidate: within a small edit distance (`valdity` for `validity`), or
 /// one name the start of the other (`production` for `prod`).
 pub fn did_you_mean<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
@@ -142,13 +195,78 @@ pub fn did_you_mean<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
     })
 }
 
-fn parse_file<T: for<'de> serde::Deserialize<'de>>(path: &Path) -> Result<T, ProfileError> {
-    let bytes = crate::workspace::fsutil::read(path)?;
+/// Reads and parses one profile of `ws`: never through a symbolic link (see
+/// [`Workspace::read`]), and never quoting the file in an error (see [`yaml_error`]).
+fn parse_file<T: for<'de> serde::Deserialize<'de>>(
+    ws: &Workspace,
+    path: &Path,
+) -> Result<T, ProfileError> {
+    let bytes = ws.read(path)?;
     let text = String::from_utf8(bytes).map_err(|e| ProfileError::File {
         path: path.to_path_buf(),
         msg: format!("not UTF-8 text (byte {})", e.utf8_error().valid_up_to()),
     })?;
-    serde_saphyr::from_str::<T>(&text).map_err(|e| yaml_error(path, &e))
+    let mut opts = serde_saphyr::Options::default();
+    opts.with_snippet = false;
+    serde_saphyr::from_str_with_options::<T>(&text, opts).map_err(|e| yaml_error(path, &e))
+}
+
+/// A file under profiles/tenants/ that is not used: its name is not a valid tenant name
+/// (`ca.yaml`, a name with control characters), or it is a symbolic link.
+#[derive(Clone, Debug)]
+pub struct RejectedProfile {
+    /// The file name without `.yaml`, as far as it is text.
+    pub name: String,
+    pub path: PathBuf,
+    /// Why, with any file-derived text escaped.
+    pub reason: String,
+}
+
+impl RejectedProfile {
+    pub fn error(&self) -> ProfileError {
+        ProfileError::File {
+            path: PathBuf::from(sanitize(&self.path.to_string_lossy())),
+            msg: self.reason.clone(),
+        }
+    }
+}
+
+impl fmt::Display for RejectedProfile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.error().fmt(f)
+    }
+}
+
+/// The tenants of profiles/tenants/ by file name, and the files that cannot be tenants.
+fn list_tenants(ws: &Workspace) -> (Vec<String>, Vec<RejectedProfile>) {
+    let (mut names, mut rejected) = (Vec::new(), Vec::new());
+    let Ok(rd) = std::fs::read_dir(ws.tenants_dir()) else {
+        return (names, rejected);
+    };
+    for ent in rd.flatten() {
+        let n = ent.file_name().to_string_lossy().into_owned();
+        let Some(stem) = n.strip_suffix(".yaml").filter(|s| !s.starts_with('.')) else {
+            continue;
+        };
+        let reason = match check_name("tenant", stem) {
+            Err(m) => Some(format!("not used as a tenant profile: {m}")),
+            Ok(()) if ent.file_type().is_ok_and(|t| t.is_symlink()) => Some(
+                "not used as a tenant profile: it is a symbolic link, which mtlsctl does not follow inside a workspace (it could lead to any file on this machine); replace the link with the file itself".into(),
+            ),
+            Ok(()) => None,
+        };
+        match reason {
+            Some(reason) => rejected.push(RejectedProfile {
+                name: stem.to_string(),
+                path: ent.path(),
+                reason,
+            }),
+            None => names.push(stem.to_string()),
+        }
+    }
+    names.sort();
+    rejected.sort_by(|a, b| a.path.cmp(&b.path));
+    (names, rejected)
 }
 
 /// Every profile of a workspace. Tenant files are read when first needed.
@@ -158,6 +276,7 @@ pub struct Profiles {
     pub config: ConfigFile,
     pub envs: BTreeMap<String, (PathBuf, EnvFile)>,
     tenant_names: Vec<String>,
+    rejected: Vec<RejectedProfile>,
     ws: Workspace,
 }
 
@@ -171,7 +290,7 @@ impl Profiles {
     /// Reads mtlsctl.yaml and every environment profile; checks names and lists tenants.
     pub fn load(ws: &Workspace) -> Result<Self, ProfileError> {
         let config_path = ws.config_file();
-        let config: ConfigFile = parse_file(&config_path)?;
+        let config: ConfigFile = parse_file(ws, &config_path)?;
         if config.org.value.trim().is_empty() {
             return Err(ProfileError::at_spanned(
                 &config_path,
@@ -181,7 +300,7 @@ impl Profiles {
         }
         let mut envs = BTreeMap::new();
         for e in &config.environments.value {
-            if let Err(m) = crate::workspace::check_name("environment", &e.value) {
+            if let Err(m) = check_name("environment", &e.value) {
                 return Err(ProfileError::at_spanned(&config_path, e, m));
             }
             if envs.contains_key(&e.value) {
@@ -204,27 +323,17 @@ impl Profiles {
                     ),
                 ));
             }
-            let file: EnvFile = parse_file(&p)?;
+            let file: EnvFile = parse_file(ws, &p)?;
             envs.insert(e.value.clone(), (p, file));
         }
-        let mut tenant_names = Vec::new();
-        if let Ok(rd) = std::fs::read_dir(ws.tenants_dir()) {
-            for ent in rd.flatten() {
-                let n = ent.file_name().to_string_lossy().into_owned();
-                if let Some(stem) = n.strip_suffix(".yaml")
-                    && !stem.starts_with('.')
-                {
-                    tenant_names.push(stem.to_string());
-                }
-            }
-        }
-        tenant_names.sort();
+        let (tenant_names, rejected) = list_tenants(ws);
         let p = Profiles {
             root: ws.root().to_path_buf(),
             config_path,
             config,
             envs,
             tenant_names,
+            rejected,
             ws: ws.clone(),
         };
         p.check_placeholders_config()?;
@@ -243,7 +352,14 @@ impl Profiles {
         &self.tenant_names
     }
 
+    /// The files under profiles/tenants/ that are not used, and why: commands that go
+    /// over every tenant name them in a warning.
+    pub fn rejected_tenants(&self) -> &[RejectedProfile] {
+        &self.rejected
+    }
+
     pub fn check_env(&self, env: &str) -> Result<(), ProfileError> {
+        check_name("environment", env).map_err(ProfileError::Flag)?;
         if self.envs.contains_key(env) {
             Ok(())
         } else {
@@ -254,8 +370,13 @@ impl Profiles {
         }
     }
 
-    /// Reads and checks a tenant's profile.
+    /// Reads and checks a tenant's profile. A name that is no valid tenant name (from a
+    /// flag, or a file such as profiles/tenants/ca.yaml) is an error, never a profile.
     pub fn tenant(&self, name: &str) -> Result<(PathBuf, TenantFile), ProfileError> {
+        if let Some(r) = self.rejected.iter().find(|r| r.name == name) {
+            return Err(r.error());
+        }
+        check_name("tenant", name).map_err(ProfileError::Flag)?;
         if !self.tenant_names.iter().any(|t| t == name) {
             return Err(ProfileError::UnknownTenant {
                 name: name.to_string(),
@@ -263,8 +384,11 @@ impl Profiles {
             });
         }
         let path = self.ws.tenant_profile(name);
-        let t: TenantFile = parse_file(&path)?;
+        let t: TenantFile = parse_file(&self.ws, &path)?;
         for e in &t.environments.value {
+            if let Err(m) = check_name("environment", &e.value) {
+                return Err(ProfileError::at_spanned(&path, e, m));
+            }
             if !self.envs.contains_key(&e.value) {
                 let known: Vec<&str> = self.envs.keys().map(String::as_str).collect();
                 let hint = match did_you_mean(&e.value, &known) {
@@ -278,14 +402,9 @@ impl Profiles {
                 ));
             }
         }
+        let listed = t.listed_envs();
         for (env, layer) in &t.overrides {
-            if !t.environments.value.iter().any(|e| &e.value == env) {
-                let listed: Vec<&str> = t
-                    .environments
-                    .value
-                    .iter()
-                    .map(|e| e.value.as_str())
-                    .collect();
+            if !listed.contains(&env.as_str()) {
                 let hint = match did_you_mean(env, &listed) {
                     Some(s) => format!("did you mean '{s}'?"),
                     None => format!(
@@ -297,7 +416,9 @@ impl Profiles {
                     &path,
                     layer,
                     format!(
-                        "overrides for '{env}', which this tenant does not list under environments: {hint}"
+                        "overrides for '{}', which this tenant does not list under environments: {}",
+                        sanitize(env),
+                        sanitize(&hint)
                     ),
                 ));
             }
@@ -336,6 +457,46 @@ impl Profiles {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const SHADOW: &str = "root:$6$s3cr3tSalt$Hash0fTheRootPassw0rd:19000:0:99999:7:::\ndaemon:*:19000:0:99999:7:::\n";
+
+    fn parse_err<T: for<'de> serde::Deserialize<'de> + fmt::Debug>(text: &str) -> String {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("x.yaml");
+        std::fs::write(&p, text).unwrap();
+        parse_file::<T>(&Workspace::at_new(d.path()), &p)
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn a_file_that_is_no_profile_is_never_quoted() {
+        for text in [
+            SHADOW.to_string(),
+            format!("organization: {SHADOW}"),
+            format!("- {SHADOW}"),
+            format!("organization: x\nenvironments: 5\n# {SHADOW}\n"),
+            "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49s3cr3tSalt\n-----END PRIVATE KEY-----\n".into(),
+        ] {
+            let e = parse_err::<TenantFile>(&text);
+            assert!(!e.contains("s3cr3t") && !e.contains("19000"), "{e}");
+            assert!(e.contains("x.yaml"), "{e}");
+        }
+        let e = parse_err::<TenantFile>(SHADOW);
+        assert!(e.contains("this is not a profile key"), "{e}");
+        for text in [
+            "daemon s3cr3t line\n",
+            "organization: x\nenvironments: [prod]\nclip_to_ca: s3cr3t\n",
+            "organization: x\nenvironments: [prod]\nkind: s3cr3t:line\n",
+            "organization: x\nenvironments: [prod]\nclient: s3cr3t\n",
+            "organization: x\nenvironments: [prod]\nkey: 5\n",
+        ] {
+            let e = parse_err::<TenantFile>(text);
+            assert!(!e.contains("s3cr3t"), "{e}");
+        }
+        let e = parse_err::<ConfigFile>(SHADOW);
+        assert!(!e.contains("s3cr3t"), "{e}");
+    }
 
     #[test]
     fn did_you_mean_finds_near_keys() {

@@ -145,6 +145,15 @@ pub struct TenantFile {
 }
 
 impl TenantFile {
+    /// The environments this tenant lists, as written.
+    pub fn listed_envs(&self) -> Vec<&str> {
+        self.environments
+            .value
+            .iter()
+            .map(|e| e.value.as_str())
+            .collect()
+    }
+
     /// The tenant's top-level settings as a layer.
     pub fn base_layer(&self) -> LeafLayer {
         LeafLayer {

@@ -465,6 +465,68 @@ fn fit_renew_before(
     Ok(())
 }
 
+/// A tenant resolved for an environment must list it under `environments:`.
+fn check_lists_env(
+    tenant: &str,
+    tpath: &Path,
+    t: &TenantFile,
+    env: &str,
+) -> Result<(), ProfileError> {
+    let listed = t.listed_envs();
+    if !listed.contains(&env) {
+        return Err(ProfileError::at_spanned(
+            tpath,
+            &t.environments,
+            format!(
+                "tenant '{tenant}' does not list environment '{env}' (it lists: {}); add '{env}' to environments here",
+                listed.join(", ")
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The four SAN lists of a resolved leaf.
+struct SanVals {
+    dns: Val<Vec<String>>,
+    ip: Val<Vec<IpAddr>>,
+    email: Val<Vec<String>>,
+    uri: Val<Vec<String>>,
+}
+
+/// The SAN limits of [`super::limits`], each error at the place its list came from.
+fn check_san_limits(
+    p: &Profiles,
+    dns: &Val<Vec<String>>,
+    ip: &Val<Vec<IpAddr>>,
+    email: &Val<Vec<String>>,
+    uri: &Val<Vec<String>>,
+) -> Result<(), ProfileError> {
+    use super::limits;
+    for (key, v, max) in [
+        ("san.dns", dns, limits::MAX_DNS_LEN),
+        ("san.email", email, limits::MAX_EMAIL_LEN),
+        ("san.uri", uri, limits::MAX_URI_LEN),
+    ] {
+        limits::san_lengths(key, &v.value, max).map_err(|m| err_at(p, &v.source, m))?;
+    }
+    let counts = [
+        ("san.dns", dns.value.len(), &dns.source),
+        ("san.ip", ip.value.len(), &ip.source),
+        ("san.email", email.value.len(), &email.source),
+        ("san.uri", uri.value.len(), &uri.source),
+    ];
+    let plain: Vec<(&str, usize)> = counts.iter().map(|(k, n, _)| (*k, *n)).collect();
+    limits::san_count(&plain).map_err(|m| {
+        // named at the longest list, the likeliest to cut
+        let (_, _, source) = counts
+            .iter()
+            .max_by_key(|(_, n, _)| *n)
+            .expect("four lists");
+        err_at(p, source, m)
+    })
+}
+
 /// An error at the source of a value (a file place, or the flag).
 fn err_at(p: &Profiles, source: &Source, msg: String) -> ProfileError {
     match source {
@@ -520,6 +582,7 @@ impl Profiles {
             .map_err(|m| err_at(self, &subject_t.source, m))?;
         let subject_parsed =
             Subject::parse(&subject_s).map_err(|m| err_at(self, &subject_t.source, m))?;
+        super::limits::subject(&subject_parsed).map_err(|m| err_at(self, &subject_t.source, m))?;
         let validity = pick_ca(
             self,
             &layers,
@@ -593,47 +656,9 @@ impl Profiles {
         flags: &LeafFlags,
     ) -> Result<Resolved, ProfileError> {
         self.check_env(env)?;
-        if !t.environments.value.iter().any(|e| e.value == env) {
-            let listed: Vec<&str> = t
-                .environments
-                .value
-                .iter()
-                .map(|e| e.value.as_str())
-                .collect();
-            return Err(ProfileError::at_spanned(
-                tpath,
-                &t.environments,
-                format!(
-                    "tenant '{tenant}' does not list environment '{env}' (it lists: {}); add '{env}' to environments here",
-                    listed.join(", ")
-                ),
-            ));
-        }
-        let (env_path, env_file) = &self.envs[env];
+        check_lists_env(tenant, tpath, t, env)?;
         let base = t.base_layer();
-        let mut layers = Vec::new();
-        if let Some(d) = &self.config.defaults {
-            layers.push(Layer {
-                path: &self.config_path,
-                leaf: d,
-            });
-        }
-        if let Some(l) = &env_file.leaf {
-            layers.push(Layer {
-                path: env_path,
-                leaf: l,
-            });
-        }
-        layers.push(Layer {
-            path: tpath,
-            leaf: &base,
-        });
-        if let Some(o) = t.overrides.get(env) {
-            layers.push(Layer {
-                path: tpath,
-                leaf: &o.value,
-            });
-        }
+        let layers = self.leaf_layers(tpath, t, &base, env);
 
         let mut kind = pick(self, &layers, |l| l.kind.as_ref(), Kind::Client);
         flag(&mut kind, flags.kind, "--kind");
@@ -680,13 +705,117 @@ impl Profiles {
             ("env", env),
             ("kind", kind_s),
         ];
+        let (subject_t, subject_s, subject_parsed) = self.resolve_subject(&layers, k, &vars)?;
+
+        let sans = self.resolve_sans(&layers, k, &vars, flags)?;
+
+        let pfx_enabled = pick(self, &layers, |l| l.pfx.as_ref()?.enabled.as_ref(), true);
+        let mut pfx_compat = pick(
+            self,
+            &layers,
+            |l| l.pfx.as_ref()?.compat.as_ref(),
+            PfxCompat::Modern,
+        );
+        flag(&mut pfx_compat, flags.pfx_compat, "--legacy");
+        let pfx_friendly_name = self.resolve_friendly_name(&layers, &vars)?;
+
+        Ok(Resolved {
+            tenant: tenant.to_string(),
+            env: env.to_string(),
+            org: self.org().to_string(),
+            tenant_org: tenant_org.clone(),
+            kind,
+            key,
+            validity,
+            renew_before,
+            clip_to_ca: pick(self, &layers, |l| l.clip_to_ca.as_ref(), false),
+            dual_eku: pick(self, &layers, |l| l.dual_eku.as_ref(), false),
+            subject: Val {
+                value: subject_s,
+                source: subject_t.source,
+            },
+            san_dns: sans.dns,
+            san_ip: sans.ip,
+            san_email: sans.email,
+            san_uri: sans.uri,
+            pfx_enabled,
+            pfx_compat,
+            pfx_friendly_name,
+            subject_parsed,
+        })
+    }
+
+    /// The PFX friendly name, placeholders expanded.
+    fn resolve_friendly_name(
+        &self,
+        layers: &[Layer<'_>],
+        vars: &[(&str, &str)],
+    ) -> Result<Val<String>, ProfileError> {
+        let fname_t = pick(
+            self,
+            layers,
+            |l| l.pfx.as_ref()?.friendly_name.as_ref(),
+            defaults::FRIENDLY_NAME.to_string(),
+        );
+        let fname =
+            expand(&fname_t.value, vars, false).map_err(|m| err_at(self, &fname_t.source, m))?;
+        Ok(Val {
+            value: fname,
+            source: fname_t.source,
+        })
+    }
+
+    /// The leaf layers of `t` in `env`, lowest first: mtlsctl.yaml's defaults, the
+    /// environment's `leaf:`, the tenant's settings (`base`), its override for `env`.
+    fn leaf_layers<'a>(
+        &'a self,
+        tpath: &'a Path,
+        t: &'a TenantFile,
+        base: &'a LeafLayer,
+        env: &str,
+    ) -> Vec<Layer<'a>> {
+        let (env_path, env_file) = &self.envs[env];
+        let mut layers = Vec::new();
+        if let Some(d) = &self.config.defaults {
+            layers.push(Layer {
+                path: &self.config_path,
+                leaf: d,
+            });
+        }
+        if let Some(l) = &env_file.leaf {
+            layers.push(Layer {
+                path: env_path,
+                leaf: l,
+            });
+        }
+        layers.push(Layer {
+            path: tpath,
+            leaf: base,
+        });
+        if let Some(o) = t.overrides.get(env) {
+            layers.push(Layer {
+                path: tpath,
+                leaf: &o.value,
+            });
+        }
+        layers
+    }
+
+    /// The subject of kind `k`: the template and where it came from, expanded, parsed
+    /// and checked against RFC 5280's bounds.
+    fn resolve_subject(
+        &self,
+        layers: &[Layer<'_>],
+        k: Kind,
+        vars: &[(&str, &str)],
+    ) -> Result<(Val<String>, String, Subject), ProfileError> {
         let default_subject = match k {
             Kind::Client => defaults::CLIENT_SUBJECT,
             Kind::Server => defaults::SERVER_SUBJECT,
         };
         let subject_t = pick(
             self,
-            &layers,
+            layers,
             |l| {
                 match k {
                     Kind::Client => l.client.as_ref(),
@@ -697,17 +826,29 @@ impl Profiles {
             },
             default_subject.to_string(),
         );
-        let subject_s = expand(&subject_t.value, &vars, true)
-            .map_err(|m| err_at(self, &subject_t.source, m))?;
+        let subject_s =
+            expand(&subject_t.value, vars, true).map_err(|m| err_at(self, &subject_t.source, m))?;
         let subject_parsed =
             Subject::parse(&subject_s).map_err(|m| err_at(self, &subject_t.source, m))?;
+        super::limits::subject(&subject_parsed).map_err(|m| err_at(self, &subject_t.source, m))?;
+        Ok((subject_t, subject_s, subject_parsed))
+    }
 
+    /// The subject alternative names of kind `k` from `layers`: placeholders expanded,
+    /// `--dns`/`--ip` applied, and checked against the limits.
+    fn resolve_sans(
+        &self,
+        layers: &[Layer<'_>],
+        k: Kind,
+        vars: &[(&str, &str)],
+        flags: &LeafFlags,
+    ) -> Result<SanVals, ProfileError> {
         let expand_list = |v: Val<Vec<Spanned<String>>>,
                            path_for: &dyn Fn(&Source) -> ProfileError|
          -> Result<Val<Vec<String>>, ProfileError> {
             let mut out = Vec::new();
             for s in &v.value {
-                out.push(expand(&s.value, &vars, false).map_err(|_| path_for(&v.source))?);
+                out.push(expand(&s.value, vars, false).map_err(|_| path_for(&v.source))?);
             }
             Ok(Val {
                 value: out,
@@ -716,7 +857,7 @@ impl Profiles {
         };
         let placeholder_err =
             |s: &Source| err_at(self, s, "a placeholder in this list does not expand".into());
-        let mut san_dns = expand_list(pick_list(self, &layers, k, |s| &s.dns), &placeholder_err)?;
+        let mut san_dns = expand_list(pick_list(self, layers, k, |s| &s.dns), &placeholder_err)?;
         if !flags.dns.is_empty() {
             san_dns = Val {
                 value: flags.dns.clone(),
@@ -725,7 +866,7 @@ impl Profiles {
                 },
             };
         }
-        let ip_strings = expand_list(pick_list(self, &layers, k, |s| &s.ip), &placeholder_err)?;
+        let ip_strings = expand_list(pick_list(self, layers, k, |s| &s.ip), &placeholder_err)?;
         let mut ips = Vec::new();
         for s in &ip_strings.value {
             ips.push(s.parse::<IpAddr>().map_err(|_| {
@@ -748,52 +889,14 @@ impl Profiles {
                 },
             };
         }
-        let san_email = expand_list(pick_list(self, &layers, k, |s| &s.email), &placeholder_err)?;
-        let san_uri = expand_list(pick_list(self, &layers, k, |s| &s.uri), &placeholder_err)?;
-
-        let pfx_enabled = pick(self, &layers, |l| l.pfx.as_ref()?.enabled.as_ref(), true);
-        let mut pfx_compat = pick(
-            self,
-            &layers,
-            |l| l.pfx.as_ref()?.compat.as_ref(),
-            PfxCompat::Modern,
-        );
-        flag(&mut pfx_compat, flags.pfx_compat, "--legacy");
-        let fname_t = pick(
-            self,
-            &layers,
-            |l| l.pfx.as_ref()?.friendly_name.as_ref(),
-            defaults::FRIENDLY_NAME.to_string(),
-        );
-        let fname =
-            expand(&fname_t.value, &vars, false).map_err(|m| err_at(self, &fname_t.source, m))?;
-
-        Ok(Resolved {
-            tenant: tenant.to_string(),
-            env: env.to_string(),
-            org: self.org().to_string(),
-            tenant_org: tenant_org.clone(),
-            kind,
-            key,
-            validity,
-            renew_before,
-            clip_to_ca: pick(self, &layers, |l| l.clip_to_ca.as_ref(), false),
-            dual_eku: pick(self, &layers, |l| l.dual_eku.as_ref(), false),
-            subject: Val {
-                value: subject_s,
-                source: subject_t.source,
-            },
-            san_dns,
-            san_ip,
-            san_email,
-            san_uri,
-            pfx_enabled,
-            pfx_compat,
-            pfx_friendly_name: Val {
-                value: fname,
-                source: fname_t.source,
-            },
-            subject_parsed,
+        let san_email = expand_list(pick_list(self, layers, k, |s| &s.email), &placeholder_err)?;
+        let san_uri = expand_list(pick_list(self, layers, k, |s| &s.uri), &placeholder_err)?;
+        check_san_limits(self, &san_dns, &san_ip, &san_email, &san_uri)?;
+        Ok(SanVals {
+            dns: san_dns,
+            ip: san_ip,
+            email: san_email,
+            uri: san_uri,
         })
     }
 }

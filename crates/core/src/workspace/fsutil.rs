@@ -264,6 +264,74 @@ pub fn read(path: &Path) -> Result<Vec<u8>, WsError> {
     fs::read(path).map_err(|e| io_err(path, "read", e))
 }
 
+/// Reads a regular file without following a symbolic link in its last component
+/// (`O_NOFOLLOW`): a link is [`WsError::Symlink`], a FIFO or device [`WsError::NotAFile`]
+/// (opened with `O_NONBLOCK`, so a FIFO cannot hang the run). Nothing of the file's
+/// content is ever part of an error.
+pub fn read_nofollow(path: &Path) -> Result<Vec<u8>, WsError> {
+    use std::io::Read;
+    let mut f = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) => WsError::Symlink(path.to_path_buf()),
+            _ => io_err(path, "read", e),
+        })?;
+    let md = f.metadata().map_err(|e| io_err(path, "read", e))?;
+    if !md.is_file() {
+        return Err(WsError::NotAFile(path.to_path_buf()));
+    }
+    let mut buf = Vec::with_capacity(md.len() as usize);
+    f.read_to_end(&mut buf)
+        .map_err(|e| io_err(path, "read", e))?;
+    Ok(buf)
+}
+
+/// Refuses `path` when it, or a folder between `root` and it, is a symbolic link. Parts
+/// that do not exist yet are fine (they will be created as plain folders); the parts
+/// from `/` to `root` are the operator's choice and not looked at. A path outside `root`
+/// is not looked at either.
+pub fn refuse_symlinks(root: &Path, path: &Path) -> Result<(), WsError> {
+    let Ok(rel) = path.strip_prefix(root) else {
+        return Ok(());
+    };
+    let mut cur = root.to_path_buf();
+    for part in rel.components() {
+        cur.push(part);
+        match fs::symlink_metadata(&cur) {
+            Ok(md) if md.file_type().is_symlink() => return Err(WsError::Symlink(cur)),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(io_err(&cur, "look at", e)),
+        }
+    }
+    Ok(())
+}
+
+/// Reads a file of the workspace at `root`: no symbolic link on the way from `root` to
+/// it or as the file itself ([`refuse_symlinks`], [`read_nofollow`]). A tenant profile
+/// that links to /etc/shadow or to another tenant's key is refused before a byte of it
+/// is read.
+pub fn read_inside(root: &Path, path: &Path) -> Result<Vec<u8>, WsError> {
+    refuse_symlinks(root, path)?;
+    read_nofollow(path)
+}
+
+impl super::Workspace {
+    /// Reads a file of this workspace: see [`read_inside`].
+    pub fn read(&self, path: &Path) -> Result<Vec<u8>, WsError> {
+        read_inside(self.root(), path)
+    }
+
+    /// Refuses to write at `path` when a folder on the way to it inside the workspace is
+    /// a symbolic link: a key written through `pki/<env>/<tenant>` linked elsewhere
+    /// would land outside the workspace.
+    pub fn check_no_symlink(&self, path: &Path) -> Result<(), WsError> {
+        refuse_symlinks(self.root(), path)
+    }
+}
+
 /// Appends one line to a file opened with O_APPEND, so concurrent writers never interleave
 /// within a line, and syncs it.
 pub fn append_line(path: &Path, line: &str, mode: u32) -> Result<(), WsError> {
@@ -408,6 +476,52 @@ mod tests {
             .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
             .collect();
         assert!(hidden.is_empty(), "{hidden:?}");
+    }
+
+    #[test]
+    fn reads_refuse_links_and_special_files() {
+        use std::os::unix::fs::symlink;
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("ws");
+        let outside = d.path().join("secret");
+        fs::write(&outside, "root:$6$hash:19000:0:99999:7:::\n").unwrap();
+        fs::create_dir_all(root.join("profiles/tenants")).unwrap();
+        fs::write(root.join("profiles/tenants/ok.yaml"), "a: 1\n").unwrap();
+        assert_eq!(
+            read_inside(&root, &root.join("profiles/tenants/ok.yaml")).unwrap(),
+            b"a: 1\n"
+        );
+        // the file itself a link
+        let link = root.join("profiles/tenants/evil.yaml");
+        symlink(&outside, &link).unwrap();
+        let e = read_inside(&root, &link).unwrap_err();
+        assert!(matches!(&e, WsError::Symlink(p) if p == &link), "{e}");
+        assert!(!e.to_string().contains("root:"), "{e}");
+        // O_NOFOLLOW alone refuses it too (no check of the folders)
+        assert!(matches!(read_nofollow(&link), Err(WsError::Symlink(_))));
+        // a folder on the way a link
+        fs::create_dir_all(d.path().join("elsewhere")).unwrap();
+        fs::write(d.path().join("elsewhere/x.yaml"), "b: 2\n").unwrap();
+        symlink(
+            d.path().join("elsewhere"),
+            root.join("profiles/environments"),
+        )
+        .unwrap();
+        let via = root.join("profiles/environments/x.yaml");
+        assert!(
+            matches!(read_inside(&root, &via), Err(WsError::Symlink(p)) if p == root.join("profiles/environments"))
+        );
+        // a FIFO is refused without blocking
+        let fifo = root.join("profiles/tenants/fifo.yaml");
+        let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        assert!(matches!(
+            read_inside(&root, &fifo),
+            Err(WsError::NotAFile(_))
+        ));
+        // parts that do not exist yet are fine for a write
+        assert!(refuse_symlinks(&root, &root.join("pki/prod/acme/client")).is_ok());
     }
 
     #[test]

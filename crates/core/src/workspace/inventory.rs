@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 
 use super::fsutil::{self, PUBLIC};
 use super::{Workspace, WsError};
-use crate::pki::Kind;
+use crate::pki::{Kind, text};
 
 pub const META: &str = "meta.json";
 pub const CERT: &str = "cert.pem";
@@ -118,25 +118,124 @@ impl LeafRecord {
 }
 
 fn read_meta(path: &Path) -> Result<LeafMeta, WsError> {
-    let bytes = fsutil::read(path)?;
+    // the folder is known not to be a link; the file itself must not be one either
+    let bytes = fsutil::read_nofollow(path)?;
     serde_json::from_slice(&bytes).map_err(|e| WsError::Corrupt {
         path: path.to_path_buf(),
         reason: e.to_string(),
     })
 }
 
-fn subdirs(p: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = match fs::read_dir(p) {
-        Ok(rd) => rd
-            .flatten()
-            .filter(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false))
-            .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
-            .map(|e| e.path())
+/// A folder or file of the inventory that could not be read, and why; the rest of the
+/// workspace is still listed.
+#[derive(Debug)]
+pub struct Problem {
+    pub path: PathBuf,
+    pub error: WsError,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+/// What a walk of `pki/` found: every readable leaf, and every folder that is not.
+#[derive(Debug, Default)]
+pub struct Inventory {
+    pub leaves: Vec<LeafRecord>,
+    pub problems: Vec<Problem>,
+}
+
+impl Inventory {
+    fn problem(&mut self, error: WsError) {
+        let path = match &error {
+            WsError::Io { path, .. }
+            | WsError::Exists(path)
+            | WsError::NotFound(path)
+            | WsError::NotAWorkspace(path)
+            | WsError::Locked { path, .. }
+            | WsError::Corrupt { path, .. }
+            | WsError::Symlink(path)
+            | WsError::NotAFile(path) => path.clone(),
+            WsError::Audit(_) => PathBuf::new(),
+        };
+        self.problems.push(Problem { path, error });
+    }
+}
+
+/// The folders in `parent` (hidden ones skipped), or the one named `name`; a symbolic
+/// link among them is a problem, never followed.
+fn dirs(parent: &Path, name: Option<&str>, inv: &mut Inventory) -> Vec<PathBuf> {
+    let entries: Vec<(PathBuf, std::io::Result<fs::FileType>)> = match name {
+        Some(n) => one(parent, n)
+            .into_iter()
+            .map(|p| {
+                let t = fs::symlink_metadata(&p).map(|m| m.file_type());
+                (p, t)
+            })
             .collect(),
-        Err(_) => Vec::new(),
+        None => match fs::read_dir(parent) {
+            Ok(rd) => rd
+                .flatten()
+                .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+                .map(|e| (e.path(), e.file_type()))
+                .collect(),
+            Err(_) => Vec::new(),
+        },
     };
+    let mut v = Vec::new();
+    for (p, t) in entries {
+        match t {
+            Ok(t) if t.is_symlink() => inv.problem(WsError::Symlink(p)),
+            Ok(t) if t.is_dir() => v.push(p),
+            _ => {}
+        }
+    }
     v.sort();
     v
+}
+
+/// The leaf in `dir`, if it holds a meta.json: read without following links, and
+/// checked against the folder it lies in (`pki/<env>/<tenant>/<kind>/<serial>/`), so a
+/// copied or edited meta.json cannot claim another tenant's place.
+fn leaf_at(dir: &Path, env: &str, tenant: &str, kind: Kind) -> Option<Result<LeafRecord, WsError>> {
+    let meta_path = dir.join(META);
+    fs::symlink_metadata(&meta_path).ok()?;
+    let meta = match read_meta(&meta_path) {
+        Ok(m) => m,
+        Err(e) => return Some(Err(e)),
+    };
+    let serial = name_of(dir);
+    if serial.is_empty() || !serial.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Some(Err(WsError::Corrupt {
+            path: dir.to_path_buf(),
+            reason: "a certificate's folder is named by its serial in hex, and this one is not"
+                .into(),
+        }));
+    }
+    let wrong = [
+        ("environment", meta.env.as_str(), env),
+        ("tenant", meta.tenant.as_str(), tenant),
+        ("kind", meta.kind.as_str(), kind.as_str()),
+        ("serial", meta.serial.as_str(), serial.as_str()),
+    ]
+    .into_iter()
+    .find(|(_, said, place)| said != place);
+    Some(match wrong {
+        Some((what, said, place)) => Err(WsError::Corrupt {
+            path: meta_path,
+            reason: format!(
+                "it names {what} '{}' but lies in the folder of {what} '{}'",
+                text::sanitize(said),
+                text::sanitize(place)
+            ),
+        }),
+        None => Ok(LeafRecord {
+            dir: dir.to_path_buf(),
+            meta,
+        }),
+    })
 }
 
 /// Filters for [`Workspace::leaves`].
@@ -148,53 +247,72 @@ pub struct Filter<'a> {
 }
 
 impl Workspace {
-    /// Every issued leaf matching `f`, oldest first within each tenant/env/kind.
-    pub fn leaves(&self, f: &Filter<'_>) -> Result<Vec<LeafRecord>, WsError> {
-        let mut out = Vec::new();
+    /// Every readable leaf matching `f`, oldest first within each tenant/env/kind, and
+    /// every folder that could not be read (a corrupt meta.json, a symbolic link, a
+    /// folder that is no tenant's): one broken folder never hides the others.
+    pub fn inventory(&self, f: &Filter<'_>) -> Inventory {
+        let mut inv = Inventory::default();
         let pki = self.root().join("pki");
+        if let Err(e) = fsutil::refuse_symlinks(self.root(), &pki) {
+            inv.problem(e);
+            return inv;
+        }
         // a named env or tenant is one folder: no need to list its siblings
-        let env_dirs = match f.env {
-            Some(e) => one(&pki, e),
-            None => subdirs(&pki),
-        };
-        for env_dir in env_dirs {
-            let tenant_dirs = match f.tenant {
-                Some(t) => one(&env_dir, t),
-                None => subdirs(&env_dir),
-            };
-            for tenant_dir in tenant_dirs {
+        for env_dir in dirs(&pki, f.env, &mut inv) {
+            let env = name_of(&env_dir);
+            if let Err(m) = super::check_name("environment", &env) {
+                inv.problem(WsError::Corrupt {
+                    path: env_dir,
+                    reason: format!("this folder is no environment's: {m}"),
+                });
+                continue;
+            }
+            for tenant_dir in dirs(&env_dir, f.tenant, &mut inv) {
                 let tenant = name_of(&tenant_dir);
-                if tenant == "ca" || f.tenant.is_some_and(|t| t != tenant) {
+                if is_own_folder(&tenant) {
                     continue;
                 }
-                let kind_dirs = match f.kind {
-                    Some(k) => vec![tenant_dir.join(k.as_str())],
-                    None => subdirs(&tenant_dir),
-                };
-                for kind_dir in kind_dirs {
-                    if name_of(&kind_dir).parse::<Kind>().is_err() {
+                if let Err(m) = super::check_stored_tenant(&tenant) {
+                    inv.problem(WsError::Corrupt {
+                        path: tenant_dir,
+                        reason: format!("this folder is no tenant's: {m}"),
+                    });
+                    continue;
+                }
+                let kind_name = f.kind.map(Kind::as_str);
+                for kind_dir in dirs(&tenant_dir, kind_name, &mut inv) {
+                    let Ok(kind) = name_of(&kind_dir).parse::<Kind>() else {
                         continue;
-                    }
+                    };
                     let mut recs = Vec::new();
-                    for leaf_dir in subdirs(&kind_dir) {
-                        let meta_path = leaf_dir.join(META);
-                        if !meta_path.is_file() {
-                            continue; // pending/ and similar
+                    for leaf_dir in dirs(&kind_dir, None, &mut inv) {
+                        match leaf_at(&leaf_dir, &env, &tenant, kind) {
+                            Some(Ok(r)) => recs.push(r),
+                            Some(Err(e)) => inv.problem(e),
+                            None => {} // pending/ and similar
                         }
-                        recs.push(LeafRecord {
-                            meta: read_meta(&meta_path)?,
-                            dir: leaf_dir,
-                        });
                     }
                     recs.sort_by_key(|r| r.meta.issued_at);
-                    out.extend(recs);
+                    inv.leaves.extend(recs);
                 }
             }
         }
-        Ok(out)
+        inv
     }
 
-    /// The newest active leaf of tenant/env/kind, if any.
+    /// Every issued leaf matching `f`, oldest first within each tenant/env/kind; the
+    /// first folder that cannot be read is an error (see [`Workspace::inventory`] to go
+    /// on past it).
+    pub fn leaves(&self, f: &Filter<'_>) -> Result<Vec<LeafRecord>, WsError> {
+        let inv = self.inventory(f);
+        match inv.problems.into_iter().next() {
+            Some(p) => Err(p.error),
+            None => Ok(inv.leaves),
+        }
+    }
+
+    /// The newest active leaf of tenant/env/kind, if any. A folder of that
+    /// tenant/env/kind that cannot be read, or a link on the way to it, is an error.
     pub fn current_leaf(
         &self,
         tenant: &str,
@@ -202,15 +320,19 @@ impl Workspace {
         kind: Kind,
     ) -> Result<Option<LeafRecord>, WsError> {
         // straight to the one folder: `issue --all` asks this once per tenant
+        let kind_dir = self.kind_dir(env, tenant, kind);
+        fsutil::refuse_symlinks(self.root(), &kind_dir)?;
+        let mut inv = Inventory::default();
         let mut recs = Vec::new();
-        for leaf_dir in subdirs(&self.kind_dir(env, tenant, kind)) {
-            let meta_path = leaf_dir.join(META);
-            if meta_path.is_file() {
-                recs.push(LeafRecord {
-                    meta: read_meta(&meta_path)?,
-                    dir: leaf_dir,
-                });
+        for leaf_dir in dirs(&kind_dir, None, &mut inv) {
+            match leaf_at(&leaf_dir, env, tenant, kind) {
+                Some(Ok(r)) => recs.push(r),
+                Some(Err(e)) => return Err(e),
+                None => {}
             }
+        }
+        if let Some(p) = inv.problems.into_iter().next() {
+            return Err(p.error);
         }
         recs.sort_by_key(|r| r.meta.issued_at);
         Ok(recs
@@ -219,14 +341,27 @@ impl Workspace {
             .find(|r| r.meta.status == Status::Active))
     }
 
-    /// Finds a leaf of `env` by serial (any tenant, any kind).
+    /// Finds a leaf of `env` by serial (any tenant, any kind). A folder that cannot be
+    /// read is an error only when the serial is found nowhere else (it may be in there).
     pub fn leaf_by_serial(&self, env: &str, serial: &str) -> Result<Option<LeafRecord>, WsError> {
-        let recs = self.leaves(&Filter {
+        let inv = self.inventory(&Filter {
             env: Some(env),
             ..Filter::default()
-        })?;
-        Ok(recs.into_iter().find(|r| r.meta.serial == serial))
+        });
+        match inv.leaves.into_iter().find(|r| r.meta.serial == serial) {
+            Some(r) => Ok(Some(r)),
+            None => match inv.problems.into_iter().next() {
+                Some(p) => Err(p.error),
+                None => Ok(None),
+            },
+        }
     }
+}
+
+/// Folders under `pki/<env>/` that are mtlsctl's own, not a tenant's (the CA and the
+/// other reserved names; the pseudo-tenant of `sign` is a tenant folder).
+fn is_own_folder(name: &str) -> bool {
+    name != super::SIGNED_TENANT && super::RESERVED_NAMES.contains(&name)
 }
 
 /// `parent/name` when `name` is a plain folder name (never `..` or a path).
@@ -270,7 +405,7 @@ impl Workspace {
         if !p.exists() {
             return Ok(CaState::default());
         }
-        let bytes = fsutil::read(&p)?;
+        let bytes = self.read(&p)?;
         serde_json::from_slice(&bytes).map_err(|e| WsError::Corrupt {
             path: p,
             reason: e.to_string(),
@@ -280,5 +415,99 @@ impl Workspace {
     pub fn save_ca_state(&self, env: &str, st: &CaState) -> Result<(), WsError> {
         let json = serde_json::to_vec_pretty(st).expect("state serialises");
         fsutil::write_atomic(&self.ca_state(env), &json, PUBLIC)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    fn meta(tenant: &str, env: &str, serial: &str) -> LeafMeta {
+        let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
+        LeafMeta {
+            serial: serial.into(),
+            tenant: tenant.into(),
+            env: env.into(),
+            kind: Kind::Client,
+            status: Status::Active,
+            issued_at: now,
+            not_after: now + time::Duration::days(30),
+            subject: format!("CN={tenant}"),
+            sha256: "00".into(),
+            origin: "issue".into(),
+            superseded_by: None,
+            renewed_from: None,
+            revoked_at: None,
+            revocation_reason: None,
+            renew_before_secs: None,
+        }
+    }
+
+    fn put(ws: &Workspace, m: &LeafMeta) -> PathBuf {
+        let dir = ws.leaf_dir(&m.env, &m.tenant, m.kind, &m.serial);
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join(META), serde_json::to_vec(m).unwrap()).unwrap();
+        dir
+    }
+
+    #[test]
+    fn one_broken_folder_is_a_problem_not_a_failure_of_the_whole() {
+        let d = tempfile::tempdir().unwrap();
+        let ws = Workspace::at_new(d.path());
+        put(&ws, &meta("acme", "prod", "01"));
+        let broken = put(&ws, &meta("beta", "prod", "02"));
+        fs::write(broken.join(META), "{ not json").unwrap();
+        // a tenant folder that is a link to somewhere else
+        let elsewhere = tempfile::tempdir().unwrap();
+        symlink(elsewhere.path(), ws.root().join("pki/prod/gamma")).unwrap();
+        // a meta.json that claims another tenant's place
+        let mut moved = meta("delta", "prod", "03");
+        let dir = put(&ws, &moved);
+        moved.tenant = "acme".into();
+        fs::write(dir.join(META), serde_json::to_vec(&moved).unwrap()).unwrap();
+
+        let inv = ws.inventory(&Filter::default());
+        let tenants: Vec<&str> = inv.leaves.iter().map(|r| r.meta.tenant.as_str()).collect();
+        assert_eq!(tenants, ["acme"]);
+        let paths: Vec<&Path> = inv.problems.iter().map(|p| p.path.as_path()).collect();
+        assert!(paths.contains(&broken.join(META).as_path()), "{paths:?}");
+        assert!(paths.contains(&ws.root().join("pki/prod/gamma").as_path()));
+        assert!(paths.contains(&dir.join(META).as_path()));
+        assert!(
+            inv.problems
+                .iter()
+                .any(|p| p.to_string().contains("names tenant 'acme'"))
+        );
+        // the strict form names the first problem
+        assert!(ws.leaves(&Filter::default()).is_err());
+        // the one tenant/env/kind asked for: broken is an error, others are fine
+        assert!(
+            ws.current_leaf("acme", "prod", Kind::Client)
+                .unwrap()
+                .is_some()
+        );
+        assert!(ws.current_leaf("beta", "prod", Kind::Client).is_err());
+        assert!(matches!(
+            ws.current_leaf("gamma", "prod", Kind::Client),
+            Err(WsError::Symlink(_))
+        ));
+        // a serial found elsewhere is found; nothing was written through the link
+        assert!(ws.leaf_by_serial("prod", "01").unwrap().is_some());
+        assert_eq!(fs::read_dir(elsewhere.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn own_folders_are_skipped_and_odd_ones_reported() {
+        let d = tempfile::tempdir().unwrap();
+        let ws = Workspace::at_new(d.path());
+        put(&ws, &meta(crate::workspace::SIGNED_TENANT, "prod", "01"));
+        fs::create_dir_all(ws.root().join("pki/prod/ca")).unwrap();
+        fs::create_dir_all(ws.root().join("pki/prod/journal")).unwrap();
+        fs::create_dir_all(ws.root().join("pki/prod/bad name")).unwrap();
+        let inv = ws.inventory(&Filter::default());
+        assert_eq!(inv.leaves.len(), 1);
+        assert_eq!(inv.problems.len(), 1, "{:?}", inv.problems);
+        assert!(inv.problems[0].path.ends_with("bad name"));
     }
 }

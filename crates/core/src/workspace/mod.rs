@@ -55,6 +55,13 @@ pub enum WsError {
     Corrupt { path: PathBuf, reason: String },
     #[error(transparent)]
     Audit(#[from] audit::AuditError),
+    #[error(
+        "{} is a symbolic link, which mtlsctl does not follow inside a workspace (it could lead to any file on this machine): replace the link with the file or folder itself",
+        .0.display()
+    )]
+    Symlink(PathBuf),
+    #[error("{} is not a regular file: replace it with one", .0.display())]
+    NotAFile(PathBuf),
 }
 
 pub(crate) fn io_err(path: &Path, action: &'static str, source: std::io::Error) -> WsError {
@@ -203,23 +210,59 @@ pub fn absolute(p: &Path) -> PathBuf {
     std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
 }
 
-/// A name usable as a file name and in a certificate: letters, digits, '-', '_', '.'.
+/// Names that are folders of mtlsctl's own under `pki/` and beside it, never a tenant's
+/// or an environment's: `pki/<env>/ca/`, `<kind>/pending/`, and those the lifecycle
+/// keeps or will keep (`archive`, `current`, `staged`, `journal`, `audit`), plus the
+/// pseudo-tenant [`SIGNED_TENANT`].
+pub const RESERVED_NAMES: &[&str] = &[
+    "ca",
+    "pending",
+    "archive",
+    "current",
+    "staged",
+    "journal",
+    "audit",
+    SIGNED_TENANT,
+];
+
+/// Where `sign` records leaves signed from a CSR without `--tenant`:
+/// `pki/<env>/_signed/<kind>/<serial>/`. Reserved, so no tenant profile can take it.
+pub const SIGNED_TENANT: &str = "_signed";
+
+/// A name usable as a file name and in a certificate: letters, digits, '-', '_', '.',
+/// and none of [`RESERVED_NAMES`]. The one check for tenant and environment names,
+/// wherever they come from (flags, file names, YAML lists). The message escapes the name,
+/// which may come from a file name or a flag.
 pub fn check_name(what: &str, name: &str) -> Result<(), String> {
-    let ok = !name.is_empty()
+    let well_formed = !name.is_empty()
         && name.len() <= 64
         && !name.starts_with('.')
         && !name.starts_with('-')
         && name
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        && name != "ca"
-        && name != "pending";
-    if ok {
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    let shown = crate::pki::text::sanitize(name);
+    if !well_formed {
+        return Err(format!(
+            "'{shown}' is not a valid {what} name: use 1-64 letters, digits, '-', '_' or '.', not starting with '.' or '-'"
+        ));
+    }
+    if RESERVED_NAMES.contains(&name) {
+        return Err(format!(
+            "'{shown}' is not a valid {what} name: it is reserved for mtlsctl's own folders ({}); choose another",
+            RESERVED_NAMES.join(", ")
+        ));
+    }
+    Ok(())
+}
+
+/// A tenant folder name under `pki/<env>/`: a valid tenant name, or the pseudo-tenant of
+/// `sign`.
+pub fn check_stored_tenant(name: &str) -> Result<(), String> {
+    if name == SIGNED_TENANT {
         Ok(())
     } else {
-        Err(format!(
-            "'{name}' is not a valid {what} name: use 1-64 letters, digits, '-', '_' or '.', not starting with '.' or '-' (and not 'ca' or 'pending')"
-        ))
+        check_name("tenant", name)
     }
 }
 
@@ -262,5 +305,16 @@ mod tests {
         assert!(check_name("tenant", "../x").is_err());
         assert!(check_name("tenant", "").is_err());
         assert!(check_name("tenant", "ca").is_err());
+        for r in RESERVED_NAMES {
+            let e = check_name("environment", r).unwrap_err();
+            assert!(e.contains("reserved"), "{e}");
+        }
+        assert!(check_stored_tenant(SIGNED_TENANT).is_ok());
+        assert!(check_stored_tenant("acme").is_ok());
+        assert!(check_stored_tenant("pending").is_err());
+        // a hostile name is escaped in the message, never echoed raw
+        let e = check_name("tenant", "a\u{1b}[31mb\nc").unwrap_err();
+        assert!(!e.contains('\u{1b}') && !e.contains('\n'), "{e}");
+        assert!(e.contains("\\u{1b}"), "{e}");
     }
 }

@@ -205,7 +205,7 @@ fn current_client(ws: &Workspace, req: &Request<'_>) -> Result<Cert> {
         ))
     })?;
     let path = rec.cert_path();
-    let der = inspect::certificates(&fsutil::read(&path)?)
+    let der = inspect::certificates(&fsutil::read_nofollow(&path)?)
         .map_err(|e| msg(format!("{}: {e}", path.display())))?
         .into_iter()
         .next()
@@ -222,7 +222,7 @@ fn crl_file(ws: &Workspace, env: &str) -> Result<Vec<Vec<u8>>> {
             path.display()
         )));
     }
-    Ok(inspect::blocks(&fsutil::read(&path)?)
+    Ok(inspect::blocks(&ws.read(&path)?)
         .map_err(|e| msg(format!("{}: {e}", path.display())))?
         .into_iter()
         .filter(|b| b.label == "X509 CRL" || b.label == "DER")
