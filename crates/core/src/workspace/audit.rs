@@ -24,6 +24,10 @@ pub struct Event<'a> {
     pub sha256: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// The journal step this line records ([`super::journal`]): how recovery finds out
+    /// whether it was written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub op_id: Option<String>,
 }
 
 impl<'a> Event<'a> {
@@ -38,6 +42,7 @@ impl<'a> Event<'a> {
             serial: None,
             sha256: None,
             detail: None,
+            op_id: None,
         }
     }
 }
@@ -65,6 +70,23 @@ impl Workspace {
     pub fn audit(&self, ev: &Event<'_>) -> Result<(), WsError> {
         let line = serde_json::to_string(ev).expect("audit event serialises");
         fsutil::append_line(&self.audit_log(), &line, PUBLIC)
+    }
+
+    /// Whether the audit log has a line with this `op_id`. Scans from the end, where the
+    /// lines of the run being recovered are; a line that does not parse (cut short) does
+    /// not count.
+    pub fn audit_has(&self, op_id: &str) -> Result<bool, WsError> {
+        let path = self.audit_log();
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(super::io_err(&path, "read", e)),
+        };
+        let needle = format!("\"op_id\":{}", serde_json::Value::from(op_id));
+        Ok(text.lines().rev().filter(|l| l.contains(&needle)).any(|l| {
+            serde_json::from_str::<serde_json::Value>(l)
+                .is_ok_and(|v| v.get("op_id").and_then(|o| o.as_str()) == Some(op_id))
+        }))
     }
 
     /// Appends one line per event in a single write, without syncing: for batches,

@@ -4,6 +4,8 @@
 pub mod audit;
 pub mod fsutil;
 pub mod inventory;
+pub mod journal;
+pub mod recover;
 
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
