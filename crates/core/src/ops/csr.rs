@@ -22,6 +22,7 @@ use crate::profile::{Dur, LeafFlags, Profiles};
 use crate::workspace::audit::Event;
 use crate::workspace::fsutil::{self, NewFile, PUBLIC, SECRET};
 use crate::workspace::inventory::{CERT, CHAIN, LeafMeta, LeafRecord, META, Status};
+use crate::workspace::journal::Intent;
 use crate::workspace::{Workspace, check_name};
 
 /// Files of a pending request.
@@ -492,7 +493,7 @@ fn merge(into: &mut Sans, from: &Sans) {
 }
 
 /// Records a leaf signed for no tenant: its own folder, no supersession (partners may
-/// hold several at once), an audit line.
+/// hold several at once), an audit line, under a journal written first.
 fn store_signed(
     ws: &Workspace,
     env: &str,
@@ -531,6 +532,19 @@ fn store_signed(
     };
     let meta_json = serde_json::to_vec_pretty(&meta).expect("meta serialises");
     let dir = ws.leaf_dir(env, SIGNED_TENANT, kind, &info.serial);
+    let mut intent = Intent::new("sign", now);
+    issue::LeafPlan {
+        tenant: SIGNED_TENANT,
+        env,
+        kind,
+        origin: "sign",
+        renewed_from: None,
+        has_key: false,
+        supersede: false,
+    }
+    .add_to(ws, &mut intent, &info.serial)?;
+    intent.leaves[0].audit.detail = Some(format!("subject {}", info.subject));
+    let journal = ws.begin(&intent)?;
     fsutil::write_dir_atomic(
         &dir,
         &[
@@ -556,12 +570,9 @@ fn store_signed(
             },
         ],
     )?;
-    let mut ev = Event::new("sign");
-    ev.env = Some(env);
-    ev.kind = Some(kind.as_str());
-    ev.serial = Some(&info.serial);
-    ev.sha256 = Some(&sha256);
-    ev.detail = Some(format!("subject {}", info.subject));
-    ws.audit(&ev)?;
+    let mut ev = intent.leaves[0].event(&meta);
+    ev.tenant = None; // signed for no tenant
+    issue::audit(ws, &[ev], true)?;
+    journal.done();
     Ok(LeafRecord { dir, meta })
 }
