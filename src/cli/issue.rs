@@ -86,8 +86,8 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
     let ws = ctx.workspace()?;
     let profiles = ctx.profiles(&ws)?;
     let r = profiles.resolve(&tenant, &env, &a.flags())?;
+    let _lock = ctx.lock_for_write(&ws)?;
     let ca = crate::ops::ca::open(&ws, &profiles, &env)?;
-    let _lock = ws.lock()?;
     let now = time::OffsetDateTime::now_utc();
     if !a.force
         && let Some(rec) = issue::current_valid(
@@ -183,7 +183,7 @@ fn run_all(ctx: &Ctx, a: Args) -> Result<Exit> {
         profiles.check_env(e)?;
     }
     let flags = a.flags();
-    let _lock = ws.lock()?;
+    let _lock = ctx.lock_for_write(&ws)?;
     let now = time::OffsetDateTime::now_utc();
     let jobs = a
         .jobs
@@ -312,7 +312,7 @@ fn run_all(ctx: &Ctx, a: Args) -> Result<Exit> {
         Exit::Error
     };
     if ctx.json() {
-        ctx.out.json(&AllReport {
+        ctx.emit_json(&AllReport {
             issued,
             unchanged,
             failed,
