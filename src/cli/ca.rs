@@ -85,7 +85,7 @@ fn init(ctx: &Ctx, a: InitArgs) -> Result<Exit> {
     let ws = ctx.workspace()?;
     let profiles = ctx.profiles(&ws)?;
     let ca = profiles.resolve_ca(&a.env)?;
-    let _lock = ws.lock()?;
+    let _lock = ctx.lock_for_write(&ws)?;
     if ops::ca::exists(&ws, &a.env) {
         let rep = ops::ca::report(&ws, &profiles, &a.env, false)?;
         ctx.emit(&rep, |out| {
@@ -115,6 +115,13 @@ fn init(ctx: &Ctx, a: InitArgs) -> Result<Exit> {
         pass.as_ref(),
         time::OffsetDateTime::now_utc(),
     )?;
+    if let Some(p) = &rep.moved_aside {
+        ctx.warn(format!(
+            "the {} CA folder had no ca.crt (an interrupted `ca init` of an older version): moved aside to {}, nothing deleted",
+            a.env,
+            p.display()
+        ));
+    }
     ctx.emit(&rep, |out| {
         ctx.note(format!("Created the {} CA.", a.env))?;
         print_one(out, &rep)?;

@@ -28,8 +28,8 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
     ctx.only_table_json("crl")?;
     let ws = ctx.workspace()?;
     let profiles = ctx.profiles(&ws)?;
+    let _lock = ctx.lock_for_write(&ws)?;
     let ca = crate::ops::ca::open(&ws, &profiles, &a.env)?;
-    let _lock = ws.lock()?;
     let pass = a.pass.for_env(ctx, &ws, &a.env)?;
     let unlocked = ca.unlock(&ws, &profiles, pass.as_ref())?;
     let rep = lifecycle::crl(

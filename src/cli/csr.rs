@@ -31,7 +31,7 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
     ctx.only_table_json("csr")?;
     let ws = ctx.workspace()?;
     let profiles = ctx.profiles(&ws)?;
-    let _lock = ws.lock()?;
+    let _lock = ctx.lock_for_write(&ws)?;
     let rep = crate::ops::csr::csr(
         &ws,
         &profiles,
@@ -42,7 +42,7 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
         time::OffsetDateTime::now_utc(),
     )?;
     if ctx.json() {
-        ctx.out.json(&rep)?;
+        ctx.emit_json(&rep)?;
         return Ok(Exit::Ok);
     }
     ctx.note(format!(

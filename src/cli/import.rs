@@ -35,7 +35,7 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
     ctx.only_table_json("import")?;
     let ws = ctx.workspace()?;
     let profiles = ctx.profiles(&ws)?;
-    let _lock = ws.lock()?;
+    let _lock = ctx.lock_for_write(&ws)?;
     let imported = crate::ops::csr::import(
         &ws,
         &profiles,

@@ -150,7 +150,7 @@ pub fn run_env(ctx: &Ctx, c: EnvCmd) -> Result<Exit> {
     let EnvCmd::Add(a) = c;
     usage(check_name("environment", &a.name))?;
     let ws = ctx.workspace()?;
-    let _lock = ws.lock()?;
+    let _lock = ctx.lock_for_write(&ws)?;
     let profiles = ctx.profiles(&ws)?;
     let p = setup::add_env(&ws, &profiles, &a.name)?;
     ctx.emit(&serde_json::json!({"env": a.name, "profile": p}), |_| {

@@ -85,8 +85,8 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
     let ws = ctx.workspace()?;
     let profiles = ctx.profiles(&ws)?;
     let r = profiles.resolve(&tenant, &env, &a.flags())?;
+    let _lock = ctx.lock_for_write(&ws)?;
     let ca = crate::ops::ca::open(&ws, &profiles, &env)?;
-    let _lock = ws.lock()?;
     let now = time::OffsetDateTime::now_utc();
     if !a.force
         && let Some(rec) = issue::current_valid(
@@ -185,7 +185,7 @@ fn run_all(ctx: &Ctx, a: Args) -> Result<Exit> {
         ctx.warn(format!("{r}; skipped"));
     }
     let flags = a.flags();
-    let _lock = ws.lock()?;
+    let _lock = ctx.lock_for_write(&ws)?;
     let now = time::OffsetDateTime::now_utc();
     let jobs = a
         .jobs

@@ -25,6 +25,7 @@ pub mod serve;
 pub mod sign;
 pub mod verify;
 
+use std::cell::RefCell;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
@@ -32,7 +33,8 @@ use anyhow::Result;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::profile::{Dur, Profiles};
-use crate::workspace::{Holder, Workspace};
+use crate::workspace::recover::{Action, Recovered};
+use crate::workspace::{Holder, Lock, Workspace};
 
 pub(crate) use out::say;
 pub use out::{Exit, Out};
@@ -157,6 +159,8 @@ pub struct Ctx {
     pub global: Global,
     pub stdout_tty: bool,
     pub out: Out,
+    /// What recovery did when this command took the lock ([`Ctx::lock_for_write`]).
+    pub recovered: RefCell<Vec<Recovered>>,
 }
 
 impl Ctx {
@@ -181,6 +185,37 @@ impl Ctx {
 
     pub fn profiles(&self, ws: &Workspace) -> Result<Profiles> {
         Ok(Profiles::load(ws)?)
+    }
+
+    /// Takes the workspace lock for a command that changes the workspace: recovery first
+    /// finishes or undoes what interrupted runs left. Table output prints what it did now,
+    /// a line each ("recovered: ..."); JSON output carries it as `recovered`.
+    pub fn lock_for_write(&self, ws: &Workspace) -> Result<Lock> {
+        let (lock, done) = ws.lock_for_write()?;
+        for d in &done {
+            let line = format!("recovered: {}", crate::report::sanitize(&d.message));
+            if !self.json() {
+                self.out.line(&line)?;
+            }
+            if d.action == Action::CrlNeeded && (self.global.quiet || self.json()) {
+                self.warn(&line);
+            }
+        }
+        self.recovered.borrow_mut().extend(done);
+        Ok(lock)
+    }
+
+    /// A report as JSON, with what recovery did as `recovered` when it did anything.
+    pub fn emit_json<T: serde::Serialize + ?Sized>(&self, report: &T) -> Result<()> {
+        let done = self.recovered.borrow();
+        if done.is_empty() {
+            return Ok(self.out.json(report)?);
+        }
+        let mut v = serde_json::to_value(report)?;
+        if let Some(m) = v.as_object_mut() {
+            m.insert("recovered".into(), serde_json::to_value(&*done)?);
+        }
+        Ok(self.out.json(&v)?)
     }
 
     /// Refuses output formats a command does not have.
@@ -209,7 +244,7 @@ impl Ctx {
         table: impl FnOnce(&Out) -> Result<()>,
     ) -> Result<()> {
         match self.global.output {
-            Output::Json => Ok(self.out.json(report)?),
+            Output::Json => self.emit_json(report),
             Output::Table => table(&self.out),
             Output::Prometheus => Err(UsageError(
                 "prometheus output is only for `expiry`: use -o table or -o json".into(),
@@ -272,6 +307,7 @@ pub fn run(cli: Cli) -> Result<Exit> {
         out: Out::new(cli.global.quiet),
         global: cli.global,
         stdout_tty: std::io::stdout().is_terminal(),
+        recovered: RefCell::new(Vec::new()),
     };
     let code = match cli.command {
         Command::Init(a) => init::run_init(&ctx, a)?,

@@ -41,7 +41,11 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
     if let Some(t) = &a.tenant {
         profiles.tenant(t)?;
     }
-    let _lock = if a.dry_run { None } else { Some(ws.lock()?) };
+    let _lock = if a.dry_run {
+        None
+    } else {
+        Some(ctx.lock_for_write(&ws)?)
+    };
     let now = time::OffsetDateTime::now_utc();
     let plan = lifecycle::plan_renewals(
         &ws,

@@ -42,8 +42,8 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
     ctx.only_table_json("revoke")?;
     let ws = ctx.workspace()?;
     let profiles = ctx.profiles(&ws)?;
+    let _lock = ctx.lock_for_write(&ws)?;
     let ca = crate::ops::ca::open(&ws, &profiles, &a.env)?;
-    let _lock = ws.lock()?;
     let rec = lifecycle::find_target(
         &ws,
         &profiles,
@@ -55,16 +55,31 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
         },
     )?;
     if let Some((at, reason)) = lifecycle::already_revoked(&rec) {
-        let rep = lifecycle::unchanged(&rec, at, reason);
+        let mut rep = lifecycle::unchanged(&rec, at, reason);
+        if !ws.crl_lists(&a.env, &rec.meta.serial) {
+            // recorded by a run that was stopped before it signed the CRL
+            let pass = a.pass.for_env(ctx, &ws, &a.env)?;
+            let unlocked = ca.unlock(&ws, &profiles, pass.as_ref())?;
+            let now = time::OffsetDateTime::now_utc();
+            let c = lifecycle::crl(&ws, &ca.settings, &unlocked.signer, None, now)?;
+            rep.crl = Some(c);
+        }
         ctx.emit(&rep, |_| {
             ctx.note(format!(
-                "{}/{} {} certificate {} was already revoked on {} ({}); nothing changed.",
+                "{}/{} {} certificate {} was already revoked on {} ({}); {}",
                 rep.tenant,
                 rep.env,
                 rep.kind,
                 rep.serial,
                 report::rfc3339(rep.revoked_at),
-                rep.reason
+                rep.reason,
+                match &rep.crl {
+                    Some(c) => format!(
+                        "its CRL did not list it yet and is re-signed (number {}).",
+                        c.crl_number
+                    ),
+                    None => "nothing changed.".into(),
+                }
             ))?;
             Ok(())
         })?;

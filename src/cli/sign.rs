@@ -56,7 +56,7 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
     let profiles = ctx.profiles(&ws)?;
     let checked = crate::ops::csr::read_csr(&a.csr)?;
     let ca = crate::ops::ca::open(&ws, &profiles, &a.env)?;
-    let _lock = ws.lock()?;
+    let _lock = ctx.lock_for_write(&ws)?;
     let pass = a.pass.for_env(ctx, &ws, &a.env)?;
     let signer = ca.unlock(&ws, &profiles, pass.as_ref())?.signer;
     let chain = ca.chain().to_vec();

@@ -4,6 +4,7 @@
 //! This crate never prints, prompts or exits; the `mtlsctl` binary is the only part that
 //! talks to a person. docs/architecture.md describes how the crates fit.
 
+pub mod fault;
 pub mod ops;
 pub mod profile;
 pub mod workspace;

@@ -41,6 +41,17 @@ pub struct CaRequest {
 
 /// Builds a self-signed root: CA:TRUE with a path length, keyCertSign + cRLSign, SKI.
 pub fn self_signed_ca(req: &CaRequest, key: &PrivateKey, now: OffsetDateTime) -> Result<Built> {
+    self_signed_ca_with_serial(req, key, now, &random_serial()?)
+}
+
+/// [`self_signed_ca`] with a serial drawn beforehand ([`random_serial`]), so that a caller
+/// can record it before anything is signed.
+pub fn self_signed_ca_with_serial(
+    req: &CaRequest,
+    key: &PrivateKey,
+    now: OffsetDateTime,
+    serial: &[u8; 16],
+) -> Result<Built> {
     let now = whole_seconds(now);
     let mut p = CertificateParams::default();
     p.distinguished_name = req.subject.to_rcgen();
@@ -48,8 +59,7 @@ pub fn self_signed_ca(req: &CaRequest, key: &PrivateKey, now: OffsetDateTime) ->
     p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     p.not_before = now - CLOCK_SKEW;
     p.not_after = now + req.validity;
-    let serial = random_serial()?;
-    p.serial_number = Some(SerialNumber::from_slice(&serial));
+    p.serial_number = Some(SerialNumber::from_slice(serial));
     let kp = key.to_rcgen()?;
     let cert = p.self_signed(&kp)?;
     Ok(Built {
@@ -204,6 +214,19 @@ pub fn sign_leaf(
     signer: &Signer,
     now: OffsetDateTime,
 ) -> Result<Built> {
+    sign_leaf_with_serial(req, public_key, rsa, signer, now, &random_serial()?)
+}
+
+/// [`sign_leaf`] with a serial drawn beforehand ([`random_serial`]), so that a caller can
+/// record it before anything is signed.
+pub fn sign_leaf_with_serial(
+    req: &LeafRequest,
+    public_key: &impl PublicKeyData,
+    rsa: bool,
+    signer: &Signer,
+    now: OffsetDateTime,
+    serial: &[u8; 16],
+) -> Result<Built> {
     if req.kind == Kind::Server && req.sans.dns.is_empty() && req.sans.ip.is_empty() {
         return Err(PkiError::ServerWithoutSan);
     }
@@ -255,8 +278,7 @@ pub fn sign_leaf(
             not_after: signer.not_after,
         });
     }
-    let serial = random_serial()?;
-    p.serial_number = Some(SerialNumber::from_slice(&serial));
+    p.serial_number = Some(SerialNumber::from_slice(serial));
     let cert = p.signed_by(public_key, &signer.issuer)?;
     Ok(Built {
         der: cert.der().to_vec(),

@@ -8,14 +8,16 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::{OpError, Result};
+use crate::fault::{self, Fault};
 use crate::pki::PkiError;
 use crate::pki::cert::{self, Signer};
 use crate::pki::crl;
 use crate::pki::inspect::{CertInfo, cert_info};
 use crate::pki::keys::{PrivateKey, is_encrypted_pem};
 use crate::profile::{Profiles, ResolvedCa};
-use crate::workspace::audit::Event;
-use crate::workspace::fsutil::{self, PUBLIC, SECRET};
+use crate::workspace::fsutil::{self, NewFile, PUBLIC, SECRET};
+use crate::workspace::inventory::CaState;
+use crate::workspace::journal::{CaStep, Intent};
 use crate::workspace::{Workspace, WsError};
 
 #[derive(Debug, Serialize)]
@@ -36,6 +38,9 @@ pub struct CaReport {
     #[serde(flatten)]
     pub cert: CertInfo,
     pub sha256: String,
+    /// Where `ca init` moved a CA folder that had no ca.crt (left by an older version).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub moved_aside: Option<PathBuf>,
 }
 
 pub fn files(ws: &Workspace, env: &str) -> CaFiles {
@@ -82,12 +87,17 @@ pub fn report(ws: &Workspace, profiles: &Profiles, env: &str, created: bool) -> 
         files: files(ws, env),
         sha256: crate::pki::fingerprint::hex(&crate::pki::fingerprint::sha256(&der)),
         cert: info,
+        moved_aside: None,
     })
 }
 
 /// Creates `env`'s root CA from its profile unless it exists. The key is written as
 /// encrypted PKCS#8 under `passphrase` (plain only when `passphrase` is None, which the
-/// CLI allows only with --no-passphrase). An initial empty CRL is signed too.
+/// CLI allows only with --no-passphrase). An initial empty CRL is signed too. The serial
+/// is drawn and the intent journaled first; the CA folder is staged whole in
+/// `pki/<env>/.stage-ca` and renamed to `pki/<env>/ca`, so a kill leaves no half-made CA
+/// in place. A `pki/<env>/ca` without ca.crt (from an older version) is moved aside first
+/// (the report's `moved_aside`).
 pub fn init(
     ws: &Workspace,
     profiles: &Profiles,
@@ -105,36 +115,82 @@ pub fn init(
             "environment '{env}' declares an external CA (ca.external: true), so mtlsctl does not create one; use `mtlsctl csr` and `mtlsctl import`"
         )));
     }
+    let serial = crate::pki::serial::random_serial()?;
+    let mut intent = Intent::new("ca-init", now);
+    let audit = intent.audit_step("ca-init", None);
+    intent.ca = Some(CaStep {
+        env: env.clone(),
+        serial: crate::pki::serial::to_hex(&serial),
+        audit,
+    });
+    let journal = ws.begin(&intent)?;
+    let step = intent.ca.as_ref().expect("journaled above");
+    let (moved_aside, sha) = match build_and_place(ws, ca, passphrase, now, &serial) {
+        Ok(m) => m,
+        Err(e) => {
+            // a failed stage removes itself; a CA in place keeps the journal for its audit line
+            if !exists(ws, env) {
+                journal.done();
+            }
+            return Err(e);
+        }
+    };
+    let mut ev = step.audit.event();
+    ev.env = Some(env);
+    ev.serial = Some(&step.serial);
+    ev.sha256 = Some(&sha);
+    super::issue::audit(ws, &[ev], true)?;
+    journal.done();
+    let mut rep = report(ws, profiles, env, true)?;
+    rep.moved_aside = moved_aside;
+    Ok(rep)
+}
+
+/// Makes the CA (key, certificate under `serial`, first CRL, state) and puts its folder
+/// in place: staged with the key first and ca.crt last, each file fsynced, then renamed.
+/// Returns where a CA folder without ca.crt was moved aside (if there was one) and the
+/// certificate's SHA-256.
+fn build_and_place(
+    ws: &Workspace,
+    ca: &ResolvedCa,
+    passphrase: Option<&SecretString>,
+    now: OffsetDateTime,
+    serial: &[u8; 16],
+) -> Result<(Option<PathBuf>, String)> {
     let key = PrivateKey::generate(ca.key.value)?;
-    let built = cert::self_signed_ca(&ca.ca_request(), &key, now)?;
+    let built = cert::self_signed_ca_with_serial(&ca.ca_request(), &key, now, serial)?;
     let key_pem = match passphrase {
         Some(p) => key.to_encrypted_pkcs8_pem(p)?,
         None => key.to_pkcs8_pem()?.to_vec(),
     };
     let signer = Signer::new(&built.der, &key)?;
     let (crl_pem, _) = crl::sign(&signer, 1, &[], ca.crl_validity.value.to_time(), now)?;
-
-    ws.check_no_symlink(&ws.ca_dir(env))?;
-    fsutil::private_dir(&ws.ca_dir(env))?;
-    // key first: a CA certificate without its key is useless, a key alone is harmless
-    fsutil::write_new(&ws.ca_key(env), &key_pem, SECRET)?;
-    fsutil::write_atomic(&ws.crl(env), crl_pem.as_bytes(), PUBLIC)?;
-    ws.save_ca_state(
-        env,
-        &crate::workspace::inventory::CaState {
-            crl_number: 1,
-            revocations: Vec::new(),
-        },
+    fault::hit(Fault::AfterSign);
+    let state = CaState {
+        crl_number: 1,
+        revocations: Vec::new(),
+    };
+    let state_json = serde_json::to_vec_pretty(&state).expect("state serialises");
+    ws.check_no_symlink(&ws.ca_dir(&ca.env))?;
+    let moved = ws.move_aside_broken_ca(&ca.env)?;
+    let dir = ws.ca_dir(&ca.env);
+    let file = |name, bytes, mode| NewFile { name, bytes, mode };
+    // key first, certificate last: a staged CA is complete when its ca.crt reads
+    let staged = fsutil::stage_dir_synced(
+        &dir,
+        &[
+            file("ca.key", &key_pem, SECRET),
+            file("crl.pem", crl_pem.as_bytes(), PUBLIC),
+            file("state.json", &state_json, PUBLIC),
+            file("ca.crt", built.pem.as_bytes(), PUBLIC),
+        ],
     )?;
-    fsutil::write_new(&ws.ca_cert(env), built.pem.as_bytes(), PUBLIC)?;
-    let serial = crate::pki::serial::to_hex(&built.serial);
+    fault::hit(Fault::AfterStage);
+    staged.commit()?;
+    fsutil::sync_dir(dir.parent().unwrap_or(ws.root()))?;
+    fault::hit(Fault::AfterPlace);
     let sha = crate::pki::fingerprint::hex(&crate::pki::fingerprint::sha256(&built.der));
-    let mut ev = Event::new("ca-init");
-    ev.env = Some(env);
-    ev.serial = Some(&serial);
-    ev.sha256 = Some(&sha);
-    ws.audit(&ev)?;
-    report(ws, profiles, env, true)
+    Ok((moved, sha))
 }
 
 /// Whether `env`'s CA key needs a passphrase.

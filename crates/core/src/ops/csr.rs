@@ -23,6 +23,7 @@ use crate::workspace::Workspace;
 use crate::workspace::audit::Event;
 use crate::workspace::fsutil::{self, NewFile, PUBLIC, SECRET};
 use crate::workspace::inventory::{CERT, CHAIN, LeafMeta, LeafRecord, META, Status};
+use crate::workspace::journal::Intent;
 
 /// Files of a pending request.
 pub const PENDING_KEY: &str = "key.pem";
@@ -511,7 +512,7 @@ fn merge(into: &mut Sans, from: &Sans) {
 }
 
 /// Records a leaf signed for no tenant: its own folder, no supersession (partners may
-/// hold several at once), an audit line.
+/// hold several at once), an audit line, under a journal written first.
 fn store_signed(
     ws: &Workspace,
     env: &str,
@@ -550,6 +551,19 @@ fn store_signed(
     let meta_json = serde_json::to_vec_pretty(&meta).expect("meta serialises");
     let dir = ws.leaf_dir(env, SIGNED_TENANT, kind, &info.serial);
     ws.check_no_symlink(&dir)?;
+    let mut intent = Intent::new("sign", now);
+    issue::LeafPlan {
+        tenant: SIGNED_TENANT,
+        env,
+        kind,
+        origin: "sign",
+        renewed_from: None,
+        has_key: false,
+        supersede: false,
+    }
+    .add_to(ws, &mut intent, &info.serial)?;
+    intent.leaves[0].audit.detail = Some(format!("subject {}", info.subject));
+    let journal = ws.begin(&intent)?;
     fsutil::write_dir_atomic(
         &dir,
         &[
@@ -575,12 +589,9 @@ fn store_signed(
             },
         ],
     )?;
-    let mut ev = Event::new("sign");
-    ev.env = Some(env);
-    ev.kind = Some(kind.as_str());
-    ev.serial = Some(&info.serial);
-    ev.sha256 = Some(&sha256);
-    ev.detail = Some(format!("subject {}", info.subject));
-    ws.audit(&ev)?;
+    let mut ev = intent.leaves[0].event(&meta);
+    ev.tenant = None; // signed for no tenant
+    issue::audit(ws, &[ev], true)?;
+    journal.done();
     Ok(LeafRecord { dir, meta })
 }

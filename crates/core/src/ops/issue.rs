@@ -6,11 +6,12 @@ use openssl::x509::X509;
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use super::Result;
+use super::{OpError, Result};
+use crate::fault::{self, Fault};
 use crate::pki::cert::{self, Signer};
 use crate::pki::keys::{PrivateKey, generate_password};
 use crate::pki::pkcs12::{self, PfxCompat};
-use crate::pki::{Kind, PkiError, fingerprint};
+use crate::pki::{Kind, PkiError, fingerprint, serial};
 use crate::profile::Resolved;
 use crate::workspace::Workspace;
 use crate::workspace::audit::Event;
@@ -18,6 +19,7 @@ use crate::workspace::fsutil::{self, NewFile, PUBLIC, SECRET};
 use crate::workspace::inventory::{
     CERT, CHAIN, KEY, LeafMeta, LeafRecord, META, PFX, PFX_PASS, Status,
 };
+use crate::workspace::journal::{Intent, LeafStep};
 use secrecy::ExposeSecret;
 
 pub const FULLCHAIN: &str = "fullchain.pem";
@@ -210,11 +212,11 @@ fn prepare(ws: &Workspace, n: &NewLeaf<'_>) -> Result<Prepared> {
     };
     let meta_json = serde_json::to_vec_pretty(&meta).expect("meta serialises");
     let z = zeroize::Zeroizing::new;
+    // cert.pem first and meta.json last: recovery tells from them how far a folder got
     let mut files = vec![
         (CERT, z(cert_pem), PUBLIC),
         (CHAIN, z(chain_pem), PUBLIC),
         (FULLCHAIN, z(full), PUBLIC),
-        (META, z(meta_json), PUBLIC),
     ];
     if let Some(k) = n.key {
         files.push((KEY, k.to_pkcs8_pem()?, SECRET));
@@ -227,6 +229,7 @@ fn prepare(ws: &Workspace, n: &NewLeaf<'_>) -> Result<Prepared> {
         files.push((PFX, z(der), SECRET));
         files.push((PFX_PASS, pw_line, SECRET));
     }
+    files.push((META, z(meta_json), PUBLIC));
     let dir = ws.leaf_dir(n.env, n.tenant, n.kind, &info.serial);
     ws.check_no_symlink(&dir)?;
     Ok(Prepared {
@@ -237,46 +240,105 @@ fn prepare(ws: &Workspace, n: &NewLeaf<'_>) -> Result<Prepared> {
     })
 }
 
-/// After a leaf's folder is in place: marks the previous active leaf superseded.
-fn supersede(previous: Option<LeafRecord>, serial: &str) -> Result<()> {
-    if let Some(mut prev) = previous {
-        prev.meta.status = Status::Superseded;
-        prev.meta.superseded_by = Some(serial.to_string());
-        prev.save()?;
-    }
-    Ok(())
+/// A leaf a run is about to sign or place, as its journal records it.
+pub(crate) struct LeafPlan<'a> {
+    pub tenant: &'a str,
+    pub env: &'a str,
+    pub kind: Kind,
+    pub origin: &'a str,
+    pub renewed_from: Option<&'a str>,
+    pub has_key: bool,
+    /// Whether it replaces the active certificate of tenant/env/kind (not for leaves
+    /// signed for no tenant: partners may hold several at once).
+    pub supersede: bool,
 }
 
-fn event_of<'a>(p: &'a Prepared) -> Event<'a> {
-    let mut ev = Event::new(&p.meta.origin);
-    ev.tenant = Some(&p.meta.tenant);
-    ev.env = Some(&p.meta.env);
-    ev.kind = Some(p.meta.kind.as_str());
-    ev.serial = Some(&p.meta.serial);
-    ev.sha256 = Some(&p.meta.sha256);
-    ev.detail = p.meta.renewed_from.as_ref().map(|s| format!("renews {s}"));
-    ev
+impl<'a> LeafPlan<'a> {
+    fn of(r: &'a Resolved, origin: &'a str, renewed_from: Option<&'a str>) -> Self {
+        LeafPlan {
+            tenant: &r.tenant,
+            env: &r.env,
+            kind: r.kind.value,
+            origin,
+            renewed_from,
+            has_key: true,
+            supersede: true,
+        }
+    }
+
+    /// Adds the step of this leaf, whose serial is drawn already, to `intent`: its folder,
+    /// the active certificate it will supersede, its audit line.
+    pub(crate) fn add_to(&self, ws: &Workspace, intent: &mut Intent, serial: &str) -> Result<()> {
+        let previous = match self.supersede {
+            true => ws.current_leaf(self.tenant, self.env, self.kind)?,
+            false => None,
+        };
+        let dir = ws.leaf_dir(self.env, self.tenant, self.kind, serial);
+        let detail = self.renewed_from.map(|s| format!("renews {s}"));
+        let audit = intent.audit_step(self.origin, detail);
+        intent.leaves.push(LeafStep {
+            tenant: self.tenant.to_string(),
+            env: self.env.to_string(),
+            kind: self.kind,
+            serial: serial.to_string(),
+            dir: ws.relative(&dir),
+            supersedes: previous.map(|p| p.meta.serial),
+            has_key: self.has_key,
+            audit,
+        });
+        Ok(())
+    }
+}
+
+/// Appends audit lines, between the fault points that bracket them: one line fsynced
+/// when `sync`, else all in one write unsynced (a batch syncs the file system afterwards).
+pub(crate) fn audit(ws: &Workspace, evs: &[Event<'_>], sync: bool) -> Result<()> {
+    fault::hit(Fault::BeforeAudit);
+    match evs {
+        [one] if sync => ws.audit(one)?,
+        _ => ws.audit_many(evs)?,
+    }
+    fault::hit(Fault::AfterAudit);
+    Ok(())
 }
 
 /// Writes a leaf's folder atomically, marks the previous active leaf of the same
-/// tenant/env/kind superseded, and appends an audit line.
+/// tenant/env/kind superseded, and appends an audit line, all under a journal written
+/// before the folder is staged (the certificate is signed already: `import`, `sign`).
 pub fn store(ws: &Workspace, n: &NewLeaf<'_>) -> Result<LeafRecord> {
     let p = prepare(ws, n)?;
-    place(ws, &p)?;
+    let mut intent = Intent::new(n.origin, n.now);
+    LeafPlan {
+        tenant: n.tenant,
+        env: n.env,
+        kind: n.kind,
+        origin: n.origin,
+        renewed_from: n.renewed_from.as_deref(),
+        has_key: n.key.is_some(),
+        supersede: true,
+    }
+    .add_to(ws, &mut intent, &p.meta.serial)?;
+    let journal = ws.begin(&intent)?;
+    place(ws, &p, &intent.leaves[0])?;
+    journal.done();
     Ok(p.record())
 }
 
-/// Puts one prepared leaf in place (fsync per file), supersedes, audits.
-fn place(ws: &Workspace, p: &Prepared) -> Result<()> {
-    let previous = ws.current_leaf(&p.meta.tenant, &p.meta.env, p.meta.kind)?;
-    fsutil::write_dir_atomic(&p.dir, &p.new_files())?;
-    supersede(previous, &p.meta.serial)?;
-    ws.audit(&event_of(p))?;
-    Ok(())
+/// Puts one prepared leaf in place as its journal step says: staged with an fsync per
+/// file, renamed into place, the previous certificate superseded, the audit line written.
+fn place(ws: &Workspace, p: &Prepared, step: &LeafStep) -> Result<()> {
+    let staged = fsutil::stage_dir_synced(&p.dir, &p.new_files())?;
+    fault::hit(Fault::AfterStage);
+    staged.commit()?;
+    fsutil::sync_dir(p.dir.parent().unwrap_or(ws.root()))?;
+    fault::hit(Fault::AfterPlace);
+    step.supersede(ws)?;
+    fault::hit(Fault::AfterSupersede);
+    audit(ws, &[step.event(&p.meta)], true)
 }
 
-/// Signs a certificate for `r` with `key` and builds its folder in memory; returns it
-/// with the signer's warnings (a clipped validity, say).
+/// Signs a certificate for `r` with `key` under the serial drawn for it and builds its
+/// folder in memory; returns it with the signer's warnings (a clipped validity, say).
 #[allow(clippy::too_many_arguments)]
 fn prepare_issue(
     ws: &Workspace,
@@ -287,14 +349,17 @@ fn prepare_issue(
     now: OffsetDateTime,
     origin: &str,
     renewed_from: Option<String>,
+    serial: &[u8; 16],
 ) -> Result<(Prepared, Vec<String>)> {
-    let built = cert::sign_leaf(
+    let built = cert::sign_leaf_with_serial(
         &r.leaf_request(),
         &key.to_rcgen()?,
         key.algorithm().is_rsa(),
         signer,
         now,
+        serial,
     )?;
+    fault::hit(Fault::AfterSign);
     let pfx = r
         .pfx_enabled
         .value
@@ -336,11 +401,13 @@ pub struct BatchItem<'a> {
 }
 
 /// Issues several certificates with one durability barrier instead of one fsync per
-/// file: every leaf is built in memory and staged in a hidden folder, the file system
-/// is synced once, the folders are renamed into place, the audit lines appended in one
-/// write, and the file system synced again. As with [`store`], a crash leaves each
-/// leaf folder complete or absent (plus `.tmp-*` leftovers that no listing reads).
-/// The caller holds the workspace lock. Results are in the order of `items`.
+/// file. A serial is drawn for every leaf and the batch's intent journaled before
+/// anything is signed; then every leaf is built in memory and staged (`.stage-<serial>`),
+/// the file system is synced once, the folders are renamed into place and each previous
+/// certificate superseded, the audit lines appended in one write, and the file system
+/// synced again. A crash at any point leaves what the journal lets the next run finish
+/// or undo. The caller holds the lock taken with [`Workspace::lock_for_write`]. Results
+/// are in the order of `items`.
 pub fn issue_batch(
     ws: &Workspace,
     items: &[BatchItem<'_>],
@@ -348,61 +415,138 @@ pub fn issue_batch(
     origin: &str,
 ) -> Vec<Result<IssueReport>> {
     let mut out: Vec<Option<Result<IssueReport>>> = items.iter().map(|_| None).collect();
-    let mut staged: Vec<(usize, Prepared, Vec<String>, fsutil::Staged)> = Vec::new();
+    // fail-closed: nothing is signed when the audit trail cannot be written
+    if let Err(e) = ws.audit_preflight() {
+        let e = OpError::from(e);
+        return items
+            .iter()
+            .map(|_| Err(OpError::Msg(e.to_string())))
+            .collect();
+    }
+    let mut intent = Intent::new(origin, now);
+    // (item, serial, its step in the intent)
+    let mut planned: Vec<(usize, [u8; 16], usize)> = Vec::new();
     for (i, it) in items.iter().enumerate() {
-        let r = it.resolved;
-        let step = || -> Result<(Prepared, Vec<String>, fsutil::Staged)> {
-            ws.audit_preflight()?;
-            let key = PrivateKey::generate(r.key.value)?;
-            let (p, warnings) = prepare_issue(ws, r, &key, it.signer, it.chain, now, origin, None)?;
-            let st = fsutil::stage_dir(&p.dir, &p.new_files())?;
-            Ok((p, warnings, st))
-        };
-        match step() {
-            Ok((p, w, st)) => staged.push((i, p, w, st)),
+        let drawn = serial::random_serial()
+            .map_err(OpError::from)
+            .and_then(|s| {
+                LeafPlan::of(it.resolved, origin, None).add_to(
+                    ws,
+                    &mut intent,
+                    &serial::to_hex(&s),
+                )?;
+                Ok(s)
+            });
+        match drawn {
+            Ok(s) => planned.push((i, s, intent.leaves.len() - 1)),
             Err(e) => out[i] = Some(Err(e)),
         }
     }
-    if !staged.is_empty() {
-        let barrier = fsutil::sync_fs(ws.root());
-        let mut events = Vec::new();
-        let mut placed = Vec::new();
-        for (i, p, w, st) in staged {
-            let res = barrier
-                .as_ref()
-                .map_err(|e| crate::ops::OpError::Msg(e.to_string()))
-                .and_then(|_| {
-                    let previous = ws.current_leaf(&p.meta.tenant, &p.meta.env, p.meta.kind)?;
-                    st.commit()?;
-                    supersede(previous, &p.meta.serial)?;
-                    Ok(())
-                });
-            match res {
-                Ok(()) => {
-                    let mut rep = p.report("issued");
-                    rep.warnings = w;
-                    placed.push((i, rep));
-                    events.push(p);
+    if !planned.is_empty() {
+        match ws.begin(&intent) {
+            Ok(journal) => {
+                let staged = stage_batch(ws, items, &planned, now, origin, &mut out);
+                if commit_batch(ws, &intent, staged, &mut out) {
+                    journal.done();
                 }
-                Err(e) => out[i] = Some(Err(e)),
             }
-        }
-        let evs: Vec<Event<'_>> = events.iter().map(event_of).collect();
-        let done = ws.audit_many(&evs).and_then(|_| fsutil::sync_fs(ws.root()));
-        for (i, rep) in placed {
-            out[i] = Some(match &done {
-                Ok(()) => Ok(rep),
-                Err(e) => Err(crate::ops::OpError::Msg(format!(
-                    "certificate {} was written to {} but not recorded: {e}",
-                    rep.serial,
-                    rep.files.cert.display()
-                ))),
-            });
+            Err(e) => {
+                for (i, _, _) in &planned {
+                    out[*i] = Some(Err(OpError::Msg(format!("cannot journal the batch: {e}"))));
+                }
+            }
         }
     }
     out.into_iter()
         .map(|r| r.expect("every item has a result"))
         .collect()
+}
+
+/// A leaf of a batch staged but not yet in place: (item, leaf, warnings, staged folder,
+/// its step in the intent).
+type StagedLeaf = (usize, Prepared, Vec<String>, fsutil::Staged, usize);
+
+/// Signs and stages every planned leaf of a batch (no fsync); failures go to `out`.
+fn stage_batch(
+    ws: &Workspace,
+    items: &[BatchItem<'_>],
+    planned: &[(usize, [u8; 16], usize)],
+    now: OffsetDateTime,
+    origin: &str,
+    out: &mut [Option<Result<IssueReport>>],
+) -> Vec<StagedLeaf> {
+    let mut staged = Vec::new();
+    for (i, serial, step) in planned {
+        let it = &items[*i];
+        let r = it.resolved;
+        let one = || -> Result<(Prepared, Vec<String>, fsutil::Staged)> {
+            let key = PrivateKey::generate(r.key.value)?;
+            let (p, warnings) =
+                prepare_issue(ws, r, &key, it.signer, it.chain, now, origin, None, serial)?;
+            let st = fsutil::stage_dir(&p.dir, &p.new_files())?;
+            Ok((p, warnings, st))
+        };
+        match one() {
+            Ok((p, w, st)) => staged.push((*i, p, w, st, *step)),
+            Err(e) => out[*i] = Some(Err(e)),
+        }
+    }
+    fault::hit(Fault::AfterStage);
+    staged
+}
+
+/// Syncs, renames into place, supersedes and audits the staged leaves of a batch;
+/// results go to `out`. Returns whether every step is done (the journal can go): a leaf
+/// that failed before it was placed left nothing behind, one whose supersession or audit
+/// line failed is finished by the next run.
+fn commit_batch(
+    ws: &Workspace,
+    intent: &Intent,
+    staged: Vec<StagedLeaf>,
+    out: &mut [Option<Result<IssueReport>>],
+) -> bool {
+    if staged.is_empty() {
+        return true;
+    }
+    let barrier = fsutil::sync_fs(ws.root());
+    let mut clean = true;
+    let mut placed = Vec::new();
+    for (i, p, w, st, step) in staged {
+        let step = &intent.leaves[step];
+        let res = barrier
+            .as_ref()
+            .map_err(|e| OpError::Msg(e.to_string()))
+            .and_then(|_| {
+                st.commit()?;
+                fault::hit(Fault::AfterPlace);
+                Ok(())
+            });
+        if let Err(e) = res {
+            out[i] = Some(Err(e));
+            continue;
+        }
+        match step.supersede(ws) {
+            Ok(_) => fault::hit(Fault::AfterSupersede),
+            Err(_) => clean = false,
+        }
+        let mut rep = p.report("issued");
+        rep.warnings = w;
+        placed.push((i, rep, p, step));
+    }
+    let evs: Vec<Event<'_>> = placed.iter().map(|(_, _, p, s)| s.event(&p.meta)).collect();
+    let done = audit(ws, &evs, false).and_then(|_| Ok(fsutil::sync_fs(ws.root())?));
+    clean &= done.is_ok();
+    for (i, rep, _, _) in placed {
+        out[i] = Some(match &done {
+            Ok(()) => Ok(rep),
+            Err(e) => Err(OpError::Msg(format!(
+                "certificate {} was written to {} but not recorded: {e}",
+                rep.serial,
+                rep.files.cert.display()
+            ))),
+        });
+    }
+    clean
 }
 
 /// Mints a new key and certificate for `r` and stores them.
@@ -419,7 +563,8 @@ pub fn issue(
     issue_with_key(ws, r, signer, chain, now, origin, renewed_from, &key)
 }
 
-/// Like [`issue`] with a given key (renewal with --reuse-key).
+/// Like [`issue`] with a given key (renewal with --reuse-key). The serial is drawn and
+/// the intent journaled before the certificate is signed.
 #[allow(clippy::too_many_arguments)]
 pub fn issue_with_key(
     ws: &Workspace,
@@ -432,8 +577,24 @@ pub fn issue_with_key(
     key: &PrivateKey,
 ) -> Result<IssueReport> {
     ws.audit_preflight()?;
-    let (p, warnings) = prepare_issue(ws, r, key, signer, chain, now, origin, renewed_from)?;
-    place(ws, &p)?;
+    let drawn = serial::random_serial()?;
+    let mut intent = Intent::new(origin, now);
+    LeafPlan::of(r, origin, renewed_from.as_deref()).add_to(
+        ws,
+        &mut intent,
+        &serial::to_hex(&drawn),
+    )?;
+    let journal = ws.begin(&intent)?;
+    let (p, warnings) =
+        match prepare_issue(ws, r, key, signer, chain, now, origin, renewed_from, &drawn) {
+            Ok(x) => x,
+            Err(e) => {
+                journal.done(); // nothing was written
+                return Err(e);
+            }
+        };
+    place(ws, &p, &intent.leaves[0])?;
+    journal.done();
     let mut rep = p.report("issued");
     rep.warnings = warnings;
     Ok(rep)

@@ -11,14 +11,15 @@ use time::{Duration, OffsetDateTime};
 
 use super::issue::{self, IssueReport};
 use super::{OpError, Result};
+use crate::fault::{self, Fault};
 use crate::pki::cert::{Signer, whole_seconds};
 use crate::pki::keys::PrivateKey;
 use crate::pki::{Kind, crl, inspect, serial};
 use crate::profile::{Dur, LeafFlags, Profiles, Resolved, ResolvedCa};
 use crate::workspace::Workspace;
-use crate::workspace::audit::Event;
 use crate::workspace::fsutil::{self, PUBLIC};
-use crate::workspace::inventory::{Filter, LeafRecord, Revocation, Status};
+use crate::workspace::inventory::{CaState, Filter, LeafRecord, Status};
+use crate::workspace::journal::{CrlStep, Intent, RevocationStep};
 
 // ---------------------------------------------------------------------------------------
 // renew
@@ -300,10 +301,17 @@ pub struct CrlReport {
 
 /// The number of the CRL on disk, if it can be read.
 fn crl_number_on_disk(ws: &Workspace, env: &str) -> Option<u64> {
-    let data = std::fs::read(ws.crl(env)).ok()?;
-    let block = inspect::blocks(&data).ok()?.into_iter().next()?;
-    let info = inspect::crl_info(&block.der).ok()?;
-    u64::from_str_radix(info.crl_number.as_deref()?, 16).ok()
+    u64::from_str_radix(ws.read_crl(env)?.crl_number.as_deref()?, 16).ok()
+}
+
+/// The number the next CRL of `env` carries: one above both the recorded one and the one
+/// on disk. Under the lock it is known before signing, so a journal can name it.
+fn next_crl_number(ws: &Workspace, env: &str, state: &CaState) -> Result<u64> {
+    state
+        .crl_number
+        .max(crl_number_on_disk(ws, env).unwrap_or(0))
+        .checked_add(1)
+        .ok_or_else(|| OpError::Msg("the CRL number cannot grow any further".into()))
 }
 
 /// Re-signs `env`'s CRL from the CA state: the next CRL number (above both the recorded
@@ -319,11 +327,7 @@ pub fn resign_crl(
 ) -> Result<CrlReport> {
     let env = &ca.env;
     let mut state = ws.load_ca_state(env)?;
-    let number = state
-        .crl_number
-        .max(crl_number_on_disk(ws, env).unwrap_or(0))
-        .checked_add(1)
-        .ok_or_else(|| OpError::Msg("the CRL number cannot grow any further".into()))?;
+    let number = next_crl_number(ws, env, &state)?;
     let entries: Vec<crl::Entry<'_>> = state
         .revocations
         .iter()
@@ -340,10 +344,13 @@ pub fn resign_crl(
         ca.crl_validity.value.to_time(),
         now,
     )?;
+    fault::hit(Fault::AfterSign);
     let revoked = entries.len();
     state.crl_number = number;
     ws.save_ca_state(env, &state)?;
+    fault::hit(Fault::AfterRecord);
     fsutil::write_atomic(&ws.crl(env), pem.as_bytes(), PUBLIC)?;
+    fault::hit(Fault::AfterCrl);
     if let Some(o) = out {
         fsutil::write_atomic(o, pem.as_bytes(), PUBLIC)?;
     }
@@ -358,7 +365,16 @@ pub fn resign_crl(
     })
 }
 
-/// `crl`: re-signs the CRL and writes the audit line.
+/// The detail of a `crl` audit line.
+fn crl_detail(number: u64, revoked: usize, next_update: OffsetDateTime) -> String {
+    format!(
+        "crl_number {number}, {revoked} revoked, next_update {}",
+        crate::pki::text::rfc3339(next_update)
+    )
+}
+
+/// `crl`: re-signs the CRL and writes the audit line, under a journal that names the CRL
+/// number before it is signed.
 pub fn crl(
     ws: &Workspace,
     ca: &ResolvedCa,
@@ -367,16 +383,25 @@ pub fn crl(
     now: OffsetDateTime,
 ) -> Result<CrlReport> {
     ws.audit_preflight()?;
+    let state = ws.load_ca_state(&ca.env)?;
+    let number = next_crl_number(ws, &ca.env, &state)?;
+    let next_update = whole_seconds(now) + ca.crl_validity.value.to_time();
+    let mut intent = Intent::new("crl", now);
+    let detail = crl_detail(number, state.revocations.len(), next_update);
+    let audit = intent.audit_step("crl", Some(detail));
+    intent.crls.push(CrlStep {
+        env: ca.env.clone(),
+        crl_number: number,
+        audit: Some(audit),
+    });
+    let journal = ws.begin(&intent)?;
     let rep = resign_crl(ws, ca, signer, out, now)?;
-    let mut ev = Event::new("crl");
+    let step = intent.crls[0].audit.as_ref().expect("journaled above");
+    let mut ev = step.event();
     ev.env = Some(&ca.env);
-    ev.detail = Some(format!(
-        "crl_number {}, {} revoked, next_update {}",
-        rep.crl_number,
-        rep.revoked,
-        crate::pki::text::rfc3339(rep.next_update)
-    ));
-    ws.audit(&ev)?;
+    ev.detail = Some(crl_detail(rep.crl_number, rep.revoked, rep.next_update));
+    issue::audit(ws, &[ev], true)?;
+    journal.done();
     Ok(rep)
 }
 
@@ -494,9 +519,15 @@ pub fn unchanged(rec: &LeafRecord, at: OffsetDateTime, reason: String) -> Revoke
     }
 }
 
-/// Revokes `rec`: records it in the CA state, re-signs the CRL, marks the leaf revoked,
-/// appends an audit line. When the CA state already lists it (a run interrupted after
-/// saving the state), the leaf is marked and the CRL re-signed without a second entry.
+/// The detail of a `revoke` audit line.
+fn revoke_detail(reason: &str, crl_number: u64) -> String {
+    format!("reason {reason}, crl_number {crl_number}")
+}
+
+/// Revokes `rec` under a journal written first: records it in the CA state, re-signs the
+/// CRL, marks the leaf revoked, appends an audit line. When the CA state already lists
+/// it (a run interrupted after saving the state), the leaf is marked and the CRL
+/// re-signed without a second entry.
 pub fn revoke(
     ws: &Workspace,
     ca: &ResolvedCa,
@@ -509,41 +540,43 @@ pub fn revoke(
     crl::parse_reason(reason)?;
     let env = &rec.meta.env;
     let now = whole_seconds(now);
-    let mut state = ws.load_ca_state(env)?;
+    let state = ws.load_ca_state(env)?;
     let (at, reason) = match state
         .revocations
         .iter()
         .find(|r| r.serial == rec.meta.serial)
     {
         Some(r) => (r.revoked_at, r.reason.clone()),
-        None => {
-            state.revocations.push(Revocation {
-                serial: rec.meta.serial.clone(),
-                revoked_at: now,
-                reason: reason.to_string(),
-                tenant: Some(rec.meta.tenant.clone()),
-            });
-            ws.save_ca_state(env, &state)?;
-            (now, reason.to_string())
-        }
+        None => (now, reason.to_string()),
     };
+    let number = next_crl_number(ws, env, &state)?;
+    let mut intent = Intent::new("revoke", now);
+    let audit = intent.audit_step("revoke", Some(revoke_detail(&reason, number)));
+    intent.revocations.push(RevocationStep {
+        env: env.clone(),
+        tenant: rec.meta.tenant.clone(),
+        kind: rec.meta.kind,
+        serial: rec.meta.serial.clone(),
+        reason: reason.clone(),
+        revoked_at: at,
+        audit,
+    });
+    intent.crls.push(CrlStep {
+        env: env.clone(),
+        crl_number: number,
+        audit: None,
+    });
+    let journal = ws.begin(&intent)?;
+    let step = &intent.revocations[0];
+    step.record(ws)?;
+    fault::hit(Fault::AfterRecord);
     let crl_rep = resign_crl(ws, ca, signer, None, now)?;
-    let mut rec = rec.clone();
-    rec.meta.status = Status::Revoked;
-    rec.meta.revoked_at = Some(at);
-    rec.meta.revocation_reason = Some(reason.clone());
-    rec.save()?;
-    let mut ev = Event::new("revoke");
-    ev.tenant = Some(&rec.meta.tenant);
-    ev.env = Some(env);
-    ev.kind = Some(rec.meta.kind.as_str());
-    ev.serial = Some(&rec.meta.serial);
-    ev.sha256 = Some(&rec.meta.sha256);
-    ev.detail = Some(format!(
-        "reason {reason}, crl_number {}",
-        crl_rep.crl_number
-    ));
-    ws.audit(&ev)?;
+    step.mark(ws)?;
+    fault::hit(Fault::AfterMeta);
+    let mut ev = step.event(Some(&rec.meta.sha256));
+    ev.detail = Some(revoke_detail(&reason, crl_rep.crl_number));
+    issue::audit(ws, &[ev], true)?;
+    journal.done();
     Ok(RevokeReport {
         tenant: rec.meta.tenant.clone(),
         env: env.clone(),

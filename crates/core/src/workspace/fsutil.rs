@@ -88,21 +88,42 @@ pub struct NewFile<'a> {
     pub mode: u32,
 }
 
-/// Writes a whole folder at once: every file goes into a hidden sibling folder (0700),
-/// each created with its mode and fsynced, then the folder is renamed into place. A
-/// crash leaves either the complete folder or none (plus a hidden `.tmp-*` folder, which
-/// every listing of the workspace skips).
+/// How the hidden sibling folder a folder is staged in begins: `.stage-<name>`.
+pub const STAGE_PREFIX: &str = ".stage-";
+
+/// The hidden sibling folder `dir` is staged in: `.stage-<name of dir>`, a name fixed by
+/// the final one (for a leaf, its serial), so a later run finds what a killed one left.
+pub fn stage_path(dir: &Path) -> PathBuf {
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    parent(dir).join(format!("{STAGE_PREFIX}{name}"))
+}
+
+/// Writes a whole folder at once: every file goes into its staging folder
+/// ([`stage_path`], 0700), in the order given, each created with its mode and fsynced,
+/// then the folder is renamed into place. A crash leaves either the complete folder or
+/// none (plus the hidden staging folder, which every listing of the workspace skips and
+/// the next run that takes the lock for writing settles).
 pub fn write_dir_atomic(dir: &Path, files: &[NewFile<'_>]) -> Result<(), WsError> {
-    let staged = stage_new(dir, files, true)?;
-    if let Some(tmp) = &staged.tmp {
-        sync_dir(tmp)?;
-    }
-    staged.commit()?;
+    stage_dir_synced(dir, files)?.commit()?;
     sync_dir(&parent(dir))
 }
 
-/// A leaf folder written into a hidden sibling but not yet made durable or put in
-/// place: see [`stage_dir`].
+/// The first half of [`write_dir_atomic`]: the folder staged with every file and the
+/// staging folder itself fsynced, ready for [`Staged::commit`] (after which the caller
+/// syncs the parent folder).
+pub fn stage_dir_synced(dir: &Path, files: &[NewFile<'_>]) -> Result<Staged, WsError> {
+    let staged = stage(dir, files, true)?;
+    if let Some(tmp) = &staged.tmp {
+        sync_dir(tmp)?;
+    }
+    Ok(staged)
+}
+
+/// A folder written into its staging folder but not yet made durable or put in place:
+/// see [`stage_dir`].
 #[must_use = "a staged folder must be committed, or it is removed on drop"]
 pub struct Staged {
     tmp: Option<PathBuf>,
@@ -115,13 +136,8 @@ impl Staged {
     /// afterwards so that the rename itself survives a crash.
     pub fn commit(mut self) -> Result<(), WsError> {
         let tmp = self.tmp.take().expect("staged once");
-        if self.dir.exists() {
+        place_staged(&tmp, &self.dir).inspect_err(|_| {
             let _ = fs::remove_dir_all(&tmp);
-            return Err(WsError::Exists(self.dir.clone()));
-        }
-        fs::rename(&tmp, &self.dir).map_err(|e| {
-            let _ = fs::remove_dir_all(&tmp);
-            io_err(&self.dir, "move into place", e)
         })
     }
 
@@ -172,12 +188,21 @@ impl Drop for Staged {
     }
 }
 
+/// Renames the staging folder `stage` to `dir`, refusing to replace an existing `dir`.
+/// Leaves `stage` as it is on failure.
+pub fn place_staged(stage: &Path, dir: &Path) -> Result<(), WsError> {
+    if dir.exists() {
+        return Err(WsError::Exists(dir.to_path_buf()));
+    }
+    fs::rename(stage, dir).map_err(|e| io_err(dir, "move into place", e))
+}
+
 /// The first half of [`write_dir_atomic`] for batches: writes every file (mode set at
-/// open) into a hidden sibling folder of `dir` without syncing. Sync the file system
-/// once for the whole batch with [`sync_fs`], then [`Staged::commit`] each folder, then
+/// open) into the staging folder of `dir` without syncing. Sync the file system once for
+/// the whole batch with [`sync_fs`], then [`Staged::commit`] each folder, then
 /// [`sync_fs`] again: a crash leaves each folder complete or absent.
 pub fn stage_dir(dir: &Path, files: &[NewFile<'_>]) -> Result<Staged, WsError> {
-    stage_new(dir, files, false)
+    stage(dir, files, false)
 }
 
 /// Writes a folder of public files (a hand-off that leaves the workspace) in one step,
@@ -186,7 +211,7 @@ pub fn stage_dir(dir: &Path, files: &[NewFile<'_>]) -> Result<Staged, WsError> {
 /// folder is renamed over `dir` (an existing one moved aside, then removed). On failure
 /// `dir` is left as it was.
 pub fn replace_public_dir(dir: &Path, files: &[NewFile<'_>]) -> Result<(), WsError> {
-    let staged = stage(dir, files, false, PUBLIC_DIR)?;
+    let staged = stage_tmp(dir, files, false, PUBLIC_DIR)?;
     if let Some(tmp) = &staged.tmp {
         sync_fs(tmp)?;
     }
@@ -194,19 +219,10 @@ pub fn replace_public_dir(dir: &Path, files: &[NewFile<'_>]) -> Result<(), WsErr
     sync_dir(&parent(dir))
 }
 
-/// [`stage`] into a private folder that must not exist yet.
-fn stage_new(dir: &Path, files: &[NewFile<'_>], sync_each: bool) -> Result<Staged, WsError> {
-    private_dir(&parent(dir))?;
-    if dir.exists() {
-        return Err(WsError::Exists(dir.to_path_buf()));
-    }
-    stage(dir, files, sync_each, PRIVATE_DIR)
-}
-
 /// Writes `files` into a hidden sibling folder of `dir` (created, like any subfolder, with
 /// `dir_mode`), each file created with its mode; `sync_each` fsyncs every file as it is
 /// written.
-fn stage(
+fn stage_tmp(
     dir: &Path,
     files: &[NewFile<'_>],
     sync_each: bool,
@@ -243,6 +259,89 @@ fn stage(
         tmp: Some(tmp.keep()),
         dir: dir.to_path_buf(),
     })
+}
+
+/// Writes `files`, in order, into the staging folder of `dir` (created 0700, and refused
+/// when it exists: it holds what an earlier run left), each created with its mode;
+/// `sync_each` fsyncs every file as it is written. On failure the staging folder is
+/// removed.
+fn stage(dir: &Path, files: &[NewFile<'_>], sync_each: bool) -> Result<Staged, WsError> {
+    let parent_dir = parent(dir);
+    private_dir(&parent_dir)?;
+    if dir.exists() {
+        return Err(WsError::Exists(dir.to_path_buf()));
+    }
+    let tmp = stage_path(dir);
+    DirBuilder::new().mode(0o700).create(&tmp).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            WsError::Exists(tmp.clone())
+        } else {
+            io_err(&tmp, "create folder", e)
+        }
+    })?;
+    // from here a failure drops `staged`, which removes the folder
+    let staged = Staged {
+        tmp: Some(tmp.clone()),
+        dir: dir.to_path_buf(),
+    };
+    for f in files {
+        let p = tmp.join(f.name);
+        let mut h = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(f.mode)
+            .open(&p)
+            .map_err(|e| io_err(&p, "create", e))?;
+        h.write_all(f.bytes)
+            .and_then(|_| if sync_each { h.sync_all() } else { Ok(()) })
+            .map_err(|e| io_err(&p, "write", e))?;
+        crate::fault::hit(crate::fault::Fault::StageFile);
+    }
+    Ok(staged)
+}
+
+/// Fsyncs every file directly inside `dir`, then `dir` itself: makes a folder found
+/// staged by an earlier run durable before it is renamed into place.
+pub fn sync_tree(dir: &Path) -> Result<(), WsError> {
+    let rd = fs::read_dir(dir).map_err(|e| io_err(dir, "list", e))?;
+    for e in rd.flatten() {
+        if e.file_type().map(|t| t.is_file()).unwrap_or(false) {
+            let p = e.path();
+            File::open(&p)
+                .and_then(|f| f.sync_all())
+                .map_err(|e| io_err(&p, "sync", e))?;
+        }
+    }
+    sync_dir(dir)
+}
+
+/// Removes the folder `dir`: the files named in `secrets` first (so a failure half-way
+/// never leaves a key in a folder whose certificate is gone), then the rest, then syncs
+/// the parent folder so the removal survives a crash. A missing `dir` is not an error.
+pub fn destroy_dir(dir: &Path, secrets: &[&str]) -> Result<(), WsError> {
+    if !dir.exists() {
+        return Ok(());
+    }
+    for s in secrets {
+        let p = dir.join(s);
+        match fs::remove_file(&p) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(io_err(&p, "remove", e));
+            }
+            _ => {}
+        }
+    }
+    fs::remove_dir_all(dir).map_err(|e| io_err(dir, "remove", e))?;
+    sync_dir(&parent(dir))
+}
+
+/// Removes the file `path` and syncs its folder, so the removal survives a crash. A
+/// missing file is not an error.
+pub fn remove_synced(path: &Path) -> Result<(), WsError> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_err(path, "remove", e)),
+        _ => sync_dir(&parent(path)),
+    }
 }
 
 /// Flushes every written file and rename of the file system holding `path` to disk
@@ -439,7 +538,7 @@ mod tests {
         let leftovers: Vec<_> = fs::read_dir(d.path().join("a"))
             .unwrap()
             .flatten()
-            .filter(|e| e.file_name().to_string_lossy().starts_with(".tmp-"))
+            .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
             .collect();
         assert!(leftovers.is_empty());
     }
@@ -553,8 +652,19 @@ mod tests {
         let left: Vec<_> = fs::read_dir(d.path().join("t"))
             .unwrap()
             .flatten()
-            .filter(|e| e.file_name().to_string_lossy().starts_with(".tmp-"))
+            .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
             .collect();
         assert!(left.is_empty());
+        // destroying a folder takes its secrets first and tolerates a missing one
+        destroy_dir(&target, &["k"]).unwrap();
+        assert!(!target.exists());
+        destroy_dir(&target, &["k"]).unwrap();
+        // the staging folder is named after the final one, and one left over is refused
+        std::fs::create_dir(stage_path(&other)).unwrap();
+        assert_eq!(stage_path(&other), d.path().join("t/.stage-other"));
+        assert!(matches!(
+            stage_dir(&other, &files),
+            Err(WsError::Exists(p)) if p == stage_path(&other)
+        ));
     }
 }

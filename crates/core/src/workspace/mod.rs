@@ -4,7 +4,9 @@
 pub mod audit;
 pub mod fsutil;
 pub mod inventory;
+pub mod journal;
 pub mod lock;
+pub mod recover;
 
 pub use lock::{Holder, Lock, LockWait, OnWait};
 
