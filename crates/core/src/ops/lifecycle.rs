@@ -296,20 +296,17 @@ pub struct CrlReport {
     pub path: PathBuf,
     /// The extra copy written with --out.
     pub copy: Option<PathBuf>,
+    /// Serials whose revocation state.json had lost (or never got) and that were
+    /// restored from the certificates' meta.json files or the previous CRL.
+    pub restored: Vec<String>,
 }
 
-/// The number of the CRL on disk, if it can be read.
-fn crl_number_on_disk(ws: &Workspace, env: &str) -> Option<u64> {
-    let data = std::fs::read(ws.crl(env)).ok()?;
-    let block = inspect::blocks(&data).ok()?.into_iter().next()?;
-    let info = inspect::crl_info(&block.der).ok()?;
-    u64::from_str_radix(info.crl_number.as_deref()?, 16).ok()
-}
-
-/// Re-signs `env`'s CRL from the CA state: the next CRL number (above both the recorded
-/// one and the one on disk), every recorded revocation with its reason, nextUpdate from
-/// the profile's crl_validity. The state is saved before the CRL is written, so a crash
-/// between the two never reuses a number. The file is replaced atomically.
+/// Re-signs `env`'s CRL from the CA state: the next CRL number (above the ones recorded
+/// in state.json and ca.json and the one on disk), every revocation with its reason,
+/// nextUpdate from the profile's crl_validity. Revocations that state.json lacks but a
+/// meta.json file or the previous CRL records are restored first, so no CRL forgets
+/// one. The state is saved before the CRL is written, so a crash between the two never
+/// reuses a number. The file is replaced atomically.
 pub fn resign_crl(
     ws: &Workspace,
     ca: &ResolvedCa,
@@ -319,9 +316,8 @@ pub fn resign_crl(
 ) -> Result<CrlReport> {
     let env = &ca.env;
     let mut state = ws.load_ca_state(env)?;
-    let number = state
-        .crl_number
-        .max(crl_number_on_disk(ws, env).unwrap_or(0))
+    let restored = super::doctor::restore_revocations(ws, env, Some(&signer.cert_der), &mut state)?;
+    let number = super::doctor::crl_floor(ws, env, &state)
         .checked_add(1)
         .ok_or_else(|| OpError::Msg("the CRL number cannot grow any further".into()))?;
     let entries: Vec<crl::Entry<'_>> = state
@@ -343,6 +339,7 @@ pub fn resign_crl(
     let revoked = entries.len();
     state.crl_number = number;
     ws.save_ca_state(env, &state)?;
+    super::doctor::note_crl_number(ws, env, &signer.cert_der, number)?;
     fsutil::write_atomic(&ws.crl(env), pem.as_bytes(), PUBLIC)?;
     if let Some(o) = out {
         fsutil::write_atomic(o, pem.as_bytes(), PUBLIC)?;
@@ -355,6 +352,7 @@ pub fn resign_crl(
         revoked,
         path: ws.crl(env),
         copy: out.map(crate::workspace::absolute),
+        restored,
     })
 }
 
