@@ -396,6 +396,20 @@ pub struct RevokeReport {
     pub revoked_at: OffsetDateTime,
     /// The CRL signed for this revocation (absent when nothing changed).
     pub crl: Option<CrlReport>,
+    /// With key-compromise: the other certificates of the same tenant/env/kind that carry
+    /// the same key (renewals with --reuse-key), revoked with it.
+    pub also_revoked: Vec<AlsoRevoked>,
+    /// The tenant/env/kind's active certificate after the revocation, if one is left.
+    pub replacement: Option<String>,
+}
+
+/// A certificate revoked because it shares the compromised key.
+#[derive(Debug, Serialize)]
+pub struct AlsoRevoked {
+    pub serial: String,
+    /// Its status before: active or superseded.
+    pub status: Status,
+    pub subject: String,
 }
 
 /// How `revoke` names its certificate.
@@ -489,12 +503,96 @@ pub fn unchanged(rec: &LeafRecord, at: OffsetDateTime, reason: String) -> Revoke
         reason,
         revoked_at: at,
         crl: None,
+        also_revoked: Vec::new(),
+        replacement: None,
     }
 }
 
+/// The other certificates of `rec`'s tenant/env/kind, not yet revoked, whose
+/// certificate carries the same public key as `rec`'s (renewals with --reuse-key).
+pub fn sharing_key(ws: &Workspace, rec: &LeafRecord) -> Result<Vec<LeafRecord>> {
+    let spki = |r: &LeafRecord| -> Result<String> {
+        let path = r.cert_path();
+        let pem = fsutil::read(&path)?;
+        inspect::certificates(&pem)
+            .and_then(|d| crate::pki::integrity::spki_sha256(&d[0]))
+            .map_err(|e| {
+                OpError::Msg(format!(
+                    "{}: cannot compare its key with the compromised one: {e}",
+                    path.display()
+                ))
+            })
+    };
+    let key = spki(rec)?;
+    let mut out = Vec::new();
+    for r in ws.leaves(&Filter {
+        tenant: Some(&rec.meta.tenant),
+        env: Some(&rec.meta.env),
+        kind: Some(rec.meta.kind),
+    })? {
+        if r.meta.serial != rec.meta.serial && r.meta.status != Status::Revoked && spki(&r)? == key
+        {
+            out.push(r);
+        }
+    }
+    Ok(out)
+}
+
+/// Adds `rec`'s revocation to `state` unless it is there; returns when and why it was
+/// revoked (the recorded time and reason when it already was, in the state or in its
+/// meta.json).
+fn record_revocation(
+    state: &mut crate::workspace::inventory::CaState,
+    rec: &LeafRecord,
+    reason: &str,
+    now: OffsetDateTime,
+) -> (OffsetDateTime, String) {
+    if let Some(r) = state
+        .revocations
+        .iter()
+        .find(|r| r.serial == rec.meta.serial)
+    {
+        return (r.revoked_at, r.reason.clone());
+    }
+    let (at, why) = already_revoked(rec).unwrap_or((now, reason.to_string()));
+    state.revocations.push(Revocation {
+        serial: rec.meta.serial.clone(),
+        revoked_at: at,
+        reason: why.clone(),
+        tenant: Some(rec.meta.tenant.clone()),
+    });
+    (at, why)
+}
+
+/// Marks `rec` revoked in its meta.json and appends the audit line.
+fn mark_revoked(
+    ws: &Workspace,
+    rec: &LeafRecord,
+    at: OffsetDateTime,
+    reason: &str,
+    detail: String,
+) -> Result<()> {
+    let mut rec = rec.clone();
+    rec.meta.status = Status::Revoked;
+    rec.meta.revoked_at = Some(at);
+    rec.meta.revocation_reason = Some(reason.to_string());
+    rec.save()?;
+    let mut ev = Event::new("revoke");
+    ev.tenant = Some(&rec.meta.tenant);
+    ev.env = Some(&rec.meta.env);
+    ev.kind = Some(rec.meta.kind.as_str());
+    ev.serial = Some(&rec.meta.serial);
+    ev.sha256 = Some(&rec.meta.sha256);
+    ev.detail = Some(detail);
+    ws.audit(&ev)?;
+    Ok(())
+}
+
 /// Revokes `rec`: records it in the CA state, re-signs the CRL, marks the leaf revoked,
-/// appends an audit line. When the CA state already lists it (a run interrupted after
-/// saving the state), the leaf is marked and the CRL re-signed without a second entry.
+/// appends an audit line. With key-compromise, every other certificate of the same
+/// tenant/env/kind that carries the same key is revoked with it, in the same CRL. When
+/// the CA state already lists a certificate (a run interrupted after saving the state),
+/// it is marked and the CRL re-signed without a second entry.
 pub fn revoke(
     ws: &Workspace,
     ca: &ResolvedCa,
@@ -507,50 +605,55 @@ pub fn revoke(
     crl::parse_reason(reason)?;
     let env = &rec.meta.env;
     let now = whole_seconds(now);
+    let mut targets = vec![rec.clone()];
+    if reason == "key-compromise" {
+        targets.extend(sharing_key(ws, rec)?);
+    }
     let mut state = ws.load_ca_state(env)?;
-    let (at, reason) = match state
-        .revocations
+    let when: Vec<(OffsetDateTime, String)> = targets
         .iter()
-        .find(|r| r.serial == rec.meta.serial)
-    {
-        Some(r) => (r.revoked_at, r.reason.clone()),
-        None => {
-            state.revocations.push(Revocation {
-                serial: rec.meta.serial.clone(),
-                revoked_at: now,
-                reason: reason.to_string(),
-                tenant: Some(rec.meta.tenant.clone()),
-            });
-            ws.save_ca_state(env, &state)?;
-            (now, reason.to_string())
-        }
-    };
+        .map(|t| record_revocation(&mut state, t, reason, now))
+        .collect();
+    ws.save_ca_state(env, &state)?;
     let crl_rep = resign_crl(ws, ca, signer, None, now)?;
-    let mut rec = rec.clone();
-    rec.meta.status = Status::Revoked;
-    rec.meta.revoked_at = Some(at);
-    rec.meta.revocation_reason = Some(reason.clone());
-    rec.save()?;
-    let mut ev = Event::new("revoke");
-    ev.tenant = Some(&rec.meta.tenant);
-    ev.env = Some(env);
-    ev.kind = Some(rec.meta.kind.as_str());
-    ev.serial = Some(&rec.meta.serial);
-    ev.sha256 = Some(&rec.meta.sha256);
-    ev.detail = Some(format!(
-        "reason {reason}, crl_number {}",
-        crl_rep.crl_number
-    ));
-    ws.audit(&ev)?;
+    for (i, (t, (at, why))) in targets.iter().zip(&when).enumerate() {
+        if already_revoked(t).is_some() {
+            continue;
+        }
+        let shares = if i == 0 {
+            String::new()
+        } else {
+            format!(" (shares the key of {})", rec.meta.serial)
+        };
+        let detail = format!("reason {why}{shares}, crl_number {}", crl_rep.crl_number);
+        mark_revoked(ws, t, *at, why, detail)?;
+    }
+    let replacement = ws
+        .current_leaf(&rec.meta.tenant, env, rec.meta.kind)?
+        .map(|r| r.meta.serial);
+    let (at, reason) = when[0].clone();
     Ok(RevokeReport {
         tenant: rec.meta.tenant.clone(),
         env: env.clone(),
         kind: rec.meta.kind,
         serial: rec.meta.serial.clone(),
         subject: rec.meta.subject.clone(),
-        action: "revoked",
+        action: if already_revoked(rec).is_some() {
+            "unchanged"
+        } else {
+            "revoked"
+        },
         reason,
         revoked_at: at,
         crl: Some(crl_rep),
+        also_revoked: targets[1..]
+            .iter()
+            .map(|t| AlsoRevoked {
+                serial: t.meta.serial.clone(),
+                status: t.meta.status,
+                subject: t.meta.subject.clone(),
+            })
+            .collect(),
+        replacement,
     })
 }
