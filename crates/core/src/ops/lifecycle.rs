@@ -65,6 +65,8 @@ pub struct RenewItem {
 pub struct RenewReport {
     pub dry_run: bool,
     pub reuse_key: bool,
+    /// --force: every selected certificate renewed, due or not.
+    pub force: bool,
     pub items: Vec<RenewItem>,
     pub renewed: usize,
     pub would_renew: usize,
@@ -74,11 +76,12 @@ pub struct RenewReport {
 }
 
 impl RenewReport {
-    pub fn new(dry_run: bool, reuse_key: bool, items: Vec<RenewItem>) -> Self {
+    pub fn new(dry_run: bool, reuse_key: bool, force: bool, items: Vec<RenewItem>) -> Self {
         let n = |a: RenewAction| items.iter().filter(|i| i.action == a).count();
         RenewReport {
             dry_run,
             reuse_key,
+            force,
             renewed: n(RenewAction::Renewed),
             would_renew: n(RenewAction::WouldRenew),
             not_due: n(RenewAction::NotDue),
@@ -114,13 +117,14 @@ impl RenewPlan {
 
 /// Finds every current (active) certificate of the workspace, optionally of one tenant
 /// and/or env, and decides which are due within `within` (default: each one's profile
-/// renew_before).
+/// renew_before). With `force`, every one is due (--force: renew now, due or not).
 pub fn plan_renewals(
     ws: &Workspace,
     profiles: &Profiles,
     tenant: Option<&str>,
     env: Option<&str>,
     within: Option<Dur>,
+    force: bool,
     now: OffsetDateTime,
 ) -> Result<RenewPlan> {
     if let Some(e) = env {
@@ -171,22 +175,11 @@ pub fn plan_renewals(
             reason: None,
             certificate: None,
         };
-        if now < item.renew_after {
+        if !force && now < item.renew_after {
             plan.settled.push(item);
             continue;
         }
-        let skip = match rec.meta.origin.as_str() {
-            "sign" => Some(
-                "signed from a partner's CSR, so mtlsctl holds no key for it: ask the partner for a new CSR and run `mtlsctl sign`"
-                    .to_string(),
-            ),
-            "import" => Some(format!(
-                "issued by the external CA: make a new request with `mtlsctl csr --tenant {} --env {}` and bring the certificate back with `mtlsctl import`",
-                rec.meta.tenant, rec.meta.env
-            )),
-            _ => None,
-        };
-        if let Some(reason) = skip {
+        if let Some(reason) = not_renewable(&rec) {
             item.action = RenewAction::Skipped;
             item.reason = Some(reason);
             plan.settled.push(item);
@@ -201,7 +194,7 @@ pub fn plan_renewals(
                 continue;
             }
         };
-        if window >= resolved.validity.value.to_time() {
+        if !force && window >= resolved.validity.value.to_time() {
             item.action = RenewAction::Failed;
             item.reason = Some(format!(
                 "the window {} is not shorter than the validity {} of a new certificate, so it would be due again at once: use a smaller --within",
@@ -218,6 +211,21 @@ pub fn plan_renewals(
         });
     }
     Ok(plan)
+}
+
+/// Why mtlsctl cannot reissue `rec` itself, if it cannot.
+fn not_renewable(rec: &LeafRecord) -> Option<String> {
+    match rec.meta.origin.as_str() {
+        "sign" => Some(
+            "signed from a partner's CSR, so mtlsctl holds no key for it: ask the partner for a new CSR and run `mtlsctl sign`"
+                .to_string(),
+        ),
+        "import" => Some(format!(
+            "issued by the external CA: make a new request with `mtlsctl csr --tenant {} --env {}` and bring the certificate back with `mtlsctl import`",
+            rec.meta.tenant, rec.meta.env
+        )),
+        _ => None,
+    }
 }
 
 /// A server certificate issued with --dns/--ip while its profile names no DNS or IP SAN
