@@ -23,7 +23,6 @@ use crate::pki::inspect::{self, CrlInfo};
 use crate::pki::{fingerprint, integrity};
 use crate::profile::Profiles;
 use crate::workspace::ca_record::{CaRecord, FORMAT};
-use crate::workspace::fsutil;
 use crate::workspace::inventory::{CaState, Filter, LeafRecord, Revocation, Status};
 use crate::workspace::{Workspace, WsError};
 
@@ -264,8 +263,7 @@ pub fn check_ca_cert(ws: &Workspace, env: &str, cert_der: &[u8]) -> Result<()> {
 /// The error about `env`'s CA certificate, as a line for a warning, when there is one
 /// (`ca show`, `list`, `expiry`).
 pub fn ca_warning(ws: &Workspace, env: &str) -> Option<String> {
-    let der = fsutil::read(&ws.ca_cert(env)).ok()?;
-    let der = inspect::certificates(&der).ok()?.into_iter().next()?;
+    let der = ca_der(ws, env)?;
     ca_record_problem(ws, env, &der)
         .filter(Problem::is_error)
         .map(|p| p.to_string())
@@ -282,7 +280,7 @@ pub fn ca_warnings(ws: &Workspace, profiles: &Profiles, env: Option<&str>) -> Ve
 
 /// The CRL on disk: its DER and what it says, if it can be read.
 fn disk_crl(ws: &Workspace, env: &str) -> Option<(Vec<u8>, CrlInfo)> {
-    let data = std::fs::read(ws.crl(env)).ok()?;
+    let data = ws.read(&ws.crl(env)).ok()?;
     let block = inspect::blocks(&data)
         .ok()?
         .into_iter()
@@ -367,8 +365,8 @@ pub fn check_crl(ws: &Workspace, env: &str) -> Result<()> {
 /// older than the last one signed. (The CA certificate itself is checked by
 /// [`super::ca::open`].)
 pub fn check_handoff(ws: &Workspace, ca: &EnvCa, leaf: &LeafRecord) -> Result<()> {
-    let issuer = issuer_of(leaf, ca.trust.first().map(Vec::as_slice));
-    if let Some(p) = issuer.and_then(|i| leaf_chain_problem(leaf, &ca.env, &i)) {
+    let issuer = issuer_of(ws, leaf, ca.trust.first().map(Vec::as_slice));
+    if let Some(p) = issuer.and_then(|i| leaf_chain_problem(ws, leaf, &ca.env, &i)) {
         return Err(OpError::Msg(p.to_string()));
     }
     check_crl(ws, &ca.env)
@@ -580,18 +578,24 @@ fn crl_problems(
 
 /// The certificate that should have signed `leaf`: the env CA, or for a certificate
 /// imported from an external CA the first certificate of its own chain.
-fn issuer_of(leaf: &LeafRecord, ca_der: Option<&[u8]>) -> Option<Vec<u8>> {
+fn issuer_of(ws: &Workspace, leaf: &LeafRecord, ca_der: Option<&[u8]>) -> Option<Vec<u8>> {
     if leaf.meta.origin == "import" {
-        let pem = fsutil::read(&leaf.chain_path()).ok()?;
+        let pem = ws.read(&leaf.chain_path()).ok()?;
         return inspect::certificates(&pem).ok()?.into_iter().next();
     }
     ca_der.map(<[u8]>::to_vec)
 }
 
 /// What is wrong with `leaf` against the certificate `ca_der` that should have signed it.
-fn leaf_chain_problem(leaf: &LeafRecord, env: &str, ca_der: &[u8]) -> Option<Problem> {
+fn leaf_chain_problem(
+    ws: &Workspace,
+    leaf: &LeafRecord,
+    env: &str,
+    ca_der: &[u8],
+) -> Option<Problem> {
     let path = leaf.cert_path();
-    let der = match fsutil::read(&path)
+    let der = match ws
+        .read(&path)
         .map_err(|e| e.to_string())
         .and_then(|p| inspect::certificates(&p).map_err(|e| e.to_string()))
     {
@@ -627,16 +631,21 @@ fn leaf_chain_problem(leaf: &LeafRecord, env: &str, ca_der: &[u8]) -> Option<Pro
 }
 
 /// Every current leaf of `env` against the certificate that should have signed it.
-fn leaf_problems(leaves: &[LeafRecord], env: &str, ca_der: Option<&[u8]>) -> (Vec<Problem>, usize) {
+fn leaf_problems(
+    ws: &Workspace,
+    leaves: &[LeafRecord],
+    env: &str,
+    ca_der: Option<&[u8]>,
+) -> (Vec<Problem>, usize) {
     let current = super::expiry::current_leaves(leaves.to_vec());
     let mut out = Vec::new();
     let mut checked = 0;
     for leaf in &current {
-        let Some(issuer) = issuer_of(leaf, ca_der) else {
+        let Some(issuer) = issuer_of(ws, leaf, ca_der) else {
             continue;
         };
         checked += 1;
-        out.extend(leaf_chain_problem(leaf, env, &issuer));
+        out.extend(leaf_chain_problem(ws, leaf, env, &issuer));
     }
     (out, checked)
 }
@@ -646,37 +655,37 @@ fn leaf_problems(leaves: &[LeafRecord], env: &str, ca_der: Option<&[u8]>) -> (Ve
 
 /// The CA certificate of `env` as DER, if it has one that can be read.
 fn ca_der(ws: &Workspace, env: &str) -> Option<Vec<u8>> {
-    let pem = fsutil::read(&ws.ca_cert(env)).ok()?;
+    let pem = ws.read(&ws.ca_cert(env)).ok()?;
     inspect::certificates(&pem).ok()?.into_iter().next()
 }
 
-/// The leaves of `env`, or the problem that kept them from being read.
-fn env_leaves(ws: &Workspace, env: &str) -> std::result::Result<Vec<LeafRecord>, Box<Problem>> {
-    ws.leaves(&Filter {
+/// The readable leaves of `env`, and a problem for each folder that could not be read
+/// (a corrupt or misplaced meta.json, a folder that is no tenant's). A symbolic link is
+/// left to the file-tree check, which says where it leads.
+fn env_leaves(ws: &Workspace, env: &str) -> (Vec<LeafRecord>, Vec<Problem>) {
+    let inv = ws.inventory(&Filter {
         env: Some(env),
         ..Filter::default()
-    })
-    .map_err(|e| {
-        let path = match &e {
-            WsError::Corrupt { path, .. } | WsError::Io { path, .. } => path.clone(),
-            _ => ws.root().join("pki").join(env),
-        };
-        Box::new(Problem::error("unreadable", Some(env), path).says(
-            e.to_string(),
-            "restore the file from backup; the other checks of this environment wait for it",
-        ))
-    })
+    });
+    let problems = inv
+        .problems
+        .iter()
+        .filter(|p| !matches!(p.error, WsError::Symlink(_)))
+        .map(|p| {
+            Problem::error("unreadable", Some(env), p.path.clone()).says(
+                p.to_string(),
+                "restore the folder from backup, or move it out of pki/ if it is not mtlsctl's; the other certificates are still checked",
+            )
+        })
+        .collect();
+    (inv.leaves, problems)
 }
 
 /// Every check of one environment; returns the problems and how many leaves were checked.
 fn check_env(ws: &Workspace, env: &str) -> (Vec<Problem>, usize) {
-    let leaves = match env_leaves(ws, env) {
-        Ok(l) => l,
-        Err(p) => return (vec![*p], 0),
-    };
-    let mut out = tree::placement_problems(&leaves, env);
+    let (leaves, mut out) = env_leaves(ws, env);
     let ca = ca_der(ws, env);
-    let (leaf_probs, checked) = leaf_problems(&leaves, env, ca.as_deref());
+    let (leaf_probs, checked) = leaf_problems(ws, &leaves, env, ca.as_deref());
     out.extend(leaf_probs);
     let Some(ca) = ca else {
         if leaves.iter().any(|l| l.meta.origin != "import") {

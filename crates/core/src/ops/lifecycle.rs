@@ -521,7 +521,7 @@ pub fn unchanged(rec: &LeafRecord, at: OffsetDateTime, reason: String) -> Revoke
 pub fn sharing_key(ws: &Workspace, rec: &LeafRecord) -> Result<Vec<LeafRecord>> {
     let spki = |r: &LeafRecord| -> Result<String> {
         let path = r.cert_path();
-        let pem = fsutil::read(&path)?;
+        let pem = ws.read(&path)?;
         inspect::certificates(&pem)
             .and_then(|d| crate::pki::integrity::spki_sha256(&d[0]))
             .map_err(|e| {

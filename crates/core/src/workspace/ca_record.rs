@@ -50,7 +50,7 @@ impl Workspace {
         if !p.exists() {
             return Ok(None);
         }
-        let bytes = fsutil::read(&p)?;
+        let bytes = self.read(&p)?;
         serde_json::from_slice(&bytes)
             .map(Some)
             .map_err(|e| WsError::Corrupt {

@@ -1,14 +1,11 @@
 //! The file-tree checks of `doctor`: staging leftovers, symbolic links that lead out of
-//! the workspace, names that are not valid, leaves whose folder is not where their
-//! meta.json says.
+//! the workspace (or sit where mtlsctl refuses them), names that are not valid.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use super::Problem;
-use crate::pki::Kind;
 use crate::profile::Profiles;
-use crate::workspace::inventory::LeafRecord;
 use crate::workspace::{Workspace, check_name};
 
 /// Calls `visit` for every entry under `dir` (not following symbolic links), with its
@@ -62,7 +59,8 @@ fn staging(root: &Path) -> Vec<Problem> {
     out
 }
 
-/// Symbolic links whose target lies outside the workspace, or nowhere.
+/// Symbolic links whose target lies outside the workspace, or nowhere, and any link
+/// under pki/ or profiles/, which mtlsctl refuses to follow.
 fn symlinks(ws_root: &Path, root: &Path) -> Vec<Problem> {
     let real_root = fs::canonicalize(ws_root).unwrap_or_else(|_| ws_root.to_path_buf());
     let mut out = Vec::new();
@@ -76,8 +74,18 @@ fn symlinks(ws_root: &Path, root: &Path) -> Vec<Problem> {
         let target = fs::read_link(p)
             .map(|t| t.display().to_string())
             .unwrap_or_default();
+        let read_by_us =
+            p.starts_with(ws_root.join("pki")) || p.starts_with(ws_root.join("profiles"));
         match fs::canonicalize(p) {
-            Ok(real) if real.starts_with(&real_root) => {}
+            Ok(real) if real.starts_with(&real_root) && !read_by_us => {}
+            Ok(real) if real.starts_with(&real_root) => out.push(
+                Problem::error("symlink", None, p.to_path_buf())
+                    .says(
+                        "a symbolic link where mtlsctl reads its own files: it refuses to read or write through it, even to a place inside the workspace",
+                        format!("replace the link with the file or folder itself: rm '{}' and copy the target there", p.display()),
+                    )
+                    .saw("a plain file or folder", format!("a link to {}", real.display())),
+            ),
             Ok(real) => out.push(
                 Problem::error("symlink", None, p.to_path_buf())
                     .says(
@@ -97,20 +105,35 @@ fn symlinks(ws_root: &Path, root: &Path) -> Vec<Problem> {
     out
 }
 
-/// What a folder name under pki/ should be at `depth` (1 env, 2 tenant, 3 kind, 4 leaf).
-fn name_problem(p: &Path, depth: usize, profiles: &Profiles) -> Option<Problem> {
-    let n = name(p);
-    let bad = |what: &str, msg: String| {
-        Some(Problem::error("name", None, p.to_path_buf()).says(
-            format!("'{n}' is not a valid {what} folder name: {msg}"),
-            "rename or remove the folder; mtlsctl never makes such a name",
-        ))
-    };
-    match depth {
-        1 => match check_name("environment", &n) {
-            Err(m) => bad("environment", m),
+/// Tenant profiles the profiles do not use (a name mtlsctl never makes), and folders
+/// under pki/ that are no environment of mtlsctl.yaml. (Folders below an environment's
+/// are the inventory's: see `env_leaves`.)
+fn names(ws: &Workspace, profiles: &Profiles, only: Option<&str>) -> Vec<Problem> {
+    let mut out: Vec<Problem> = profiles
+        .rejected_tenants()
+        .iter()
+        .map(|r| {
+            Problem::error("name", None, r.path.clone()).says(
+                r.reason.clone(),
+                "rename the profile file to a valid tenant name, or move it out of profiles/tenants/",
+            )
+        })
+        .collect();
+    if only.is_some() {
+        return out;
+    }
+    walk(&ws.root().join("pki"), 1, &mut |p, t, _| {
+        let n = name(p);
+        if !t.is_dir() || n.starts_with('.') {
+            return false;
+        }
+        match check_name("environment", &n) {
+            Err(m) => out.push(Problem::error("name", None, p.to_path_buf()).says(
+                format!("a folder under pki/ that is no environment's: {m}"),
+                "rename or remove the folder; mtlsctl never makes such a name",
+            )),
             Ok(()) if !profiles.envs.contains_key(&n) => {
-                Some(Problem::warning("name", None, p.to_path_buf()).says(
+                out.push(Problem::warning("name", None, p.to_path_buf()).says(
                     format!(
                         "'{n}' is not an environment of mtlsctl.yaml, so no command looks at it"
                     ),
@@ -119,58 +142,9 @@ fn name_problem(p: &Path, depth: usize, profiles: &Profiles) -> Option<Problem> 
                     ),
                 ))
             }
-            Ok(()) => None,
-        },
-        2 if n == "ca" => None,
-        2 => check_name("tenant", &n)
-            .err()
-            .and_then(|m| bad("tenant", m)),
-        3 => n.parse::<Kind>().err().and_then(|m| bad("kind", m)),
-        4 if n == "pending" => None,
-        4 if n.len() <= 40
-            && !n.is_empty()
-            && n.chars().all(|c| matches!(c, '0'..='9' | 'a'..='f')) =>
-        {
-            None
+            Ok(()) => {}
         }
-        4 => bad(
-            "serial",
-            "a certificate's folder is its serial in lowercase hex".into(),
-        ),
-        _ => None,
-    }
-}
-
-/// Names of tenant profiles and of the folders under pki/.
-fn names(ws: &Workspace, profiles: &Profiles, only: Option<&str>) -> Vec<Problem> {
-    let mut out = Vec::new();
-    for t in profiles.tenant_names() {
-        if let Err(m) = check_name("tenant", t) {
-            out.push(
-                Problem::error("name", None, ws.tenant_profile(t))
-                    .says(m, "rename the profile file to a valid tenant name"),
-            );
-        }
-    }
-    let (root, base) = match only {
-        Some(_) => (pki_root(ws, only), 2),
-        None => (pki_root(ws, None), 1),
-    };
-    walk(&root, base, &mut |p, t, depth| {
-        if !t.is_dir() || name(p).starts_with('.') {
-            return false;
-        }
-        // the CA's own folder holds files only
-        if depth == 2 && name(p) == "ca" {
-            return false;
-        }
-        match name_problem(p, depth, profiles) {
-            Some(prob) => {
-                out.push(prob);
-                false
-            }
-            None => depth < 4,
-        }
+        false
     });
     out
 }
@@ -191,27 +165,5 @@ pub(super) fn tree_problems(
     };
     out.extend(symlinks(ws.root(), &link_root));
     out.extend(names(ws, profiles, only));
-    out
-}
-
-/// Leaves whose folder is not where their meta.json says it should be.
-pub(super) fn placement_problems(leaves: &[LeafRecord], env: &str) -> Vec<Problem> {
-    let mut out = Vec::new();
-    for rec in leaves {
-        let m = &rec.meta;
-        let want = format!("{}/{}/{}/{}", m.env, m.tenant, m.kind, m.serial);
-        let parts: Vec<String> = rec.dir.ancestors().take(4).map(name).collect();
-        let found = format!("{}/{}/{}/{}", parts[3], parts[2], parts[1], parts[0]);
-        if want != found || m.env != env {
-            out.push(
-                Problem::error("name", Some(env), rec.dir.join("meta.json"))
-                    .says(
-                        "the certificate's folder is not where its meta.json says it belongs (it was moved or copied)",
-                        format!("move it back to pki/{want}/, or remove it if it is a stray copy"),
-                    )
-                    .saw(format!("pki/{want}"), format!("pki/{found}")),
-            );
-        }
-    }
     out
 }
