@@ -167,6 +167,9 @@ fn show(ctx: &Ctx, a: ShowArgs) -> Result<Exit> {
     let mut missing = Vec::new();
     for e in &envs {
         if ops::ca::exists(&ws, e) {
+            if let Some(w) = ops::doctor::ca_warning(&ws, e) {
+                ctx.warn(w);
+            }
             reps.push(ops::ca::report(&ws, &profiles, e, false)?);
         } else if a.env.is_some() {
             // a named env must have one

@@ -11,7 +11,7 @@ use crate::report;
 
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Writes pki/ENV/ca/crl.pem atomically (and a copy to --out): v2, CRL number one above the last, every revocation with its reason, nextUpdate from the profile's ca.crl_validity. `mtlsctl expiry` reports a CRL due when a third of its lifetime is left."
+    after_help = "Writes pki/ENV/ca/crl.pem atomically (and a copy to --out): v2, CRL number one above the highest signed, every revocation with its reason (those state.json lacks are restored from the certificates' meta.json files), nextUpdate from the profile's ca.crl_validity. `mtlsctl expiry` reports a CRL due when a third of its lifetime is left."
 )]
 pub struct Args {
     /// Environment whose CA signs the CRL
@@ -41,6 +41,14 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
     )?;
     ctx.emit(&rep, |out| {
         ctx.note(format!("Signed the {} CRL.", rep.env))?;
+        if !rep.restored.is_empty() {
+            say!(
+                out,
+                "  restored:    {} revocation(s) that state.json lacked, from the certificates' meta.json files and the previous CRL: {}",
+                rep.restored.len(),
+                rep.restored.join(", ")
+            );
+        }
         say!(out, "  number:      {}", rep.crl_number);
         say!(out, "  revoked:     {}", rep.revoked);
         say!(out, "  next update: {}", report::rfc3339(rep.next_update));

@@ -47,6 +47,9 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
     for r in profiles.rejected_tenants() {
         ctx.warn(r.to_string());
     }
+    for w in crate::ops::doctor::ca_warnings(&ws, &profiles, a.env.as_deref()) {
+        ctx.warn(w);
+    }
     let now = OffsetDateTime::now_utc();
     let inv = ws.inventory(&Filter {
         tenant: a.tenant.as_deref(),

@@ -7,6 +7,7 @@ pub mod ca;
 pub mod completions;
 pub mod crl;
 pub mod csr;
+pub mod doctor;
 pub mod expiry;
 pub mod export;
 pub mod import;
@@ -144,6 +145,8 @@ pub enum Command {
     Audit(audit::Args),
     /// Pack the public trust material a gateway operator needs (never a private key)
     Export(export::Args),
+    /// Check that the CA, certificates, revocations and CRL agree (--repair fixes some)
+    Doctor(doctor::Args),
     /// Handshake with a live mTLS endpoint using a client certificate, and diagnose
     Probe(probe::Args),
     /// Run a local mTLS test gateway that checks client certificates
@@ -329,6 +332,7 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Command::Crl(a) => crl::run(&ctx, a)?,
         Command::Audit(a) => audit::run(&ctx, a)?,
         Command::Export(a) => export::run(&ctx, a)?,
+        Command::Doctor(a) => doctor::run(&ctx, a)?,
         Command::Probe(a) => probe::run(&ctx, a)?,
         Command::Serve(a) => serve::run(&ctx, a)?,
         Command::Completions(a) => completions::run_completions(&ctx, a)?,

@@ -27,6 +27,9 @@ pub struct Args {
     /// Keep the current private key instead of generating a new one
     #[arg(long)]
     pub reuse_key: bool,
+    /// Renew every selected certificate now, due or not
+    #[arg(long, conflicts_with = "within")]
+    pub force: bool,
     /// Show what would be renewed; change nothing
     #[arg(long)]
     pub dry_run: bool,
@@ -53,6 +56,7 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
         a.tenant.as_deref(),
         a.env.as_deref(),
         a.within,
+        a.force,
         now,
     )?;
     let mut items: Vec<RenewItem> = Vec::new();
@@ -98,7 +102,7 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
     }
     items.extend(plan.settled);
     items.sort_by(|x, y| (&x.tenant, &x.env, x.kind).cmp(&(&y.tenant, &y.env, y.kind)));
-    let rep = RenewReport::new(a.dry_run, a.reuse_key, items);
+    let rep = RenewReport::new(a.dry_run, a.reuse_key, a.force, items);
     for i in &rep.items {
         match i.action {
             RenewAction::Failed => ctx.error(format!(

@@ -54,7 +54,12 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
             serial: a.serial.as_deref(),
         },
     )?;
-    if let Some((at, reason)) = lifecycle::already_revoked(&rec) {
+    // with key-compromise, a revoked certificate may still share its key with others
+    let others_share_key =
+        a.reason == "key-compromise" && !lifecycle::sharing_key(&ws, &rec)?.is_empty();
+    if let Some((at, reason)) = lifecycle::already_revoked(&rec)
+        && !others_share_key
+    {
         let mut rep = lifecycle::unchanged(&rec, at, reason);
         if !ws.crl_lists(&a.env, &rec.meta.serial) {
             // recorded by a run that was stopped before it signed the CRL
@@ -103,10 +108,17 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
 }
 
 fn print_report(ctx: &Ctx, r: &RevokeReport) -> Result<()> {
-    ctx.note(format!(
-        "Revoked the {}/{} {} certificate.",
-        r.tenant, r.env, r.kind
-    ))?;
+    if r.action == "revoked" {
+        ctx.note(format!(
+            "Revoked the {}/{} {} certificate.",
+            r.tenant, r.env, r.kind
+        ))?;
+    } else {
+        ctx.note(format!(
+            "The {}/{} {} certificate {} was already revoked; the others that share its key are revoked now.",
+            r.tenant, r.env, r.kind, r.serial
+        ))?;
+    }
     say!(ctx.out, "  subject:   {}", sanitize(&r.subject));
     say!(ctx.out, "  serial:    {}", r.serial);
     say!(ctx.out, "  reason:    {}", r.reason);
@@ -120,9 +132,32 @@ fn print_report(ctx: &Ctx, r: &RevokeReport) -> Result<()> {
             report::rfc3339(c.next_update)
         );
     }
+    for o in &r.also_revoked {
+        say!(
+            ctx.out,
+            "  also:      {} ({}, same key)",
+            o.serial,
+            o.status.as_str()
+        );
+    }
+    if let Some(c) = r.crl.as_ref().filter(|c| !c.restored.is_empty()) {
+        say!(
+            ctx.out,
+            "  restored:  {} revocation(s) that state.json lacked: {}",
+            c.restored.len(),
+            c.restored.join(", ")
+        );
+    }
+    let next = match &r.replacement {
+        Some(s) => format!("the current certificate {s} is not affected"),
+        None => format!(
+            "`mtlsctl issue --tenant {} --env {} --kind {}` makes a replacement",
+            r.tenant, r.env, r.kind
+        ),
+    };
     ctx.note(format!(
-        "Hand the new CRL to every gateway that trusts the {} CA; `mtlsctl issue --tenant {} --env {}` makes a replacement.",
-        r.env, r.tenant, r.env
+        "Hand the new CRL to every gateway that trusts the {} CA; {next}.",
+        r.env
     ))?;
     Ok(())
 }

@@ -44,6 +44,8 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
     let ws = ctx.workspace()?;
     let profiles = ctx.profiles(&ws)?;
     let ca = crate::ops::ca::open(&ws, &profiles, &a.env)?;
+    // a CRL older than the last one signed would let revoked clients in
+    crate::ops::doctor::check_crl(&ws, &a.env)?;
     let pass = a.pass.for_env(ctx, &ws, &a.env)?;
     let unlocked = ca.unlock(&ws, &profiles, pass.as_ref())?;
     let timeout = std::time::Duration::try_from(a.timeout.to_time())

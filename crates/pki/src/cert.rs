@@ -295,6 +295,20 @@ pub fn whole_seconds(t: OffsetDateTime) -> OffsetDateTime {
     t.replace_nanosecond(0).unwrap_or(t)
 }
 
+/// A fresh P-256 root CA `CN=cn` valid for a year, and its signer: for the tests of the
+/// modules that check or use a CA.
+#[cfg(test)]
+pub(crate) fn test_ca(cn: &str) -> (Signer, Built) {
+    let key = PrivateKey::generate(crate::keys::KeyAlgorithm::EcdsaP256).unwrap();
+    let req = CaRequest {
+        subject: Subject::parse(&format!("CN={cn}")).unwrap(),
+        validity: Duration::days(365),
+        path_length: 0,
+    };
+    let built = self_signed_ca(&req, &key, OffsetDateTime::now_utc()).unwrap();
+    (Signer::new(&built.der, &key).unwrap(), built)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,6 +6,7 @@ pub mod csr;
 pub mod dn;
 pub mod fingerprint;
 pub mod inspect;
+pub mod integrity;
 pub mod keys;
 pub mod pkcs12;
 pub mod serial;

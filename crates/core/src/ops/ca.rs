@@ -189,6 +189,8 @@ fn build_and_place(
     staged.commit()?;
     fsutil::sync_dir(dir.parent().unwrap_or(ws.root()))?;
     fault::hit(Fault::AfterPlace);
+    // what later runs check ca.crt against without the passphrase
+    super::doctor::record_ca(ws, &ca.env, &built.der, "ca-init", 1)?;
     let sha = crate::pki::fingerprint::hex(&crate::pki::fingerprint::sha256(&built.der));
     Ok((moved, sha))
 }
@@ -224,10 +226,10 @@ pub fn signer(
     Ok(Signer::new(&der, &key)?)
 }
 
-/// The chain a leaf of `env` is handed with: the CA certificate(s), as X509.
+/// The chain a leaf of `env` is handed with: the CA certificate(s), as X509, checked
+/// as [`open`] checks them.
 pub fn chain(ws: &Workspace, profiles: &Profiles, env: &str) -> Result<Vec<X509>> {
-    let der = ca_cert_der(ws, profiles, env)?;
-    Ok(vec![X509::from_der(&der).map_err(PkiError::from)?])
+    Ok(open(ws, profiles, env)?.chain)
 }
 
 /// An environment's CA as every operation sees it: its settings, the issuing chain
@@ -252,9 +254,12 @@ pub struct CaSigner<'a> {
 }
 
 /// Opens `env`'s CA, or explains how to create it (or that the env's CA is external).
+/// Refuses a CA certificate whose public key is not the one recorded for `env`
+/// ([`super::doctor::check_ca_cert`]).
 pub fn open(ws: &Workspace, profiles: &Profiles, env: &str) -> Result<EnvCa> {
     let settings = profiles.resolve_ca(env)?;
     let der = ca_cert_der(ws, profiles, env)?;
+    super::doctor::check_ca_cert(ws, env, &der)?;
     let x = X509::from_der(&der).map_err(PkiError::from)?;
     Ok(EnvCa {
         env: env.to_string(),
@@ -276,16 +281,18 @@ impl EnvCa {
         key_is_encrypted(ws, &self.env)
     }
 
-    /// Loads the issuing key with `passphrase` (None for an unencrypted key).
+    /// Loads the issuing key with `passphrase` (None for an unencrypted key). The key
+    /// matching the certificate is what lets a workspace older than ca.json record it.
     pub fn unlock(
         &self,
         ws: &Workspace,
         profiles: &Profiles,
         passphrase: Option<&SecretString>,
     ) -> Result<CaSigner<'_>> {
-        Ok(CaSigner {
-            ca: self,
-            signer: signer(ws, profiles, &self.env, passphrase)?,
-        })
+        let signer = signer(ws, profiles, &self.env, passphrase)?;
+        // best effort: a read-only workspace still signs, and doctor keeps saying
+        // "not yet recorded"
+        let _ = super::doctor::record_on_unlock(ws, &self.env, &signer.cert_der);
+        Ok(CaSigner { ca: self, signer })
     }
 }

@@ -112,7 +112,8 @@ pub struct Finding {
     pub critical_seconds: Option<i64>,
     #[serde(with = "time::serde::rfc3339::option")]
     pub revoked_at: Option<OffsetDateTime>,
-    /// Why the source could not be read (status unreadable only).
+    /// Why the source could not be read (status unreadable), or why a CRL whose
+    /// nextUpdate has not passed is stale (stale-crl: older than the last one signed).
     pub error: Option<String>,
 }
 
@@ -390,6 +391,7 @@ pub fn scan_workspace(
                     .findings
                     .push(Finding::unreadable(path_string(&ca_path), e)),
             }
+            scan.warnings.extend(super::doctor::ca_warning(ws, &env));
         }
         let crl_path = ws.crl(&env);
         if crl_path.is_file() {
@@ -397,14 +399,23 @@ pub fn scan_workspace(
                 .within
                 .map_or(Duration::days(FOREIGN_WITHIN_DAYS), Dur::to_time);
             match ws_read(ws, &crl_path).and_then(|d| crl_of(&d)) {
-                Ok(info) => scan.findings.push(crl_finding(
-                    path_string(&crl_path),
-                    Some(env.clone()),
-                    &info,
-                    within,
-                    critical,
-                    now,
-                )),
+                Ok(info) => {
+                    let mut f = crl_finding(
+                        path_string(&crl_path),
+                        Some(env.clone()),
+                        &info,
+                        within,
+                        critical,
+                        now,
+                    );
+                    // older than the last one signed: gateways would get back revoked clients
+                    if let Some(why) = super::doctor::stale_crl(ws, &env) {
+                        f.status = Status::StaleCrl;
+                        f.error = Some(why.clone());
+                        scan.warnings.push(why);
+                    }
+                    scan.findings.push(f)
+                }
                 Err(e) => scan
                     .findings
                     .push(Finding::unreadable(path_string(&crl_path), e)),

@@ -18,7 +18,7 @@ use crate::pki::{Kind, crl, inspect, serial};
 use crate::profile::{Dur, LeafFlags, Profiles, Resolved, ResolvedCa};
 use crate::workspace::Workspace;
 use crate::workspace::fsutil::{self, PUBLIC};
-use crate::workspace::inventory::{CaState, Filter, LeafRecord, Status};
+use crate::workspace::inventory::{CaState, Filter, LeafRecord, Revocation, Status};
 use crate::workspace::journal::{CrlStep, Intent, RevocationStep};
 
 // ---------------------------------------------------------------------------------------
@@ -66,6 +66,8 @@ pub struct RenewItem {
 pub struct RenewReport {
     pub dry_run: bool,
     pub reuse_key: bool,
+    /// --force: every selected certificate renewed, due or not.
+    pub force: bool,
     pub items: Vec<RenewItem>,
     pub renewed: usize,
     pub would_renew: usize,
@@ -75,11 +77,12 @@ pub struct RenewReport {
 }
 
 impl RenewReport {
-    pub fn new(dry_run: bool, reuse_key: bool, items: Vec<RenewItem>) -> Self {
+    pub fn new(dry_run: bool, reuse_key: bool, force: bool, items: Vec<RenewItem>) -> Self {
         let n = |a: RenewAction| items.iter().filter(|i| i.action == a).count();
         RenewReport {
             dry_run,
             reuse_key,
+            force,
             renewed: n(RenewAction::Renewed),
             would_renew: n(RenewAction::WouldRenew),
             not_due: n(RenewAction::NotDue),
@@ -115,13 +118,14 @@ impl RenewPlan {
 
 /// Finds every current (active) certificate of the workspace, optionally of one tenant
 /// and/or env, and decides which are due within `within` (default: each one's profile
-/// renew_before).
+/// renew_before). With `force`, every one is due (--force: renew now, due or not).
 pub fn plan_renewals(
     ws: &Workspace,
     profiles: &Profiles,
     tenant: Option<&str>,
     env: Option<&str>,
     within: Option<Dur>,
+    force: bool,
     now: OffsetDateTime,
 ) -> Result<RenewPlan> {
     if let Some(e) = env {
@@ -172,22 +176,11 @@ pub fn plan_renewals(
             reason: None,
             certificate: None,
         };
-        if now < item.renew_after {
+        if !force && now < item.renew_after {
             plan.settled.push(item);
             continue;
         }
-        let skip = match rec.meta.origin.as_str() {
-            "sign" => Some(
-                "signed from a partner's CSR, so mtlsctl holds no key for it: ask the partner for a new CSR and run `mtlsctl sign`"
-                    .to_string(),
-            ),
-            "import" => Some(format!(
-                "issued by the external CA: make a new request with `mtlsctl csr --tenant {} --env {}` and bring the certificate back with `mtlsctl import`",
-                rec.meta.tenant, rec.meta.env
-            )),
-            _ => None,
-        };
-        if let Some(reason) = skip {
+        if let Some(reason) = not_renewable(&rec) {
             item.action = RenewAction::Skipped;
             item.reason = Some(reason);
             plan.settled.push(item);
@@ -202,7 +195,7 @@ pub fn plan_renewals(
                 continue;
             }
         };
-        if window >= resolved.validity.value.to_time() {
+        if !force && window >= resolved.validity.value.to_time() {
             item.action = RenewAction::Failed;
             item.reason = Some(format!(
                 "the window {} is not shorter than the validity {} of a new certificate, so it would be due again at once: use a smaller --within",
@@ -219,6 +212,21 @@ pub fn plan_renewals(
         });
     }
     Ok(plan)
+}
+
+/// Why mtlsctl cannot reissue `rec` itself, if it cannot.
+fn not_renewable(rec: &LeafRecord) -> Option<String> {
+    match rec.meta.origin.as_str() {
+        "sign" => Some(
+            "signed from a partner's CSR, so mtlsctl holds no key for it: ask the partner for a new CSR and run `mtlsctl sign`"
+                .to_string(),
+        ),
+        "import" => Some(format!(
+            "issued by the external CA: make a new request with `mtlsctl csr --tenant {} --env {}` and bring the certificate back with `mtlsctl import`",
+            rec.meta.tenant, rec.meta.env
+        )),
+        _ => None,
+    }
 }
 
 /// A server certificate issued with --dns/--ip while its profile names no DNS or IP SAN
@@ -297,27 +305,26 @@ pub struct CrlReport {
     pub path: PathBuf,
     /// The extra copy written with --out.
     pub copy: Option<PathBuf>,
+    /// Serials whose revocation state.json had lost (or never got) and that were
+    /// restored from the certificates' meta.json files or the previous CRL.
+    pub restored: Vec<String>,
 }
 
-/// The number of the CRL on disk, if it can be read.
-fn crl_number_on_disk(ws: &Workspace, env: &str) -> Option<u64> {
-    u64::from_str_radix(ws.read_crl(env)?.crl_number.as_deref()?, 16).ok()
-}
-
-/// The number the next CRL of `env` carries: one above both the recorded one and the one
-/// on disk. Under the lock it is known before signing, so a journal can name it.
+/// The number the next CRL of `env` carries: one above the highest recorded anywhere
+/// (state.json, ca.json, the CRL on disk). Under the lock it is known before signing, so
+/// a journal can name it.
 fn next_crl_number(ws: &Workspace, env: &str, state: &CaState) -> Result<u64> {
-    state
-        .crl_number
-        .max(crl_number_on_disk(ws, env).unwrap_or(0))
+    super::doctor::crl_floor(ws, env, state)
         .checked_add(1)
         .ok_or_else(|| OpError::Msg("the CRL number cannot grow any further".into()))
 }
 
-/// Re-signs `env`'s CRL from the CA state: the next CRL number (above both the recorded
-/// one and the one on disk), every recorded revocation with its reason, nextUpdate from
-/// the profile's crl_validity. The state is saved before the CRL is written, so a crash
-/// between the two never reuses a number. The file is replaced atomically.
+/// Re-signs `env`'s CRL from the CA state: the next CRL number (above the ones recorded
+/// in state.json and ca.json and the one on disk), every revocation with its reason,
+/// nextUpdate from the profile's crl_validity. Revocations that state.json lacks but a
+/// meta.json file or the previous CRL records are restored first, so no CRL forgets
+/// one. The state is saved before the CRL is written, so a crash between the two never
+/// reuses a number. The file is replaced atomically.
 pub fn resign_crl(
     ws: &Workspace,
     ca: &ResolvedCa,
@@ -327,6 +334,7 @@ pub fn resign_crl(
 ) -> Result<CrlReport> {
     let env = &ca.env;
     let mut state = ws.load_ca_state(env)?;
+    let restored = super::doctor::restore_revocations(ws, env, Some(&signer.cert_der), &mut state)?;
     let number = next_crl_number(ws, env, &state)?;
     let entries: Vec<crl::Entry<'_>> = state
         .revocations
@@ -349,6 +357,7 @@ pub fn resign_crl(
     state.crl_number = number;
     ws.save_ca_state(env, &state)?;
     fault::hit(Fault::AfterRecord);
+    super::doctor::note_crl_number(ws, env, &signer.cert_der, number)?;
     fsutil::write_atomic(&ws.crl(env), pem.as_bytes(), PUBLIC)?;
     fault::hit(Fault::AfterCrl);
     if let Some(o) = out {
@@ -362,6 +371,7 @@ pub fn resign_crl(
         revoked,
         path: ws.crl(env),
         copy: out.map(crate::workspace::absolute),
+        restored,
     })
 }
 
@@ -423,6 +433,20 @@ pub struct RevokeReport {
     pub revoked_at: OffsetDateTime,
     /// The CRL signed for this revocation (absent when nothing changed).
     pub crl: Option<CrlReport>,
+    /// With key-compromise: the other certificates of the same tenant/env/kind that carry
+    /// the same key (renewals with --reuse-key), revoked with it.
+    pub also_revoked: Vec<AlsoRevoked>,
+    /// The tenant/env/kind's active certificate after the revocation, if one is left.
+    pub replacement: Option<String>,
+}
+
+/// A certificate revoked because it shares the compromised key.
+#[derive(Debug, Serialize)]
+pub struct AlsoRevoked {
+    pub serial: String,
+    /// Its status before: active or superseded.
+    pub status: Status,
+    pub subject: String,
 }
 
 /// How `revoke` names its certificate.
@@ -516,6 +540,8 @@ pub fn unchanged(rec: &LeafRecord, at: OffsetDateTime, reason: String) -> Revoke
         reason,
         revoked_at: at,
         crl: None,
+        also_revoked: Vec::new(),
+        replacement: None,
     }
 }
 
@@ -524,10 +550,67 @@ fn revoke_detail(reason: &str, crl_number: u64) -> String {
     format!("reason {reason}, crl_number {crl_number}")
 }
 
-/// Revokes `rec` under a journal written first: records it in the CA state, re-signs the
-/// CRL, marks the leaf revoked, appends an audit line. When the CA state already lists
-/// it (a run interrupted after saving the state), the leaf is marked and the CRL
-/// re-signed without a second entry.
+/// The other certificates of `rec`'s tenant/env/kind, not yet revoked, whose
+/// certificate carries the same public key as `rec`'s (renewals with --reuse-key).
+pub fn sharing_key(ws: &Workspace, rec: &LeafRecord) -> Result<Vec<LeafRecord>> {
+    let spki = |r: &LeafRecord| -> Result<String> {
+        let path = r.cert_path();
+        let pem = ws.read(&path)?;
+        inspect::certificates(&pem)
+            .and_then(|d| crate::pki::integrity::spki_sha256(&d[0]))
+            .map_err(|e| {
+                OpError::Msg(format!(
+                    "{}: cannot compare its key with the compromised one: {e}",
+                    path.display()
+                ))
+            })
+    };
+    let key = spki(rec)?;
+    let mut out = Vec::new();
+    for r in ws.leaves(&Filter {
+        tenant: Some(&rec.meta.tenant),
+        env: Some(&rec.meta.env),
+        kind: Some(rec.meta.kind),
+    })? {
+        if r.meta.serial != rec.meta.serial && r.meta.status != Status::Revoked && spki(&r)? == key
+        {
+            out.push(r);
+        }
+    }
+    Ok(out)
+}
+
+/// Adds `rec`'s revocation to `state` unless it is there; returns when and why it was
+/// revoked (the recorded time and reason when it already was, in the state or in its
+/// meta.json).
+fn record_revocation(
+    state: &mut crate::workspace::inventory::CaState,
+    rec: &LeafRecord,
+    reason: &str,
+    now: OffsetDateTime,
+) -> (OffsetDateTime, String) {
+    if let Some(r) = state
+        .revocations
+        .iter()
+        .find(|r| r.serial == rec.meta.serial)
+    {
+        return (r.revoked_at, r.reason.clone());
+    }
+    let (at, why) = already_revoked(rec).unwrap_or((now, reason.to_string()));
+    state.revocations.push(Revocation {
+        serial: rec.meta.serial.clone(),
+        revoked_at: at,
+        reason: why.clone(),
+        tenant: Some(rec.meta.tenant.clone()),
+    });
+    (at, why)
+}
+
+/// Revokes `rec`: records it in the CA state, re-signs the CRL, marks the leaf revoked,
+/// appends an audit line. With key-compromise, every other certificate of the same
+/// tenant/env/kind that carries the same key is revoked with it, in the same CRL. When
+/// the CA state already lists a certificate (a run interrupted after saving the state),
+/// it is marked and the CRL re-signed without a second entry.
 pub fn revoke(
     ws: &Workspace,
     ca: &ResolvedCa,
@@ -540,52 +623,81 @@ pub fn revoke(
     crl::parse_reason(reason)?;
     let env = &rec.meta.env;
     let now = whole_seconds(now);
-    let state = ws.load_ca_state(env)?;
-    let (at, reason) = match state
-        .revocations
+    let mut targets = vec![rec.clone()];
+    if reason == "key-compromise" {
+        targets.extend(sharing_key(ws, rec)?);
+    }
+    let mut state = ws.load_ca_state(env)?;
+    let when: Vec<(OffsetDateTime, String)> = targets
         .iter()
-        .find(|r| r.serial == rec.meta.serial)
-    {
-        Some(r) => (r.revoked_at, r.reason.clone()),
-        None => (now, reason.to_string()),
-    };
+        .map(|t| record_revocation(&mut state, t, reason, now))
+        .collect();
     let number = next_crl_number(ws, env, &state)?;
     let mut intent = Intent::new("revoke", now);
-    let audit = intent.audit_step("revoke", Some(revoke_detail(&reason, number)));
-    intent.revocations.push(RevocationStep {
-        env: env.clone(),
-        tenant: rec.meta.tenant.clone(),
-        kind: rec.meta.kind,
-        serial: rec.meta.serial.clone(),
-        reason: reason.clone(),
-        revoked_at: at,
-        audit,
-    });
+    for (i, (t, (at, why))) in targets.iter().zip(&when).enumerate() {
+        let shares = if i == 0 {
+            String::new()
+        } else {
+            format!(" (shares the key of {})", rec.meta.serial)
+        };
+        let detail = format!("{}{shares}", revoke_detail(why, number));
+        let audit = intent.audit_step("revoke", Some(detail));
+        intent.revocations.push(RevocationStep {
+            env: env.clone(),
+            tenant: t.meta.tenant.clone(),
+            kind: t.meta.kind,
+            serial: t.meta.serial.clone(),
+            reason: why.clone(),
+            revoked_at: *at,
+            audit,
+        });
+    }
     intent.crls.push(CrlStep {
         env: env.clone(),
         crl_number: number,
         audit: None,
     });
     let journal = ws.begin(&intent)?;
-    let step = &intent.revocations[0];
-    step.record(ws)?;
+    for step in &intent.revocations {
+        step.record(ws)?;
+    }
     fault::hit(Fault::AfterRecord);
     let crl_rep = resign_crl(ws, ca, signer, None, now)?;
-    step.mark(ws)?;
+    let mut events = Vec::new();
+    for (step, t) in intent.revocations.iter().zip(&targets) {
+        if step.mark(ws)? {
+            events.push(step.event(Some(&t.meta.sha256)));
+        }
+    }
     fault::hit(Fault::AfterMeta);
-    let mut ev = step.event(Some(&rec.meta.sha256));
-    ev.detail = Some(revoke_detail(&reason, crl_rep.crl_number));
-    issue::audit(ws, &[ev], true)?;
+    issue::audit(ws, &events, true)?;
     journal.done();
+    let replacement = ws
+        .current_leaf(&rec.meta.tenant, env, rec.meta.kind)?
+        .map(|r| r.meta.serial);
+    let (at, reason) = when[0].clone();
     Ok(RevokeReport {
         tenant: rec.meta.tenant.clone(),
         env: env.clone(),
         kind: rec.meta.kind,
         serial: rec.meta.serial.clone(),
         subject: rec.meta.subject.clone(),
-        action: "revoked",
+        action: if already_revoked(rec).is_some() {
+            "unchanged"
+        } else {
+            "revoked"
+        },
         reason,
         revoked_at: at,
         crl: Some(crl_rep),
+        also_revoked: targets[1..]
+            .iter()
+            .map(|t| AlsoRevoked {
+                serial: t.meta.serial.clone(),
+                status: t.meta.status,
+                subject: t.meta.subject.clone(),
+            })
+            .collect(),
+        replacement,
     })
 }

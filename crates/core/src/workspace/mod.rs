@@ -2,6 +2,7 @@
 //! issued certificates and the audit log. Makes no crypto decisions.
 
 pub mod audit;
+pub mod ca_record;
 pub mod fsutil;
 pub mod inventory;
 pub mod journal;
