@@ -314,9 +314,29 @@ fn an_older_crl_put_back_is_stale_for_expiry_serve_and_doctor() {
     assert_eq!(p[0]["needs_passphrase"], true);
     assert_eq!(p[0]["found"], "CRL number 1");
 
+    // an export would hand the older CRL to a gateway: refused, nothing written
+    let out_dir = ws.dir.path().join("handoff");
+    let out_s = out_dir.to_str().unwrap().to_string();
+    let (code, _, err) = run(
+        &ws,
+        &[
+            "export", "--tenant", "acme", "--env", "prod", "--format", "nginx", "--out", &out_s,
+        ],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("stale") || err.contains("older"), "{err}");
+    assert!(!out_dir.exists());
+
     crl(&ws);
     let (code, _, _) = run(&ws, &["expiry"]);
     assert_eq!(code, 0);
+    let (code, _, err) = run(
+        &ws,
+        &[
+            "export", "--tenant", "acme", "--env", "prod", "--format", "nginx", "--out", &out_s,
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
 }
 
 #[test]
@@ -506,4 +526,39 @@ fn revoking_a_superseded_certificate_does_not_advise_a_replacement() {
         out.contains("mtlsctl issue --tenant acme --env prod"),
         "{out}"
     );
+}
+
+#[test]
+fn a_client_certificate_from_another_ca_is_never_handed_off() {
+    let ws = Ws::with_cas(&["acme"]);
+    let mine = ws.issue("acme", "prod", &[]);
+    let other = Ws::with_cas(&["acme"]);
+    let theirs = other.issue("acme", "prod", &[]);
+    std::fs::copy(s(&theirs["files"]["cert"]), s(&mine["files"]["cert"])).unwrap();
+    let out_dir = ws.dir.path().join("handoff");
+    let (code, _, err) = run(
+        &ws,
+        &[
+            "export",
+            "--tenant",
+            "acme",
+            "--env",
+            "prod",
+            "--format",
+            "nginx",
+            "--out",
+            out_dir.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("cert.pem"), "{err}");
+    assert!(!out_dir.exists());
+    // the independent judge agrees the certificate does not chain to this CA
+    let o = std::process::Command::new("openssl")
+        .args(["verify", "-CAfile"])
+        .arg(ws.path("pki/prod/ca/ca.crt"))
+        .arg(s(&mine["files"]["cert"]))
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
 }

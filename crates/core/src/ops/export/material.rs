@@ -99,13 +99,16 @@ impl Material {
     /// certificate, and a CRL file without a current CRL of every CA.
     pub fn load(ws: &Workspace, profiles: &Profiles, req: &Request<'_>) -> Result<Material> {
         let env = req.env;
-        let chain = crate::ops::ca::chain(ws, profiles, env)?;
+        // refuses a ca.crt that is not the CA recorded at creation (a substituted CA is
+        // never handed to a gateway)
+        let ca = crate::ops::ca::open(ws, profiles, env)?;
+        let chain = ca.chain().to_vec();
         if chain.is_empty() {
             return Err(msg(format!(
                 "environment '{env}' has no CA certificate: run `mtlsctl ca init --env {env}`"
             )));
         }
-        let client = current_client(ws, req)?;
+        let client = current_client(ws, req, &ca)?;
         let crl_ders = crl_file(ws, env)?;
         let mut warnings = Vec::new();
         let mut cas = Vec::new();
@@ -197,13 +200,16 @@ impl Material {
     }
 }
 
-fn current_client(ws: &Workspace, req: &Request<'_>) -> Result<Cert> {
+/// The tenant's current client certificate, once the doctor's hand-off checks pass: it
+/// chains to the environment's CA, and the CRL is not older than the last one signed.
+fn current_client(ws: &Workspace, req: &Request<'_>, ca: &crate::ops::ca::EnvCa) -> Result<Cert> {
     let (tenant, env) = (req.tenant, req.env);
     let rec = ws.current_leaf(tenant, env, Kind::Client)?.ok_or_else(|| {
         msg(format!(
             "{tenant}/{env} has no current client certificate to hand off: run `mtlsctl issue --tenant {tenant} --env {env}`"
         ))
     })?;
+    crate::ops::doctor::check_handoff(ws, ca, &rec)?;
     let path = rec.cert_path();
     let der = inspect::certificates(&fsutil::read_nofollow(&path)?)
         .map_err(|e| msg(format!("{}: {e}", path.display())))?
