@@ -6,4 +6,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/deps.sh
 . scripts/env.sh
-exec cargo test "$@"
+# shellcheck disable=SC2086 # the flags are words
+exec cargo test $MTLSCTL_CARGO_FEATURES "$@"
