@@ -277,7 +277,7 @@ the recipe made parallel-safe (random serials) and run ${JOBS} at a time.
 | ecdsa-p256 | ${target_ec}x | ${ratio_ec} | $(verdict "$ratio_ec" "$target_ec") | ${pratio_ec} | $(verdict "$pratio_ec" "$target_ec") |
 | rsa-2048 | ${target_rsa}x | ${ratio_rsa} | $(verdict "$ratio_rsa" "$target_rsa") | ${pratio_rsa} | $(verdict "$pratio_rsa" "$target_rsa") |
 
-RSA keys: mtlsctl takes two primes from OpenSSL's \`BN_generate_prime_ex\` (the library it links, $(openssl version | cut -d' ' -f2) here, with its own Miller-Rabin rounds) and derives the key itself, about ${key_ms} ms a key here (mtlsctl's sequential ms/cert for RSA minus that for P-256); \`openssl genpkey\` uses OpenSSL 3.0's SP 800-56B generation and costs ${cli_rsa_ms} ms a key (process start included).
+RSA keys: mtlsctl generates them with the OpenSSL it links (\`Rsa::generate\`; ${lib_version:-OpenSSL 3.6, built in}) and checks each with a signature, about ${key_ms} ms a key here (mtlsctl's sequential ms/cert for RSA minus that for P-256); \`openssl genpkey\` ($(openssl version | cut -d' ' -f1-2)) costs ${cli_rsa_ms} ms a key (process start included).
 
 Where the P-256 time goes: on one core a certificate takes ${R[mms,ecdsa-p256,1]} ms with its PFX and ${nopfx1_ms} ms
 without, so the PFX costs ${pfx_ms} ms; on ${JOBS} cores the run without PFX gives ${nopfx} certs/s (${nopfx_ms} ms/cert).

@@ -1,14 +1,16 @@
-//! Private keys: generation (OpenSSL), PKCS#8 encoding, encryption at rest, and the
-//! hand-over to rcgen for signing.
+//! Private keys: generation (OpenSSL, with a pairwise self-test), PKCS#8 encoding,
+//! encryption at rest, and the hand-over to rcgen for signing.
 
 use std::fmt;
 use std::str::FromStr;
 use std::sync::OnceLock;
 
 use openssl::ec::{EcGroup, EcKey};
+use openssl::hash::MessageDigest;
 use openssl::nid::Nid;
-use openssl::pkey::{Id, PKey, Private};
+use openssl::pkey::{HasPublic, Id, PKey, Private};
 use openssl::rsa::Rsa;
+use openssl::sign::{Signer, Verifier};
 use openssl::symm::Cipher;
 use rcgen::{
     KeyPair, PKCS_ECDSA_P256_SHA256, PKCS_ECDSA_P384_SHA384, PKCS_ED25519, PKCS_RSA_SHA256,
@@ -118,16 +120,18 @@ impl fmt::Debug for PrivateKey {
 }
 
 impl PrivateKey {
-    /// A fresh key of the given algorithm from OpenSSL's CSPRNG.
+    /// A fresh key of the given algorithm from OpenSSL's CSPRNG, which has signed a fixed
+    /// message and verified the signature with its public half before it is handed out.
     pub fn generate(alg: KeyAlgorithm) -> Result<Self> {
         let pkey = match alg {
             KeyAlgorithm::EcdsaP256 => ec(Nid::X9_62_PRIME256V1)?,
             KeyAlgorithm::EcdsaP384 => ec(Nid::SECP384R1)?,
             KeyAlgorithm::Ed25519 => PKey::generate_ed25519()?,
-            KeyAlgorithm::Rsa2048 => PKey::from_rsa(rsa_key(2048)?)?,
-            KeyAlgorithm::Rsa3072 => PKey::from_rsa(rsa_key(3072)?)?,
-            KeyAlgorithm::Rsa4096 => PKey::from_rsa(rsa_key(4096)?)?,
+            KeyAlgorithm::Rsa2048 => PKey::from_rsa(Rsa::generate(2048)?)?,
+            KeyAlgorithm::Rsa3072 => PKey::from_rsa(Rsa::generate(3072)?)?,
+            KeyAlgorithm::Rsa4096 => PKey::from_rsa(Rsa::generate(4096)?)?,
         };
+        pairwise_test(&pkey, &pkey, alg)?;
         Ok(PrivateKey {
             pkey,
             alg,
@@ -224,93 +228,48 @@ fn rustls_pki_der(der: &[u8]) -> rustls_pki_types::PrivatePkcs8KeyDer<'_> {
     rustls_pki_types::PrivatePkcs8KeyDer::from(der)
 }
 
-/// An RSA key with public exponent 65537 from two primes that OpenSSL generates and
-/// tests (`BN_generate_prime_ex`: private DRBG, top two bits set so that n has exactly
-/// `bits` bits, Miller-Rabin with OpenSSL's own round count). The rest is the textbook
-/// arithmetic of FIPS 186-5 / SP 800-56B: gcd(e, p-1) = gcd(e, q-1) = 1,
-/// |p - q| > 2^(bits/2 - 100), d = e^-1 mod lcm(p-1, q-1) with d > 2^(bits/2), and the
-/// CRT values, computed with OpenSSL's constant-time flag on every secret.
-///
-/// This is what OpenSSL's classic RSA key generation does; OpenSSL 3.0's default
-/// (SP 800-56B with auxiliary primes) is about three times slower for the same
-/// strength, which dominates issuing RSA certificates in bulk.
-fn rsa_key(bits: u32) -> Result<Rsa<Private>> {
-    use openssl::bn::{BigNum, BigNumContext};
-    let half = (bits / 2) as i32;
-    let mut ctx = BigNumContext::new_secure()?;
-    let e = BigNum::from_u32(65537)?;
-    let one = BigNum::from_u32(1)?;
-    loop {
-        let p = rsa_prime(half, &e, &mut ctx)?;
-        let q = rsa_prime(half, &e, &mut ctx)?;
-        let mut diff = BigNum::new()?;
-        diff.checked_sub(&p, &q)?;
-        diff.set_negative(false);
-        if diff.num_bits() <= half - 100 {
-            continue;
+/// The message every new key signs before it is used.
+const SELF_TEST_MESSAGE: &[u8] = b"mtlsctl pairwise consistency test";
+
+/// FIPS 140-style pairwise consistency test: `key` signs a fixed message and `public`
+/// verifies the signature (with the digest the key will sign certificates with).
+fn pairwise_test<T: HasPublic>(
+    key: &PKey<Private>,
+    public: &PKey<T>,
+    alg: KeyAlgorithm,
+) -> Result<()> {
+    let fail = |reason: String| PkiError::KeySelfTest {
+        alg: alg.as_str(),
+        reason,
+    };
+    let ssl = |e: openssl::error::ErrorStack| fail(short_ssl_error(&e));
+    let digest = match alg {
+        KeyAlgorithm::Ed25519 => None,
+        KeyAlgorithm::EcdsaP384 => Some(MessageDigest::sha384()),
+        _ => Some(MessageDigest::sha256()),
+    };
+    let valid = match digest {
+        None => {
+            let sig = Signer::new_without_digest(key)
+                .and_then(|mut s| s.sign_oneshot_to_vec(SELF_TEST_MESSAGE))
+                .map_err(ssl)?;
+            Verifier::new_without_digest(public)
+                .and_then(|mut v| v.verify_oneshot(&sig, SELF_TEST_MESSAGE))
+                .map_err(ssl)?
         }
-        let mut n = BigNum::new()?;
-        n.checked_mul(&p, &q, &mut ctx)?;
-        if n.num_bits() != bits as i32 {
-            continue;
+        Some(md) => {
+            let mut s = Signer::new(md, key).map_err(ssl)?;
+            s.update(SELF_TEST_MESSAGE).map_err(ssl)?;
+            let sig = s.sign_to_vec().map_err(ssl)?;
+            let mut v = Verifier::new(md, public).map_err(ssl)?;
+            v.update(SELF_TEST_MESSAGE).map_err(ssl)?;
+            v.verify(&sig).map_err(ssl)?
         }
-        let (mut p1, mut q1) = (secret_bn()?, secret_bn()?);
-        p1.checked_sub(&p, &one)?;
-        q1.checked_sub(&q, &one)?;
-        let (mut g, mut phi, mut lcm) = (secret_bn()?, secret_bn()?, secret_bn()?);
-        g.gcd(&p1, &q1, &mut ctx)?;
-        phi.checked_mul(&p1, &q1, &mut ctx)?;
-        lcm.checked_div(&phi, &g, &mut ctx)?;
-        const_time(&mut lcm);
-        let mut d = secret_bn()?;
-        d.mod_inverse(&e, &lcm, &mut ctx)?;
-        if d.num_bits() <= half {
-            continue;
-        }
-        let (mut dmp1, mut dmq1, mut iqmp) = (secret_bn()?, secret_bn()?, secret_bn()?);
-        dmp1.nnmod(&d, &p1, &mut ctx)?;
-        dmq1.nnmod(&d, &q1, &mut ctx)?;
-        iqmp.mod_inverse(&q, &p, &mut ctx)?;
-        let e = BigNum::from_u32(65537)?;
-        return Ok(Rsa::from_private_components(
-            n, e, d, p, q, dmp1, dmq1, iqmp,
-        )?);
+    };
+    if !valid {
+        return Err(fail("its public key does not verify its signature".into()));
     }
-}
-
-/// A prime of `bits` bits with gcd(e, p - 1) = 1, flagged constant-time.
-fn rsa_prime(
-    bits: i32,
-    e: &openssl::bn::BigNumRef,
-    ctx: &mut openssl::bn::BigNumContextRef,
-) -> Result<openssl::bn::BigNum> {
-    let one = openssl::bn::BigNum::from_u32(1)?;
-    loop {
-        let mut p = secret_bn()?;
-        p.generate_prime(bits, false, None, None)?;
-        const_time(&mut p);
-        let mut p1 = secret_bn()?;
-        p1.checked_sub(&p, &one)?;
-        let mut g = openssl::bn::BigNum::new()?;
-        g.gcd(&p1, e, ctx)?;
-        if g == one {
-            return Ok(p);
-        }
-    }
-}
-
-/// A fresh BIGNUM flagged for constant-time operations (it will hold a secret).
-fn secret_bn() -> Result<openssl::bn::BigNum> {
-    let mut b = openssl::bn::BigNum::new()?;
-    const_time(&mut b);
-    Ok(b)
-}
-
-fn const_time(b: &mut openssl::bn::BigNumRef) {
-    use foreign_types::ForeignTypeRef;
-    // SAFETY: the pointer is a valid BIGNUM owned by `b` for the duration of the call;
-    // BN_set_flags only sets a bit in it.
-    unsafe { openssl_sys::BN_set_flags(b.as_ptr(), openssl_sys::BN_FLG_CONSTTIME) }
+    Ok(())
 }
 
 fn ec(nid: Nid) -> Result<PKey<Private>> {
@@ -407,34 +366,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_algorithm_generates_and_signs() {
+    fn every_algorithm_generates_and_passes_its_self_test() {
         for alg in KeyAlgorithm::ALL {
-            if matches!(alg, KeyAlgorithm::Rsa3072 | KeyAlgorithm::Rsa4096) {
-                continue; // slow; covered by integration tests
-            }
             let k = PrivateKey::generate(alg).unwrap();
             assert_eq!(k.algorithm(), alg);
+            pairwise_test(k.pkey(), k.pkey(), alg).unwrap();
             k.to_rcgen().unwrap();
+            if alg.is_rsa() {
+                let rsa = k.pkey().rsa().unwrap();
+                assert_eq!(rsa.e().to_dec_str().unwrap().to_string(), "65537");
+                // OpenSSL's full check: p and q prime, n = pq, d e = 1 mod lcm, CRT values
+                assert!(rsa.check_key().unwrap(), "{alg}");
+            }
         }
     }
 
     #[test]
-    fn rsa_keys_are_valid_and_of_the_right_size() {
-        use openssl::hash::MessageDigest;
-        use openssl::sign::{Signer, Verifier};
-        for _ in 0..3 {
-            let k = PrivateKey::generate(KeyAlgorithm::Rsa2048).unwrap();
-            let rsa = k.pkey().rsa().unwrap();
-            assert_eq!(rsa.n().num_bits(), 2048);
-            assert_eq!(rsa.e().to_dec_str().unwrap().to_string(), "65537");
-            // OpenSSL's full check: p and q prime, n = pq, d e = 1 mod lcm, CRT values
-            assert!(rsa.check_key().unwrap());
-            let mut s = Signer::new(MessageDigest::sha256(), k.pkey()).unwrap();
-            s.update(b"m").unwrap();
-            let sig = s.sign_to_vec().unwrap();
-            let mut v = Verifier::new(MessageDigest::sha256(), k.pkey()).unwrap();
-            v.update(b"m").unwrap();
-            assert!(v.verify(&sig).unwrap());
+    fn the_self_test_fails_with_another_public_key() {
+        for alg in [KeyAlgorithm::EcdsaP256, KeyAlgorithm::Ed25519] {
+            let (a, b) = (
+                PrivateKey::generate(alg).unwrap(),
+                PrivateKey::generate(alg).unwrap(),
+            );
+            let e = pairwise_test(a.pkey(), b.pkey(), alg).unwrap_err();
+            assert!(matches!(e, PkiError::KeySelfTest { .. }), "{e}");
+            assert!(e.to_string().contains("self-test"), "{e}");
         }
     }
 

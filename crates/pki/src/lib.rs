@@ -37,6 +37,10 @@ pub enum PkiError {
     Invalid(String),
     #[error("the PFX password is wrong, or the file is not a PKCS#12 bundle")]
     PfxPassword,
+    #[error(
+        "the new {alg} key failed its pairwise self-test (sign a message, verify it with the public key): {reason}"
+    )]
+    KeySelfTest { alg: &'static str, reason: String },
 }
 
 pub type Result<T, E = PkiError> = std::result::Result<T, E>;
