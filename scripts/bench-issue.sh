@@ -282,14 +282,9 @@ RSA keys: mtlsctl generates them with the OpenSSL it links (\`Rsa::generate\`; $
 Where the P-256 time goes: on one core a certificate takes ${R[mms,ecdsa-p256,1]} ms with its PFX and ${nopfx1_ms} ms
 without, so the PFX costs ${pfx_ms} ms; on ${JOBS} cores the run without PFX gives ${nopfx} certs/s (${nopfx_ms} ms/cert).
 A modern PFX needs three password derivations, 2,048 iterations each: PBKDF2 for the key
-bag and for the certificate bag and the PKCS#12 KDF for the MAC, 10,240 SHA-256
-compressions, which mtlsctl's encoder (\`pki::pkcs12::modern\`) runs on the CPU's SHA
-instructions. The check that opens the file again parses it, verifies its MAC and decrypts
-both envelopes with keys it looks up by the password, salt and count it reads from the
-file, so it derives nothing a second time (see docs/architecture.md). OpenSSL 3.0's own
-PKCS#12 code spends about 1.35 ms writing such a file and 1.7 ms opening it, in its
-provider layer rather than in the hash (measured in-process); with it, the PFX was most of
-the time a certificate took.
+bag and for the certificate bag and the PKCS#12 KDF for the MAC. OpenSSL writes it (one
+MAC), and p12-keystore opens it again and compares key, leaf and chain with what went in,
+three derivations more (see docs/architecture.md).
 The rest is key generation, signing and the file system: a leaf is seven files in a new
 folder (plus the tenant's folders the first time). On this machine's ext4 without a
 journal, creating inodes right after many were deleted is several times slower (the

@@ -32,7 +32,7 @@ impl CaPassArgs {
                 what: "CA key passphrase",
                 file: self.ca_passphrase_file.as_deref(),
                 file_flag: "--ca-passphrase-file",
-                env_var: "MTLSCTL_CA_PASSPHRASE",
+                env_vars: &["MTLSCTL_CA_PASSPHRASE"],
                 confirm,
             },
             ctx.global.no_input,
