@@ -198,12 +198,51 @@ fn ca_key_is_encrypted_and_private() {
     assert!(!ok, "the CA key opened with a wrong passphrase");
     let pf = format!("file:{}", ws.pass_file.display());
     openssl(&["pkey", "-in", k, "-passin", &pf, "-noout"]);
-    // PBES2 with AES-256
+    // PBES2: PBKDF2-HMAC-SHA-256 with 600,000 (0x927C0) iterations, AES-256-CBC
     let asn = openssl(&["asn1parse", "-in", k]);
     assert!(
         asn.contains("PBES2") && asn.contains("aes-256-cbc"),
         "{asn}"
     );
+    assert!(
+        asn.contains("hmacWithSHA256") && asn.contains(":0927C0"),
+        "{asn}"
+    );
+}
+
+#[test]
+fn a_new_ca_passphrase_needs_twelve_characters() {
+    let ws = Ws::new(&[]);
+    let short = ws.dir.path().join("short.txt");
+    std::fs::write(&short, "eleven-char\n").unwrap();
+    let e = fails(
+        &ws,
+        &[
+            "ca",
+            "init",
+            "--env",
+            "prod",
+            "--ca-passphrase-file",
+            short.to_str().unwrap(),
+        ],
+        1,
+    );
+    assert!(
+        e.contains("11 characters") && e.contains("at least 12"),
+        "{e}"
+    );
+    assert!(!ws.path("pki/prod/ca/ca.key").exists());
+    // twelve is enough, counted in characters, not bytes
+    let twelve = ws.dir.path().join("twelve.txt");
+    std::fs::write(&twelve, "zwölf-zeiche\n").unwrap();
+    ws.ok(&[
+        "ca",
+        "init",
+        "--env",
+        "prod",
+        "--ca-passphrase-file",
+        twelve.to_str().unwrap(),
+    ]);
 }
 
 #[test]

@@ -118,6 +118,9 @@ fn print_item(out: &Out, item: &Item) -> std::io::Result<()> {
             say!(out, "Private key (contents not shown)");
             say!(out, "  format:     {}", k.format);
             say!(out, "  encrypted:  {}", k.encrypted);
+            if let Some(e) = &k.encryption {
+                say!(out, "  encryption: {e}");
+            }
             if let Some(a) = &k.algorithm {
                 say!(out, "  algorithm:  {a}");
             }

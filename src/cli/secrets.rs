@@ -116,7 +116,9 @@ pub fn key_passphrase(
     no_input: bool,
 ) -> Result<Option<SecretString>> {
     let encrypted = std::fs::read(key)
-        .map(|d| crate::pki::keys::is_encrypted_pem(&d))
+        .map(|d| {
+            crate::pki::keys::is_encrypted_pem(&d) || crate::pki::keys::encryption_of(&d).is_some()
+        })
         .unwrap_or(false);
     if !encrypted && file.is_none() {
         return Ok(None);

@@ -460,6 +460,9 @@ pub struct PrivateKeyInfo {
     /// "pkcs8", "encrypted-pkcs8", "sec1", "pkcs1", "der".
     pub format: String,
     pub encrypted: bool,
+    /// How an encrypted PKCS#8 key is encrypted, e.g. "PBES2 PBKDF2-HMAC-SHA-256 600000
+    /// iterations AES-256-CBC" (read without the passphrase).
+    pub encryption: Option<String>,
     /// Known only when the key could be read (unencrypted or with its passphrase).
     pub algorithm: Option<String>,
     pub bits: Option<u32>,
@@ -512,6 +515,11 @@ fn key_item(format: &str, der_or_pem: &[u8], encrypted: bool) -> Item {
     Item::PrivateKey(PrivateKeyInfo {
         format: format.to_string(),
         encrypted,
+        encryption: if encrypted {
+            super::keys::encryption_of(der_or_pem).map(|s| s.description)
+        } else {
+            None
+        },
         algorithm: parsed
             .as_ref()
             .map(|k| super::keys::describe_public_key(k.pkey())),
@@ -580,7 +588,11 @@ pub fn inspect_bytes(
                 "PRIVATE KEY" => {
                     key_item("pkcs8", super::pem("PRIVATE KEY", &b.der).as_bytes(), false)
                 }
-                "ENCRYPTED PRIVATE KEY" => key_item("encrypted-pkcs8", &[], true),
+                "ENCRYPTED PRIVATE KEY" => key_item(
+                    "encrypted-pkcs8",
+                    super::pem("ENCRYPTED PRIVATE KEY", &b.der).as_bytes(),
+                    true,
+                ),
                 "EC PRIVATE KEY" | "RSA PRIVATE KEY" => {
                     let enc = data.windows(9).any(|w| w == b"ENCRYPTED");
                     let fmt = if b.label.starts_with("EC") {
@@ -622,6 +634,13 @@ pub fn inspect_bytes(
     }
     if openssl::pkey::PKey::private_key_from_der(data).is_ok() {
         return Ok(Inspected::Items(vec![key_item("der", data, false)]));
+    }
+    if super::keys::encryption_of(data).is_some() {
+        return Ok(Inspected::Items(vec![key_item(
+            "encrypted-pkcs8",
+            data,
+            true,
+        )]));
     }
     Err(PkiError::Parse(
         "not a certificate, chain, CSR, CRL, private key or PKCS#12 file (PEM or DER)".into(),

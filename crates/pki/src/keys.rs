@@ -1,23 +1,26 @@
 //! Private keys: generation (OpenSSL, with a pairwise self-test), PKCS#8 encoding,
-//! encryption at rest, and the hand-over to rcgen for signing.
+//! encryption at rest (RustCrypto `pkcs8`/`pkcs5`), and the hand-over to rcgen for signing.
 
 use std::fmt;
 use std::str::FromStr;
 use std::sync::OnceLock;
 
+use der::{Decode, Encode};
 use openssl::ec::{EcGroup, EcKey};
 use openssl::hash::MessageDigest;
 use openssl::nid::Nid;
 use openssl::pkey::{HasPublic, Id, PKey, Private};
 use openssl::rsa::Rsa;
 use openssl::sign::{Signer, Verifier};
-use openssl::symm::Cipher;
+use pkcs5::pbes2;
+use pkcs12::pbe_params::EncryptedPrivateKeyInfo;
 use rcgen::{
     KeyPair, PKCS_ECDSA_P256_SHA256, PKCS_ECDSA_P384_SHA384, PKCS_ED25519, PKCS_RSA_SHA256,
 };
 use secrecy::{ExposeSecret, SecretString};
 use zeroize::Zeroizing;
 
+use super::pbe::{self, Kdf, PKCS8_LIMITS, Scheme, asn1};
 use super::{PkiError, Result};
 
 /// The key algorithms a profile may ask for.
@@ -150,31 +153,10 @@ impl PrivateKey {
     }
 
     /// Reads a PEM private key (PKCS#8, SEC1 or PKCS#1, encrypted or not) or a DER
-    /// PKCS#8 key. Never lets OpenSSL prompt on the terminal.
+    /// PKCS#8 key (encrypted or not). Never lets OpenSSL prompt on the terminal. [`load`]
+    /// also says how the file was protected.
     pub fn from_pem_or_der(data: &[u8], passphrase: Option<&SecretString>) -> Result<Self> {
-        let encrypted = is_encrypted_pem(data);
-        if encrypted && passphrase.is_none() {
-            return Err(PkiError::PassphraseNeeded);
-        }
-        let pass = passphrase
-            .map(|p| p.expose_secret().as_bytes())
-            .unwrap_or(b"");
-        let pkey = if data.trim_ascii_start().starts_with(b"-----") {
-            PKey::private_key_from_pem_passphrase(data, pass).map_err(|e| {
-                if encrypted {
-                    PkiError::WrongPassphrase
-                } else {
-                    PkiError::BadKey(short_ssl_error(&e))
-                }
-            })?
-        } else if passphrase.is_some() {
-            PKey::private_key_from_pkcs8_passphrase(data, pass)
-                .or_else(|_| PKey::private_key_from_der(data))
-                .map_err(|_| PkiError::WrongPassphrase)?
-        } else {
-            PKey::private_key_from_der(data).map_err(|e| PkiError::BadKey(short_ssl_error(&e)))?
-        };
-        Self::from_pkey(pkey)
+        load(data, passphrase).map(|l| l.key)
     }
 
     pub fn algorithm(&self) -> KeyAlgorithm {
@@ -201,12 +183,25 @@ impl PrivateKey {
         ))
     }
 
-    /// Encrypted PKCS#8 PEM: PBES2, PBKDF2-HMAC-SHA256, AES-256-CBC.
+    /// Encrypted PKCS#8 PEM (RustCrypto `pkcs8`/`pkcs5`): PBES2 with PBKDF2-HMAC-SHA-256 at
+    /// [`KEY_ITERATIONS`] iterations and a 16-byte random salt, AES-256-CBC; what
+    /// `openssl pkey` and every PKCS#8 reader open.
     pub fn to_encrypted_pkcs8_pem(&self, passphrase: &SecretString) -> Result<Vec<u8>> {
-        Ok(self.pkey.private_key_to_pem_pkcs8_passphrase(
-            Cipher::aes_256_cbc(),
-            passphrase.expose_secret().as_bytes(),
-        )?)
+        let crypto = |e: pkcs5::Error| PkiError::Invalid(format!("key encryption: {e}"));
+        let (mut salt, mut iv) = ([0u8; 16], [0u8; 16]);
+        openssl::rand::rand_bytes(&mut salt)?;
+        openssl::rand::rand_bytes(&mut iv)?;
+        let params = pbes2::Parameters::generate_pbkdf2_sha256_aes256cbc(KEY_ITERATIONS, &salt, iv)
+            .map_err(crypto)?;
+        let ciphertext = params
+            .encrypt(passphrase.expose_secret(), self.pkcs8_der()?)
+            .map_err(crypto)?;
+        let info = pkcs8::EncryptedPrivateKeyInfoRef {
+            encryption_algorithm: params.into(),
+            encrypted_data: der::asn1::OctetStringRef::new(&ciphertext).map_err(asn1)?,
+        };
+        let der = info.to_der().map_err(asn1)?;
+        Ok(super::pem("ENCRYPTED PRIVATE KEY", &der).into_bytes())
     }
 
     /// The key as rcgen wants it for signing, with the signature algorithm we chose.
@@ -270,6 +265,144 @@ fn pairwise_test<T: HasPublic>(
         return Err(fail("its public key does not verify its signature".into()));
     }
     Ok(())
+}
+
+/// PBKDF2 iterations of the encrypted PKCS#8 keys we write (OWASP's figure for
+/// PBKDF2-HMAC-SHA-256). Keys read with fewer are reported as weaker (see [`Protection`]).
+pub const KEY_ITERATIONS: u32 = 600_000;
+
+/// How a key file was protected at rest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Protection {
+    Plain,
+    /// Encrypted PKCS#8, with its scheme as read from the file.
+    Pkcs8(Scheme),
+    /// OpenSSL's traditional PEM encryption (`Proc-Type: 4,ENCRYPTED`): one MD5 round.
+    LegacyPem,
+}
+
+impl Protection {
+    /// Whether the key is encrypted with less than [`to_encrypted_pkcs8_pem`] would use
+    /// now: PBKDF2 under [`KEY_ITERATIONS`] iterations, PBES1, a PKCS#12 scheme or the
+    /// traditional PEM encryption. scrypt counts as current. A plain key is not encrypted,
+    /// so never weaker: encrypting it is a decision for its owner.
+    ///
+    /// [`to_encrypted_pkcs8_pem`]: PrivateKey::to_encrypted_pkcs8_pem
+    pub fn weaker_than_current(&self) -> bool {
+        match self {
+            Protection::Plain => false,
+            Protection::LegacyPem => true,
+            Protection::Pkcs8(s) => match s.kdf {
+                Kdf::Pbkdf2 { iterations, .. } => iterations < KEY_ITERATIONS,
+                Kdf::Scrypt { .. } => false,
+                Kdf::Legacy { .. } | Kdf::Unknown => true,
+            },
+        }
+    }
+}
+
+/// A key read from a file, and how the file protected it.
+#[derive(Debug)]
+pub struct Loaded {
+    pub key: PrivateKey,
+    pub protection: Protection,
+}
+
+/// Reads a key as [`PrivateKey::from_pem_or_der`] does. An encrypted PKCS#8 key has its
+/// PBES2 (or older) parameters read first and is refused above [`PKCS8_LIMITS`]; RustCrypto
+/// decrypts PBES2 with PBKDF2-HMAC-SHA-2 or scrypt and AES-CBC, OpenSSL the rest.
+pub fn load(data: &[u8], passphrase: Option<&SecretString>) -> Result<Loaded> {
+    let loaded = |pkey, protection| {
+        Ok(Loaded {
+            key: PrivateKey::from_pkey(pkey)?,
+            protection,
+        })
+    };
+    if let Some((der, info)) = encrypted_pkcs8(data)? {
+        let (pkey, scheme) = decrypt_pkcs8(&der, &info, passphrase)?;
+        return loaded(pkey, Protection::Pkcs8(scheme));
+    }
+    if !data.trim_ascii_start().starts_with(b"-----") {
+        let pkey =
+            PKey::private_key_from_der(data).map_err(|e| PkiError::BadKey(short_ssl_error(&e)))?;
+        return loaded(pkey, Protection::Plain);
+    }
+    let legacy = is_encrypted_pem(data);
+    if legacy && passphrase.is_none() {
+        return Err(PkiError::PassphraseNeeded);
+    }
+    // a plain PEM key still goes through the passphrase call, so OpenSSL never prompts
+    let pass = passphrase
+        .map(|p| p.expose_secret().as_bytes())
+        .unwrap_or(b"");
+    let pkey = PKey::private_key_from_pem_passphrase(data, pass).map_err(|e| {
+        if legacy {
+            PkiError::WrongPassphrase
+        } else {
+            PkiError::BadKey(short_ssl_error(&e))
+        }
+    })?;
+    loaded(
+        pkey,
+        if legacy {
+            Protection::LegacyPem
+        } else {
+            Protection::Plain
+        },
+    )
+}
+
+/// Decrypts an EncryptedPrivateKeyInfo (`der`, decoded as `info`) after bounding its cost.
+fn decrypt_pkcs8(
+    der: &[u8],
+    info: &EncryptedPrivateKeyInfo,
+    passphrase: Option<&SecretString>,
+) -> Result<(PKey<Private>, Scheme)> {
+    let Some(pass) = passphrase else {
+        return Err(PkiError::PassphraseNeeded);
+    };
+    let scheme = pbe::scheme(&info.encryption_algorithm)?;
+    PKCS8_LIMITS.check(scheme.kdf, "key derivation")?;
+    let pkey = match &scheme.pbes2 {
+        Some(params) => {
+            let plain = Zeroizing::new(
+                params
+                    .decrypt(pass.expose_secret(), info.encrypted_data.as_bytes())
+                    .map_err(|_| PkiError::WrongPassphrase)?,
+            );
+            // a wrong passphrase may still unpad (1 in 256): the DER then does not parse
+            PKey::private_key_from_pkcs8(&plain).map_err(|_| PkiError::WrongPassphrase)?
+        }
+        None => PKey::private_key_from_pkcs8_passphrase(der, pass.expose_secret().as_bytes())
+            .map_err(|_| PkiError::WrongPassphrase)?,
+    };
+    Ok((pkey, scheme))
+}
+
+/// An encrypted PKCS#8 key, PEM (`ENCRYPTED PRIVATE KEY`) or DER, as DER and decoded;
+/// None for any other file. A PEM block of that label that does not decode is an error,
+/// never something to hand to OpenSSL unbounded.
+fn encrypted_pkcs8(data: &[u8]) -> Result<Option<(Vec<u8>, EncryptedPrivateKeyInfo)>> {
+    const BEGIN: &[u8] = b"-----BEGIN ENCRYPTED PRIVATE KEY-----";
+    if !data.trim_ascii_start().starts_with(b"-----") {
+        let info = EncryptedPrivateKeyInfo::from_der(data).ok();
+        return Ok(info.map(|i| (data.to_vec(), i)));
+    }
+    let Some(at) = data.windows(BEGIN.len()).position(|w| w == BEGIN) else {
+        return Ok(None);
+    };
+    let bad = |e: String| PkiError::BadKey(format!("encrypted PKCS#8: {e}"));
+    let text = std::str::from_utf8(&data[at..]).map_err(|_| bad("not PEM text".into()))?;
+    let (_, der) = der::pem::decode_vec(text.trim().as_bytes()).map_err(|e| bad(e.to_string()))?;
+    let info = EncryptedPrivateKeyInfo::from_der(&der).map_err(|e| bad(e.to_string()))?;
+    Ok(Some((der, info)))
+}
+
+/// How an encrypted PKCS#8 key (PEM or DER) is encrypted, read without its passphrase;
+/// None for anything else.
+pub fn encryption_of(data: &[u8]) -> Option<Scheme> {
+    let (_, info) = encrypted_pkcs8(data).ok()??;
+    pbe::scheme(&info.encryption_algorithm).ok()
 }
 
 fn ec(nid: Nid) -> Result<PKey<Private>> {
@@ -400,6 +533,14 @@ mod tests {
         let pass = SecretString::from("correct horse".to_string());
         let pem = k.to_encrypted_pkcs8_pem(&pass).unwrap();
         assert!(is_encrypted_pem(&pem));
+        let scheme = encryption_of(&pem).unwrap();
+        assert_eq!(
+            scheme.description,
+            "PBES2 PBKDF2-HMAC-SHA-256 600000 iterations AES-256-CBC"
+        );
+        // OpenSSL opens it too
+        let o = PKey::private_key_from_pem_passphrase(&pem, b"correct horse").unwrap();
+        assert!(o.public_eq(k.pkey()));
         assert!(matches!(
             PrivateKey::from_pem_or_der(&pem, None),
             Err(PkiError::PassphraseNeeded)
@@ -409,8 +550,85 @@ mod tests {
             PrivateKey::from_pem_or_der(&pem, Some(&wrong)),
             Err(PkiError::WrongPassphrase)
         ));
-        let back = PrivateKey::from_pem_or_der(&pem, Some(&pass)).unwrap();
-        assert_eq!(back.public_key_der().unwrap(), k.public_key_der().unwrap());
+        let back = load(&pem, Some(&pass)).unwrap();
+        assert_eq!(
+            back.key.public_key_der().unwrap(),
+            k.public_key_der().unwrap()
+        );
+        assert!(!back.protection.weaker_than_current());
+    }
+
+    #[test]
+    fn keys_openssl_encrypted_are_read_and_reported_weaker() {
+        let k = PrivateKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+        let pass = SecretString::from("correct horse".to_string());
+        // OpenSSL's writer: PBES2, PBKDF2-HMAC-SHA-256, 2048 iterations
+        let pem = k
+            .pkey()
+            .private_key_to_pem_pkcs8_passphrase(
+                openssl::symm::Cipher::aes_256_cbc(),
+                b"correct horse",
+            )
+            .unwrap();
+        let der = k
+            .pkey()
+            .private_key_to_pkcs8_passphrase(openssl::symm::Cipher::aes_128_cbc(), b"correct horse")
+            .unwrap();
+        // the traditional PEM encryption
+        let trad = k
+            .pkey()
+            .ec_key()
+            .unwrap()
+            .private_key_to_pem_passphrase(openssl::symm::Cipher::aes_256_cbc(), b"correct horse")
+            .unwrap();
+        for data in [pem, der, trad] {
+            let l = load(&data, Some(&pass)).unwrap();
+            assert!(l.key.pkey().public_eq(k.pkey()));
+            assert!(l.protection.weaker_than_current(), "{:?}", l.protection);
+            let wrong = SecretString::from("horse correct".to_string());
+            assert!(matches!(
+                load(&data, Some(&wrong)),
+                Err(PkiError::WrongPassphrase)
+            ));
+        }
+        let plain = load(&k.to_pkcs8_pem().unwrap(), None).unwrap();
+        assert_eq!(plain.protection, Protection::Plain);
+        assert!(!plain.protection.weaker_than_current());
+    }
+
+    #[test]
+    fn costly_keys_are_refused_before_any_derivation() {
+        let k = PrivateKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+        let pass = SecretString::from("correct horse".to_string());
+        let cases = [
+            pbes2::Parameters::generate_pbkdf2_sha256_aes256cbc(20_000_000, &[7; 16], [1; 16]),
+            pbes2::Parameters::generate_scrypt_aes256cbc(
+                pkcs5::scrypt::Params::new(20, 16, 1).unwrap(),
+                &[7; 16],
+                [1; 16],
+            ),
+        ];
+        for params in cases {
+            // a few random bytes stand in for a ciphertext: nothing is ever derived
+            let info = pkcs8::EncryptedPrivateKeyInfoRef {
+                encryption_algorithm: params.unwrap().into(),
+                encrypted_data: der::asn1::OctetStringRef::new(&[0u8; 48]).unwrap(),
+            };
+            let der = info.to_der().unwrap();
+            let pem = crate::pem("ENCRYPTED PRIVATE KEY", &der);
+            let t = std::time::Instant::now();
+            for data in [der.as_slice(), pem.as_bytes()] {
+                let e = load(data, Some(&pass)).unwrap_err();
+                assert!(matches!(e, PkiError::CostLimit { .. }), "{e}");
+                let text = e.to_string();
+                assert!(
+                    text.contains("encrypted key") && text.contains("limit"),
+                    "{text}"
+                );
+            }
+            assert!(t.elapsed() < std::time::Duration::from_secs(1));
+        }
+        drop(k);
     }
 
     #[test]
