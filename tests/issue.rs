@@ -246,6 +246,55 @@ fn a_new_ca_passphrase_needs_twelve_characters() {
 }
 
 #[test]
+fn issue_all_takes_each_environments_passphrase_from_its_own_variable() {
+    let ws = Ws::new(&["acme", "beta"]);
+    let passes = [
+        (
+            "nonprod",
+            "MTLSCTL_CA_PASSPHRASE_NONPROD",
+            "nonprod passphrase 1",
+        ),
+        (
+            "prod",
+            "MTLSCTL_CA_PASSPHRASE_PROD",
+            "the prod passphrase 2",
+        ),
+    ];
+    for (env, var, pass) in passes {
+        let o = ws
+            .cmd()
+            .env(var, pass)
+            .args(["ca", "init", "--env", env])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", text(&o).1);
+    }
+    // the generic variable holds one of the two: the other environment fails
+    let o = ws
+        .cmd()
+        .env("MTLSCTL_CA_PASSPHRASE", passes[1].2)
+        .args(["issue", "--all"])
+        .output()
+        .unwrap();
+    let (_, e) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{e}");
+    assert!(e.contains("MTLSCTL_CA_PASSPHRASE_NONPROD"), "{e}");
+    // each from its own variable, which wins over the generic one
+    let o = ws
+        .cmd()
+        .env("MTLSCTL_CA_PASSPHRASE", "neither of them")
+        .env(passes[0].1, passes[0].2)
+        .env(passes[1].1, passes[1].2)
+        .args(["-o", "json", "issue", "--all"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o).1);
+    assert_no_secrets(&o, &[passes[0].2, passes[1].2]);
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(j["issued"].as_array().map(Vec::len), Some(4), "{j}");
+}
+
+#[test]
 fn ca_init_is_a_no_op_when_present_and_json_names_files() {
     let ws = Ws::with_cas(&[]);
     let before = std::fs::read(ca_cert(&ws, "prod")).unwrap();

@@ -92,6 +92,15 @@ pub fn report(ws: &Workspace, profiles: &Profiles, env: &str, created: bool) -> 
 /// The shortest passphrase `ca init` accepts for a new CA key, in characters.
 pub const MIN_PASSPHRASE_CHARS: usize = 12;
 
+/// The environment variable that holds `env`'s CA passphrase, read before
+/// MTLSCTL_CA_PASSPHRASE: MTLSCTL_CA_PASSPHRASE_<ENV>, upper-cased, `-` and `.` as `_`.
+pub fn passphrase_var(env: &str) -> String {
+    format!(
+        "MTLSCTL_CA_PASSPHRASE_{}",
+        env.to_ascii_uppercase().replace(['-', '.'], "_")
+    )
+}
+
 /// Refuses a new CA passphrase shorter than [`MIN_PASSPHRASE_CHARS`].
 pub fn check_new_passphrase(passphrase: &SecretString) -> Result<()> {
     let n = secrecy::ExposeSecret::expose_secret(passphrase)
@@ -184,7 +193,10 @@ pub fn signer(
     let der = ca_cert_der(ws, profiles, env)?;
     let key_path = ws.ca_key(env);
     let key_pem = zeroize::Zeroizing::new(fsutil::read(&key_path)?);
-    let sources = "--ca-passphrase-file or MTLSCTL_CA_PASSPHRASE";
+    let sources = format!(
+        "--ca-passphrase-file, {} or MTLSCTL_CA_PASSPHRASE",
+        passphrase_var(env)
+    );
     let loaded = keys::load(&key_pem, passphrase).map_err(|e| match e {
         PkiError::WrongPassphrase => OpError::Msg(format!(
             "the passphrase does not decrypt the CA key {}: check {sources}",
