@@ -7,7 +7,7 @@ test:
 # Format check and lints, as CI runs them
 lint:
     cargo fmt --all -- --check
-    cargo clippy --all-targets -- -D warnings
+    . scripts/env.sh && cargo clippy --all-targets $MTLSCTL_CARGO_FEATURES -- -D warnings
 
 # Build and run the main job in a throwaway workspace
 demo:
@@ -23,7 +23,7 @@ conformance *ARGS:
 
 # Man page and shell completions into target/docs
 docs:
-    cargo build --release
+    . scripts/env.sh && cargo build --release $MTLSCTL_CARGO_FEATURES
     mkdir -p target/docs
     ./target/release/mtlsctl man > target/docs/mtlsctl.1
     ./target/release/mtlsctl completions bash > target/docs/mtlsctl.bash

@@ -18,7 +18,9 @@ RUNS=${RUNS:-20}
 log() { echo "bench-expiry: $*" >&2; }
 
 log "building release"
-cargo build --release --quiet >&2
+. scripts/env.sh
+# shellcheck disable=SC2086 # the flags are words
+cargo build --release --quiet $MTLSCTL_CARGO_FEATURES >&2
 BIN="$(pwd)/${CARGO_TARGET_DIR:-target}/release/mtlsctl"
 [ -x "$BIN" ] || BIN="${CARGO_TARGET_DIR:-$(pwd)/target}/release/mtlsctl"
 [ -x "$BIN" ] || { echo "no release binary found" >&2; exit 1; }

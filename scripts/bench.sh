@@ -2,7 +2,9 @@
 # Runs every benchmark on this machine and rewrites docs/performance.md with the figures.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --quiet
+. scripts/env.sh
+# shellcheck disable=SC2086 # the flags are words
+cargo build --release --quiet $MTLSCTL_CARGO_FEATURES
 out=$(mktemp)
 {
   echo "# Performance"

@@ -15,7 +15,9 @@ if [ ! -f "$runner" ]; then
   echo "x509-limbo runner not found at $runner: set LIMBO_RUNNER=/path/to/run.py" >&2
   exit 2
 fi
-cargo build --release --quiet
+. scripts/env.sh
+# shellcheck disable=SC2086 # the flags are words
+cargo build --release --quiet $MTLSCTL_CARGO_FEATURES
 bin="${CARGO_TARGET_DIR:-target}/release/mtlsctl"
 
 echo "== default template"

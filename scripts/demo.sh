@@ -4,8 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
-cargo build --release --quiet
-bin="$PWD/target/release/mtlsctl"
+# shellcheck disable=SC2086 # the flags are words
+cargo build --release --quiet $MTLSCTL_CARGO_FEATURES
+bin="${CARGO_TARGET_DIR:-$PWD/target}/release/mtlsctl"
 dir="${1:-$(mktemp -d)/demo}"
 export MTLSCTL_WORKSPACE="$dir"
 export MTLSCTL_NO_INPUT=1

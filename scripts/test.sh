@@ -10,7 +10,8 @@ cd "$(dirname "$0")/.."
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 set +e
-cargo test "$@" 2>&1 | tee "$log"
+# shellcheck disable=SC2086 # the flags are words
+cargo test $MTLSCTL_CARGO_FEATURES "$@" 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
 set -e
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed;?$/) p += $(i-1); if ($i ~ /^failed;?$/) f += $(i-1); if ($i ~ /^ignored;?$/) s += $(i-1) } }

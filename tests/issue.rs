@@ -198,12 +198,100 @@ fn ca_key_is_encrypted_and_private() {
     assert!(!ok, "the CA key opened with a wrong passphrase");
     let pf = format!("file:{}", ws.pass_file.display());
     openssl(&["pkey", "-in", k, "-passin", &pf, "-noout"]);
-    // PBES2 with AES-256
+    // PBES2: PBKDF2-HMAC-SHA-256 with 600,000 (0x927C0) iterations, AES-256-CBC
     let asn = openssl(&["asn1parse", "-in", k]);
     assert!(
         asn.contains("PBES2") && asn.contains("aes-256-cbc"),
         "{asn}"
     );
+    assert!(
+        asn.contains("hmacWithSHA256") && asn.contains(":0927C0"),
+        "{asn}"
+    );
+}
+
+#[test]
+fn a_new_ca_passphrase_needs_twelve_characters() {
+    let ws = Ws::new(&[]);
+    let short = ws.dir.path().join("short.txt");
+    std::fs::write(&short, "eleven-char\n").unwrap();
+    let e = fails(
+        &ws,
+        &[
+            "ca",
+            "init",
+            "--env",
+            "prod",
+            "--ca-passphrase-file",
+            short.to_str().unwrap(),
+        ],
+        1,
+    );
+    assert!(
+        e.contains("11 characters") && e.contains("at least 12"),
+        "{e}"
+    );
+    assert!(!ws.path("pki/prod/ca/ca.key").exists());
+    // twelve is enough, counted in characters, not bytes
+    let twelve = ws.dir.path().join("twelve.txt");
+    std::fs::write(&twelve, "zwölf-zeiche\n").unwrap();
+    ws.ok(&[
+        "ca",
+        "init",
+        "--env",
+        "prod",
+        "--ca-passphrase-file",
+        twelve.to_str().unwrap(),
+    ]);
+}
+
+#[test]
+fn issue_all_takes_each_environments_passphrase_from_its_own_variable() {
+    let ws = Ws::new(&["acme", "beta"]);
+    let passes = [
+        (
+            "nonprod",
+            "MTLSCTL_CA_PASSPHRASE_NONPROD",
+            "nonprod passphrase 1",
+        ),
+        (
+            "prod",
+            "MTLSCTL_CA_PASSPHRASE_PROD",
+            "the prod passphrase 2",
+        ),
+    ];
+    for (env, var, pass) in passes {
+        let o = ws
+            .cmd()
+            .env(var, pass)
+            .args(["ca", "init", "--env", env])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", text(&o).1);
+    }
+    // the generic variable holds one of the two: the other environment fails
+    let o = ws
+        .cmd()
+        .env("MTLSCTL_CA_PASSPHRASE", passes[1].2)
+        .args(["issue", "--all"])
+        .output()
+        .unwrap();
+    let (_, e) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{e}");
+    assert!(e.contains("MTLSCTL_CA_PASSPHRASE_NONPROD"), "{e}");
+    // each from its own variable, which wins over the generic one
+    let o = ws
+        .cmd()
+        .env("MTLSCTL_CA_PASSPHRASE", "neither of them")
+        .env(passes[0].1, passes[0].2)
+        .env(passes[1].1, passes[1].2)
+        .args(["-o", "json", "issue", "--all"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o).1);
+    assert_no_secrets(&o, &[passes[0].2, passes[1].2]);
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(j["issued"].as_array().map(Vec::len), Some(4), "{j}");
 }
 
 #[test]

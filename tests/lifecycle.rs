@@ -437,3 +437,75 @@ fn crl_numbers_grow_and_next_update_follows_the_profile() {
         2
     );
 }
+
+#[test]
+fn an_old_style_ca_key_still_opens_and_is_re_encrypted_at_the_next_signing() {
+    let ws = Ws::with_cas(&[]);
+    let key = ws.path("pki/prod/ca/ca.key");
+    let k = key.to_str().unwrap();
+    let pin = format!("file:{}", pass(&ws));
+    let before = openssl(&["pkey", "-in", k, "-passin", &pin, "-pubout"]);
+    // what OpenSSL's writer (every workspace so far) made: PBKDF2 with 2,048 iterations
+    let plain = ws.dir.path().join("plain.pem");
+    openssl(&[
+        "pkey",
+        "-in",
+        k,
+        "-passin",
+        &pin,
+        "-out",
+        plain.to_str().unwrap(),
+    ]);
+    openssl(&[
+        "pkcs8",
+        "-topk8",
+        "-v2",
+        "aes-256-cbc",
+        "-iter",
+        "2048",
+        "-in",
+        plain.to_str().unwrap(),
+        "-passout",
+        &pin,
+        "-out",
+        k,
+    ]);
+    std::fs::remove_file(&plain).unwrap();
+    let iterations = |asn: &str| {
+        asn.lines()
+            .skip_while(|l| !l.contains(":PBKDF2"))
+            .find(|l| l.contains("INTEGER"))
+            .map(|l| l.rsplit(':').next().unwrap().trim().to_string())
+    };
+    let asn = openssl(&["asn1parse", "-in", k]);
+    assert_eq!(iterations(&asn).as_deref(), Some("0800"), "{asn}");
+
+    let r = ws.json(&["crl", "--env", "prod", "--ca-passphrase-file", &pass(&ws)]);
+    assert_eq!(r["env"], "prod", "{r}");
+    let asn = openssl(&["asn1parse", "-in", k]);
+    assert_eq!(
+        iterations(&asn).as_deref(),
+        Some("0927C0"),
+        "600,000: {asn}"
+    );
+    assert!(
+        asn.contains("hmacWithSHA256") && asn.contains("aes-256-cbc"),
+        "{asn}"
+    );
+    assert_eq!(mode(&key), 0o600);
+    // the same key, under the same passphrase
+    assert_eq!(
+        openssl(&["pkey", "-in", k, "-passin", &pin, "-pubout"]),
+        before
+    );
+    let ops: Vec<Value> = audit_ops(&ws)
+        .into_iter()
+        .filter(|e| e["op"] == "ca-key-reencrypt")
+        .collect();
+    assert_eq!(ops.len(), 1, "{ops:?}");
+    assert_eq!(ops[0]["env"], "prod");
+    // once is enough: the next signing leaves the file alone
+    let text = std::fs::read(&key).unwrap();
+    ws.json(&["crl", "--env", "prod", "--ca-passphrase-file", &pass(&ws)]);
+    assert_eq!(std::fs::read(&key).unwrap(), text);
+}

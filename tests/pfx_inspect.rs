@@ -637,12 +637,222 @@ fn inspect_pfx_with_and_without_its_password() {
         &[&pw, "definitely-wrong"],
     );
     assert!(e.contains("password"), "{e}");
-    // no password and no terminal
-    let e = fails(&ws, &["inspect", pfx], 2, &[&pw]);
+    // no password and no terminal: the protection only, and how to see the rest
+    let o = run(&ws, &["inspect", pfx], &[&pw, &body]);
+    assert!(o.status.success(), "{}", text(&o).1);
+    let (out, _) = text(&o);
+    assert!(out.contains("contents not read"), "{out}");
     assert!(
-        e.contains("--password-file") && e.contains("MTLSCTL_PFX_PASSWORD"),
-        "{e}"
+        out.contains("MAC:           HMAC-SHA-256, 2048 iterations"),
+        "{out}"
     );
+    assert!(
+        out.contains("--password-file") && out.contains("MTLSCTL_PFX_PASSWORD"),
+        "{out}"
+    );
+    assert!(!out.contains("subject:"), "{out}");
+    let o = run(&ws, &["-o", "json", "inspect", pfx], &[&pw, &body]);
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let item = &j["items"][0];
+    assert_eq!(item["opened"], false, "{j}");
+    assert_eq!(item["has_key"], true, "{j}");
+    assert!(item["certificate"].is_null(), "{j}");
+    assert_eq!(item["mac"]["algorithm"], "HMAC-SHA-256", "{j}");
+}
+
+/// `inspect` of a PFX of `compat` (issued for acme/prod), without and with its password:
+/// the JSON items.
+fn inspect_both_ways(ws: &Ws, target: &str) -> (serde_json::Value, serde_json::Value) {
+    let r = ws.issue("acme", "prod", &["--force", "--pfx-target", target]);
+    let (pfx, pf) = (s(&r["files"]["pfx"]), s(&r["files"]["pfx_password"]));
+    let without = ws.json(&["inspect", pfx]);
+    let with = ws.json(&["inspect", pfx, "--password-file", pf]);
+    let table = ws.ok(&["inspect", pfx]);
+    let enc = s(&without["items"][0]["encryption"][0]["encryption"]);
+    assert!(table.contains(enc), "{table}");
+    let mac = s(&without["items"][0]["mac"]["description"]);
+    assert!(table.contains(mac), "{table}");
+    (without["items"][0].clone(), with["items"][0].clone())
+}
+
+#[test]
+fn inspect_shows_each_profiles_mac_and_encryption_with_or_without_the_password() {
+    let ws = Ws::with_cas(&["acme"]);
+    let pbes2 = "PBES2 PBKDF2-HMAC-SHA-256 2048 iterations AES-256-CBC";
+    let des = "pbeWithSHAAnd3-KeyTripleDES-CBC 2048 iterations";
+    let mut cases = vec![
+        (
+            "modern",
+            "HMAC-SHA-256",
+            "HMAC-SHA-256, 2048 iterations",
+            pbes2,
+        ),
+        ("legacy", "HMAC-SHA-1", "HMAC-SHA-1, 2048 iterations", des),
+    ];
+    if cfg!(feature = "vendored-openssl") {
+        let mac = "PBMAC1 HMAC-SHA-256 (key: PBKDF2-HMAC-SHA-256, 2048 iterations)";
+        cases.push(("pbmac1", "PBMAC1", mac, pbes2));
+    }
+    for (target, alg, mac, bags) in cases {
+        let (without, with) = inspect_both_ways(&ws, target);
+        for item in [&without, &with] {
+            assert_eq!(item["mac"]["algorithm"], alg, "{item}");
+            assert_eq!(item["mac"]["description"], mac, "{item}");
+            assert_eq!(item["mac"]["iterations"], 2048, "{item}");
+            let kinds: Vec<&str> = item["encryption"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|b| s(&b["bag"]))
+                .collect();
+            assert_eq!(kinds, ["encrypted_data", "shrouded_key"], "{item}");
+            for b in item["encryption"].as_array().unwrap() {
+                assert_eq!(b["encryption"], bags, "{item}");
+                assert_eq!(b["iterations"], 2048, "{item}");
+            }
+        }
+        if target == "pbmac1" {
+            assert_eq!(with["mac"]["prf"], "HMAC-SHA-256", "{with}");
+        }
+        assert_eq!(without["opened"], false);
+        assert_eq!(with["opened"], true);
+        assert_eq!(with["key_matches_cert"], true, "{with}");
+        assert_eq!(with["friendly_name"], "acme-prod-client", "{with}");
+    }
+}
+
+/// A password file and a PFX written by the openssl CLI with `iter` iterations for the
+/// bags and the MAC.
+fn openssl_pfx(ws: &Ws, r: &serde_json::Value, name: &str, iter: &str) -> (PathBuf, PathBuf) {
+    let pf = write_pass(ws, &format!("{name}.pass"), "crafted-pass");
+    let out = ws.dir.path().join(name);
+    openssl(&[
+        "pkcs12",
+        "-export",
+        "-in",
+        s(&r["files"]["cert"]),
+        "-inkey",
+        s(&r["files"]["key"]),
+        "-out",
+        out.to_str().unwrap(),
+        "-passout",
+        "pass:crafted-pass",
+        "-iter",
+        iter,
+        "-maciter",
+    ]);
+    (out, pf)
+}
+
+/// `der` with the MAC's iteration count (the file's last INTEGER) set to 2^31 - 1; the
+/// MAC no longer verifies, which a reader only learns after the derivation.
+fn with_huge_mac_iterations(der: &[u8]) -> Vec<u8> {
+    use der::{Decode, Encode};
+    let mut pfx = pkcs12::Pfx::from_der(der).unwrap();
+    pfx.mac_data.as_mut().unwrap().iterations = i32::MAX;
+    pfx.to_der().unwrap()
+}
+
+#[test]
+fn pfx_files_asking_for_too_many_iterations_are_refused_before_opening() {
+    let ws = Ws::with_cas(&["acme"]);
+    let r = ws.issue("acme", "prod", &[]);
+    // just over the limit, made by the openssl CLI
+    let (over, pf) = openssl_pfx(&ws, &r, "over.p12", "1000001");
+    let (over, pfs) = (over.to_str().unwrap(), pf.to_str().unwrap());
+    let e = fails(&ws, &["inspect", over, "--password-file", pfs], 1, &[]);
+    assert!(e.contains("1,000,001") && e.contains("1,000,000"), "{e}");
+    // without the password it only describes the file
+    let j = ws.json(&["inspect", over]);
+    assert_eq!(j["items"][0]["mac"]["iterations"], 1000001, "{j}");
+    // 2^31 - 1 MAC iterations: refused at once by inspect and probe
+    let huge = ws.dir.path().join("huge.p12");
+    let der = std::fs::read(s(&r["files"]["pfx"])).unwrap();
+    std::fs::write(&huge, with_huge_mac_iterations(&der)).unwrap();
+    let h = huge.to_str().unwrap();
+    let t = std::time::Instant::now();
+    let e = fails(&ws, &["inspect", h, "--password-file", pfs], 1, &[]);
+    assert!(e.contains("2,147,483,647") && e.contains("MAC"), "{e}");
+    let e = fails(
+        &ws,
+        &[
+            "probe",
+            "https://127.0.0.1:9/",
+            "--pfx",
+            h,
+            "--password-file",
+            pfs,
+        ],
+        1,
+        &[],
+    );
+    assert!(e.contains("2,147,483,647"), "{e}");
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(20),
+        "{:?}",
+        t.elapsed()
+    );
+}
+
+/// Python's `cryptography` (its wheel bundles a current OpenSSL): opens `pfx` with the
+/// password in `pass_file` and is refused with another. Under CI a missing module fails.
+fn python_opens(pfx: &str, pass_file: &str) -> Option<String> {
+    const SCRIPT: &str = r#"
+import sys
+from cryptography.hazmat.primitives import serialization as s
+from cryptography.hazmat.primitives.serialization import pkcs12
+data = open(sys.argv[1], "rb").read()
+pw = open(sys.argv[2], "rb").read().splitlines()[0]
+key, cert, extra = pkcs12.load_key_and_certificates(data, pw)
+spki = lambda k: k.public_bytes(s.Encoding.DER, s.PublicFormat.SubjectPublicKeyInfo)
+assert spki(key.public_key()) == spki(cert.public_key()), "key and certificate differ"
+try:
+    pkcs12.load_key_and_certificates(data, b"not-the-password")
+    sys.exit("a wrong password opened it")
+except ValueError:
+    pass
+print(cert.subject.rfc4514_string(), len(extra))
+"#;
+    let (ok, out) = tool("python3", &["-c", "import cryptography"]);
+    if !ok {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "Python cryptography is needed to judge PBMAC1 files (scripts/deps.sh): {out}"
+        );
+        eprintln!("skipped: Python cryptography is not installed");
+        return None;
+    }
+    let (ok, out) = tool("python3", &["-c", SCRIPT, pfx, pass_file]);
+    assert!(ok, "Python cryptography could not open {pfx}: {out}");
+    Some(out)
+}
+
+#[test]
+fn pbmac1_files_open_in_python_cryptography_or_are_refused_without_openssl_3_4() {
+    let ws = Ws::with_cas(&["acme"]);
+    let args = ["--pfx-target", "pbmac1"];
+    if !cfg!(feature = "vendored-openssl") {
+        let pf = ws.pass_file.display();
+        let cmd = format!("issue --tenant acme --env prod --ca-passphrase-file {pf}");
+        let words: Vec<&str> = cmd.split(' ').chain(args).collect();
+        let e = fails(&ws, &words, 1, &[]);
+        assert!(
+            e.contains("needs OpenSSL 3.4 or later") && e.contains("default features"),
+            "{e}"
+        );
+        return;
+    }
+    let r = ws.issue("acme", "prod", &args);
+    let (pfx, pf) = (s(&r["files"]["pfx"]), s(&r["files"]["pfx_password"]));
+    if let Some(out) = python_opens(pfx, pf) {
+        assert!(
+            out.contains("CN=acme-prod-client") && out.trim_end().ends_with(" 1"),
+            "{out}"
+        );
+    }
+    // inspect names the MAC without the password (the system's openssl 3.0 cannot read it)
+    let j = ws.json(&["inspect", pfx]);
+    assert_eq!(j["items"][0]["mac"]["algorithm"], "PBMAC1", "{j}");
 }
 
 #[test]

@@ -20,19 +20,24 @@ pub enum CaCmd {
 /// How to get the CA key's passphrase; shared by every command that signs.
 #[derive(Debug, clap::Args, Clone, Default)]
 pub struct CaPassArgs {
-    /// File whose first line is the CA key passphrase (also MTLSCTL_CA_PASSPHRASE)
+    /// File whose first line is the CA key passphrase (else MTLSCTL_CA_PASSPHRASE_<ENV>, then
+    /// MTLSCTL_CA_PASSPHRASE)
     #[arg(long, value_name = "FILE")]
     pub ca_passphrase_file: Option<PathBuf>,
 }
 
 impl CaPassArgs {
-    pub fn get(&self, ctx: &Ctx, confirm: bool) -> Result<secrecy::SecretString> {
+    /// The passphrase of `env`'s CA key: the file flag, MTLSCTL_CA_PASSPHRASE_<ENV>,
+    /// MTLSCTL_CA_PASSPHRASE, a prompt naming the environment (asked twice when `confirm`).
+    pub fn get(&self, ctx: &Ctx, env: &str, confirm: bool) -> Result<secrecy::SecretString> {
+        let what = format!("CA key passphrase for {env}");
+        let per_env = ops::ca::passphrase_var(env);
         secrets::get(
             &SecretSpec {
-                what: "CA key passphrase",
+                what: &what,
                 file: self.ca_passphrase_file.as_deref(),
                 file_flag: "--ca-passphrase-file",
-                env_var: "MTLSCTL_CA_PASSPHRASE",
+                env_vars: &[&per_env, "MTLSCTL_CA_PASSPHRASE"],
                 confirm,
             },
             ctx.global.no_input,
@@ -47,7 +52,7 @@ impl CaPassArgs {
         env: &str,
     ) -> Result<Option<secrecy::SecretString>> {
         if ops::ca::key_is_encrypted(ws, env)? {
-            Ok(Some(self.get(ctx, false)?))
+            Ok(Some(self.get(ctx, env, false)?))
         } else {
             Ok(None)
         }
@@ -98,7 +103,7 @@ fn init(ctx: &Ctx, a: InitArgs) -> Result<Exit> {
     let pass = if a.no_passphrase {
         None
     } else {
-        Some(a.pass.get(ctx, true).map_err(|e| {
+        Some(a.pass.get(ctx, &a.env, true).map_err(|e| {
             match e.downcast::<UsageError>() {
                 Ok(u) => UsageError(format!(
                     "{u} (or --no-passphrase for a throwaway workspace)"

@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 
 use super::secrets;
 use super::{Ctx, Exit, Out, say};
-use crate::pki::inspect::{CertInfo, Inspected, Item, inspect_bytes};
+use crate::pki::inspect::{CertInfo, Inspected, Item, PfxInfo, inspect_bytes};
 use crate::report::{rfc3339, sanitize};
 
 #[derive(Debug, clap::Args)]
@@ -22,13 +22,20 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
     ctx.only_table_json("inspect")?;
     let data =
         std::fs::read(&a.file).with_context(|| format!("cannot read {}", a.file.display()))?;
-    let items = match inspect_bytes(&data, None).with_context(|| a.file.display().to_string())? {
+    let at = || a.file.display().to_string();
+    let mut locked = false;
+    let items = match inspect_bytes(&data, None).with_context(at)? {
         Inspected::Items(i) => i,
-        Inspected::NeedsPfxPassword => {
-            let pw = secrets::pfx_password(a.password_file.as_deref(), false, ctx.global.no_input)?;
-            match inspect_bytes(&data, Some(&pw)).with_context(|| a.file.display().to_string())? {
-                Inspected::Items(i) => i,
-                Inspected::NeedsPfxPassword => unreachable!("password given"),
+        Inspected::PfxLocked(info) => {
+            match secrets::pfx_password_if_any(a.password_file.as_deref(), ctx.global.no_input)? {
+                Some(pw) => match inspect_bytes(&data, Some(&pw)).with_context(at)? {
+                    Inspected::Items(i) => i,
+                    Inspected::PfxLocked(_) => unreachable!("password given"),
+                },
+                None => {
+                    locked = true;
+                    vec![Item::Pfx(info)]
+                }
             }
         }
     };
@@ -43,102 +50,135 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
         if i > 0 {
             say!(ctx.out, "");
         }
-        match item {
-            Item::Certificate(c) => print_cert(&ctx.out, c, "")?,
-            Item::Csr(c) => {
-                say!(ctx.out, "Certificate request");
-                say!(ctx.out, "  subject:    {}", sanitize(&c.subject));
-                say!(
-                    ctx.out,
-                    "  key:        {} ({} bits)",
-                    c.key.algorithm,
-                    c.key.bits
-                );
-                say!(
-                    ctx.out,
-                    "  signature:  {} ({})",
-                    c.signature_algorithm,
-                    if c.signature_valid {
-                        "valid"
-                    } else {
-                        "INVALID"
-                    }
-                );
-                if !c.san.is_empty() {
-                    say!(ctx.out, "  SAN:        {}", sanitize(&c.san.joined()));
-                }
-                if c.requests_ca {
-                    say!(
-                        ctx.out,
-                        "  requests:   CA:TRUE (mtlsctl sign never grants it)"
-                    );
-                }
-            }
-            Item::Crl(c) => {
-                say!(ctx.out, "CRL");
-                say!(ctx.out, "  issuer:      {}", sanitize(&c.issuer));
-                say!(
-                    ctx.out,
-                    "  number:      {}",
-                    c.crl_number.as_deref().unwrap_or("-")
-                );
-                say!(ctx.out, "  this update: {}", rfc3339(c.this_update));
-                say!(
-                    ctx.out,
-                    "  next update: {}",
-                    c.next_update.map(rfc3339).unwrap_or_else(|| "-".into())
-                );
-                say!(ctx.out, "  revoked:     {}", c.revoked.len());
-                for r in &c.revoked {
-                    say!(
-                        ctx.out,
-                        "    {} at {} ({})",
-                        r.serial,
-                        rfc3339(r.revoked_at),
-                        r.reason.as_deref().unwrap_or("unspecified")
-                    );
-                }
-            }
-            Item::PrivateKey(k) => {
-                say!(ctx.out, "Private key (contents not shown)");
-                say!(ctx.out, "  format:     {}", k.format);
-                say!(ctx.out, "  encrypted:  {}", k.encrypted);
-                if let Some(a) = &k.algorithm {
-                    say!(ctx.out, "  algorithm:  {a}");
-                }
-                if let Some(s) = &k.public_key_sha256 {
-                    say!(ctx.out, "  public key sha256: {s}");
-                }
-            }
-            Item::Pfx(p) => {
-                say!(ctx.out, "PKCS#12 bundle");
-                say!(
-                    ctx.out,
-                    "  private key:   {}",
-                    if p.has_key {
-                        "present (not shown)"
-                    } else {
-                        "none"
-                    }
-                );
-                if let Some(m) = p.key_matches_cert {
-                    say!(ctx.out, "  key matches:   {m}");
-                }
-                if let Some(n) = &p.friendly_name {
-                    say!(ctx.out, "  friendly name: {}", sanitize(n));
-                }
-                if let Some(c) = &p.certificate {
-                    say!(ctx.out, "");
-                    print_cert(&ctx.out, c, "  ")?;
-                }
-                for c in &p.chain {
-                    say!(ctx.out, "");
-                    print_cert(&ctx.out, c, "  ")?;
-                }
-            }
-        }
+        print_item(&ctx.out, item)?;
+    }
+    if locked {
+        ctx.note(
+            "Its contents need the PFX password: give --password-file FILE or set MTLSCTL_PFX_PASSWORD.",
+        )?;
     }
     Ok(Exit::Ok)
+}
+
+fn print_item(out: &Out, item: &Item) -> std::io::Result<()> {
+    match item {
+        Item::Certificate(c) => print_cert(out, c, "")?,
+        Item::Csr(c) => {
+            say!(out, "Certificate request");
+            say!(out, "  subject:    {}", sanitize(&c.subject));
+            say!(
+                out,
+                "  key:        {} ({} bits)",
+                c.key.algorithm,
+                c.key.bits
+            );
+            say!(
+                out,
+                "  signature:  {} ({})",
+                c.signature_algorithm,
+                if c.signature_valid {
+                    "valid"
+                } else {
+                    "INVALID"
+                }
+            );
+            if !c.san.is_empty() {
+                say!(out, "  SAN:        {}", sanitize(&c.san.joined()));
+            }
+            if c.requests_ca {
+                say!(out, "  requests:   CA:TRUE (mtlsctl sign never grants it)");
+            }
+        }
+        Item::Crl(c) => {
+            say!(out, "CRL");
+            say!(out, "  issuer:      {}", sanitize(&c.issuer));
+            say!(
+                out,
+                "  number:      {}",
+                c.crl_number.as_deref().unwrap_or("-")
+            );
+            say!(out, "  this update: {}", rfc3339(c.this_update));
+            say!(
+                out,
+                "  next update: {}",
+                c.next_update.map(rfc3339).unwrap_or_else(|| "-".into())
+            );
+            say!(out, "  revoked:     {}", c.revoked.len());
+            for r in &c.revoked {
+                say!(
+                    out,
+                    "    {} at {} ({})",
+                    r.serial,
+                    rfc3339(r.revoked_at),
+                    r.reason.as_deref().unwrap_or("unspecified")
+                );
+            }
+        }
+        Item::PrivateKey(k) => {
+            say!(out, "Private key (contents not shown)");
+            say!(out, "  format:     {}", k.format);
+            say!(out, "  encrypted:  {}", k.encrypted);
+            if let Some(e) = &k.encryption {
+                say!(out, "  encryption: {e}");
+            }
+            if let Some(a) = &k.algorithm {
+                say!(out, "  algorithm:  {a}");
+            }
+            if let Some(s) = &k.public_key_sha256 {
+                say!(out, "  public key sha256: {s}");
+            }
+        }
+        Item::Pfx(p) => print_pfx(out, p)?,
+    }
+    Ok(())
+}
+
+fn print_pfx(out: &Out, p: &PfxInfo) -> std::io::Result<()> {
+    say!(
+        out,
+        "PKCS#12 bundle{}",
+        if p.opened {
+            ""
+        } else {
+            " (contents not read: no password)"
+        }
+    );
+    match &p.mac {
+        Some(m) => say!(out, "  MAC:           {}", m.description),
+        None => say!(out, "  MAC:           none (integrity not protected)"),
+    }
+    for (i, b) in p.encryption.iter().enumerate() {
+        let bag = match b.bag {
+            "encrypted_data" => "encrypted data",
+            "shrouded_key" => "shrouded key",
+            other => other,
+        };
+        let label = if i == 0 { "encryption:" } else { "" };
+        say!(out, "  {label:<15}{bag}: {}", b.encryption);
+    }
+    if !p.opened {
+        return Ok(());
+    }
+    say!(
+        out,
+        "  private key:   {}",
+        if p.has_key == Some(true) {
+            "present (not shown)"
+        } else {
+            "none"
+        }
+    );
+    if let Some(m) = p.key_matches_cert {
+        say!(out, "  key matches:   {m}");
+    }
+    if let Some(n) = &p.friendly_name {
+        say!(out, "  friendly name: {}", sanitize(n));
+    }
+    for c in p.certificate.iter().chain(&p.chain) {
+        say!(out, "");
+        print_cert(out, c, "  ")?;
+    }
+    Ok(())
 }
 
 fn print_cert(out: &Out, c: &CertInfo, ind: &str) -> std::io::Result<()> {

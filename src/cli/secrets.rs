@@ -37,21 +37,39 @@ pub struct SecretSpec<'a> {
     pub what: &'a str,
     pub file: Option<&'a Path>,
     pub file_flag: &'a str,
-    pub env_var: &'a str,
+    /// Environment variables, the first one set wins.
+    pub env_vars: &'a [&'a str],
     /// Ask twice when setting a new secret.
     pub confirm: bool,
 }
 
-/// Sources a secret: file flag, then env var, then a prompt when a person is there,
-/// else an error naming the flag and the variable.
+/// Sources a secret: file flag, then the env vars in order, then a prompt when a person
+/// is there, else an error naming the flag and the variables.
 pub fn get(spec: &SecretSpec<'_>, no_input: bool) -> Result<SecretString> {
-    if let Some(f) = spec.file {
-        return read_secret_file(f);
+    if let Some(s) = find(spec, no_input)? {
+        return Ok(s);
     }
-    if let Ok(v) = std::env::var(spec.env_var)
-        && !v.is_empty()
-    {
-        return Ok(SecretString::from(v));
+    // the invocation lacks an input it needs: a usage error (exit 2), like a missing flag
+    Err(super::UsageError(format!(
+        "the {} is needed and no one is at a terminal to type it: give {} FILE or set {}",
+        spec.what,
+        spec.file_flag,
+        spec.env_vars.join(" or ")
+    ))
+    .into())
+}
+
+/// [`get`], but None instead of the error when no source is available.
+pub fn find(spec: &SecretSpec<'_>, no_input: bool) -> Result<Option<SecretString>> {
+    if let Some(f) = spec.file {
+        return read_secret_file(f).map(Some);
+    }
+    for var in spec.env_vars {
+        if let Ok(v) = std::env::var(var)
+            && !v.is_empty()
+        {
+            return Ok(Some(SecretString::from(v)));
+        }
     }
     if interactive(no_input) {
         let mut p = dialoguer::Password::new().with_prompt(spec.what);
@@ -64,29 +82,30 @@ pub fn get(spec: &SecretSpec<'_>, no_input: bool) -> Result<SecretString> {
         if s.is_empty() {
             bail!("the {} is empty", spec.what);
         }
-        return Ok(SecretString::from(s));
+        return Ok(Some(SecretString::from(s)));
     }
-    // the invocation lacks an input it needs: a usage error (exit 2), like a missing flag
-    Err(super::UsageError(format!(
-        "the {} is needed and no one is at a terminal to type it: give {} FILE or set {}",
-        spec.what, spec.file_flag, spec.env_var
-    ))
-    .into())
+    Ok(None)
+}
+
+fn pfx_spec(file: Option<&Path>, confirm: bool) -> SecretSpec<'_> {
+    SecretSpec {
+        what: "PFX password",
+        file,
+        file_flag: "--password-file",
+        env_vars: &["MTLSCTL_PFX_PASSWORD"],
+        confirm,
+    }
 }
 
 /// A PFX password: `--password-file`, then MTLSCTL_PFX_PASSWORD, then a prompt (asked
 /// twice when `confirm`, i.e. when setting one).
 pub fn pfx_password(file: Option<&Path>, confirm: bool, no_input: bool) -> Result<SecretString> {
-    get(
-        &SecretSpec {
-            what: "PFX password",
-            file,
-            file_flag: "--password-file",
-            env_var: "MTLSCTL_PFX_PASSWORD",
-            confirm,
-        },
-        no_input,
-    )
+    get(&pfx_spec(file, confirm), no_input)
+}
+
+/// A PFX password if one is given or a person can type it; None otherwise.
+pub fn pfx_password_if_any(file: Option<&Path>, no_input: bool) -> Result<Option<SecretString>> {
+    find(&pfx_spec(file, false), no_input)
 }
 
 /// The passphrase of the private key file `key`, when it is encrypted or a passphrase
@@ -105,7 +124,7 @@ pub fn key_passphrase(
             what: "key passphrase",
             file,
             file_flag: "--key-passphrase-file",
-            env_var: "MTLSCTL_KEY_PASSPHRASE",
+            env_vars: &["MTLSCTL_KEY_PASSPHRASE"],
             confirm: false,
         },
         no_input,

@@ -460,6 +460,9 @@ pub struct PrivateKeyInfo {
     /// "pkcs8", "encrypted-pkcs8", "sec1", "pkcs1", "der".
     pub format: String,
     pub encrypted: bool,
+    /// How an encrypted PKCS#8 key is encrypted, e.g. "PBES2 PBKDF2-HMAC-SHA-256 600000
+    /// iterations AES-256-CBC" (read without the passphrase).
+    pub encryption: Option<String>,
     /// Known only when the key could be read (unencrypted or with its passphrase).
     pub algorithm: Option<String>,
     pub bits: Option<u32>,
@@ -467,14 +470,21 @@ pub struct PrivateKeyInfo {
     pub public_key_sha256: Option<String>,
 }
 
-/// What a PKCS#12 file holds.
+/// What a PKCS#12 file holds, and how it is protected.
 #[derive(Clone, Debug, Serialize)]
 pub struct PfxInfo {
-    pub has_key: bool,
+    /// Whether the contents were read (with the password). Without it, only the
+    /// protection below is known, and `has_key` says whether a key bag is visible.
+    pub opened: bool,
+    pub has_key: Option<bool>,
     pub key_matches_cert: Option<bool>,
     pub friendly_name: Option<String>,
     pub certificate: Option<CertInfo>,
     pub chain: Vec<CertInfo>,
+    /// The MAC as the file declares it; None when it has none.
+    pub mac: Option<super::pkcs12::structure::MacInfo>,
+    /// How each safe or bag is encrypted, as the file declares it.
+    pub encryption: Vec<super::pkcs12::structure::BagEncryption>,
 }
 
 /// One thing found in a file.
@@ -491,8 +501,9 @@ pub enum Item {
 /// Result of looking at a file that may need a password.
 pub enum Inspected {
     Items(Vec<Item>),
-    /// A PKCS#12 file: call again with its password.
-    NeedsPfxPassword,
+    /// A PKCS#12 file described without its password (its protection only): call again
+    /// with the password to read the contents.
+    PfxLocked(Box<PfxInfo>),
 }
 
 fn key_item(format: &str, der_or_pem: &[u8], encrypted: bool) -> Item {
@@ -504,6 +515,11 @@ fn key_item(format: &str, der_or_pem: &[u8], encrypted: bool) -> Item {
     Item::PrivateKey(PrivateKeyInfo {
         format: format.to_string(),
         encrypted,
+        encryption: if encrypted {
+            super::keys::encryption_of(der_or_pem).map(|s| s.description)
+        } else {
+            None
+        },
         algorithm: parsed
             .as_ref()
             .map(|k| super::keys::describe_public_key(k.pkey())),
@@ -514,6 +530,45 @@ fn key_item(format: &str, der_or_pem: &[u8], encrypted: bool) -> Item {
                 .map(|d| fingerprint::colon_hex(&fingerprint::sha256(&d)))
         }),
     })
+}
+
+/// A PFX: its protection, and with the password what it holds.
+fn pfx_info(
+    data: &[u8],
+    protection: super::pkcs12::structure::Protection,
+    password: Option<&secrecy::SecretString>,
+) -> Result<Inspected> {
+    let mut info = PfxInfo {
+        opened: false,
+        has_key: protection
+            .bags
+            .iter()
+            .any(|b| matches!(b.bag, "shrouded_key" | "key"))
+            .then_some(true),
+        key_matches_cert: None,
+        friendly_name: None,
+        certificate: None,
+        chain: Vec::new(),
+        mac: protection.mac,
+        encryption: protection.bags,
+    };
+    let Some(pw) = password else {
+        return Ok(Inspected::PfxLocked(Box::new(info)));
+    };
+    let o = super::pkcs12::open(data, pw)?;
+    info.opened = true;
+    info.has_key = Some(o.key.is_some());
+    if let Some(c) = &o.cert {
+        info.certificate = Some(cert_info(&c.to_der()?)?);
+        info.friendly_name = c.alias().map(|a| String::from_utf8_lossy(a).into_owned());
+        if let Some(k) = &o.key {
+            info.key_matches_cert = Some(c.public_key()?.public_eq(k.pkey()));
+        }
+    }
+    for c in &o.chain {
+        info.chain.push(cert_info(&c.to_der()?)?);
+    }
+    Ok(Inspected::Items(vec![Item::Pfx(Box::new(info))]))
 }
 
 /// Describes every item in a file; never returns secret material.
@@ -533,7 +588,11 @@ pub fn inspect_bytes(
                 "PRIVATE KEY" => {
                     key_item("pkcs8", super::pem("PRIVATE KEY", &b.der).as_bytes(), false)
                 }
-                "ENCRYPTED PRIVATE KEY" => key_item("encrypted-pkcs8", &[], true),
+                "ENCRYPTED PRIVATE KEY" => key_item(
+                    "encrypted-pkcs8",
+                    super::pem("ENCRYPTED PRIVATE KEY", &b.der).as_bytes(),
+                    true,
+                ),
                 "EC PRIVATE KEY" | "RSA PRIVATE KEY" => {
                     let enc = data.windows(9).any(|w| w == b"ENCRYPTED");
                     let fmt = if b.label.starts_with("EC") {
@@ -565,37 +624,23 @@ pub fn inspect_bytes(
     if let Ok(i) = crl_info(data) {
         return Ok(Inspected::Items(vec![Item::Crl(i)]));
     }
+    if let Ok(protection) = super::pkcs12::structure::read(data) {
+        return pfx_info(data, protection, pfx_password);
+    }
     if openssl::pkcs12::Pkcs12::from_der(data).is_ok() {
-        let Some(pw) = pfx_password else {
-            return Ok(Inspected::NeedsPfxPassword);
-        };
-        let o = super::pkcs12::open(data, pw)?;
-        let certificate = match &o.cert {
-            Some(c) => Some(cert_info(&c.to_der()?)?),
-            None => None,
-        };
-        let key_matches_cert = match (&o.key, &o.cert) {
-            (Some(k), Some(c)) => Some(c.public_key()?.public_eq(k.pkey())),
-            _ => None,
-        };
-        let friendly_name = o
-            .cert
-            .as_ref()
-            .and_then(|c| c.alias().map(|a| String::from_utf8_lossy(a).into_owned()));
-        let mut chain = Vec::new();
-        for c in &o.chain {
-            chain.push(cert_info(&c.to_der()?)?);
-        }
-        return Ok(Inspected::Items(vec![Item::Pfx(Box::new(PfxInfo {
-            has_key: o.key.is_some(),
-            key_matches_cert,
-            friendly_name,
-            certificate,
-            chain,
-        }))]));
+        return Err(PkiError::Parse(
+            "a PKCS#12 file that is not DER-encoded: mtlsctl cannot read its parameters, so it does not open it (re-export it as DER)".into(),
+        ));
     }
     if openssl::pkey::PKey::private_key_from_der(data).is_ok() {
         return Ok(Inspected::Items(vec![key_item("der", data, false)]));
+    }
+    if super::keys::encryption_of(data).is_some() {
+        return Ok(Inspected::Items(vec![key_item(
+            "encrypted-pkcs8",
+            data,
+            true,
+        )]));
     }
     Err(PkiError::Parse(
         "not a certificate, chain, CSR, CRL, private key or PKCS#12 file (PEM or DER)".into(),

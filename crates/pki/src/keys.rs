@@ -1,21 +1,26 @@
-//! Private keys: generation (OpenSSL), PKCS#8 encoding, encryption at rest, and the
-//! hand-over to rcgen for signing.
+//! Private keys: generation (OpenSSL, with a pairwise self-test), PKCS#8 encoding,
+//! encryption at rest (RustCrypto `pkcs8`/`pkcs5`), and the hand-over to rcgen for signing.
 
 use std::fmt;
 use std::str::FromStr;
 use std::sync::OnceLock;
 
+use der::{Decode, Encode};
 use openssl::ec::{EcGroup, EcKey};
+use openssl::hash::MessageDigest;
 use openssl::nid::Nid;
-use openssl::pkey::{Id, PKey, Private};
+use openssl::pkey::{HasPublic, Id, PKey, Private};
 use openssl::rsa::Rsa;
-use openssl::symm::Cipher;
+use openssl::sign::{Signer, Verifier};
+use pkcs5::pbes2;
+use pkcs12::pbe_params::EncryptedPrivateKeyInfo;
 use rcgen::{
     KeyPair, PKCS_ECDSA_P256_SHA256, PKCS_ECDSA_P384_SHA384, PKCS_ED25519, PKCS_RSA_SHA256,
 };
 use secrecy::{ExposeSecret, SecretString};
 use zeroize::Zeroizing;
 
+use super::pbe::{self, Kdf, PKCS8_LIMITS, Scheme, asn1};
 use super::{PkiError, Result};
 
 /// The key algorithms a profile may ask for.
@@ -118,16 +123,18 @@ impl fmt::Debug for PrivateKey {
 }
 
 impl PrivateKey {
-    /// A fresh key of the given algorithm from OpenSSL's CSPRNG.
+    /// A fresh key of the given algorithm from OpenSSL's CSPRNG, which has signed a fixed
+    /// message and verified the signature with its public half before it is handed out.
     pub fn generate(alg: KeyAlgorithm) -> Result<Self> {
         let pkey = match alg {
             KeyAlgorithm::EcdsaP256 => ec(Nid::X9_62_PRIME256V1)?,
             KeyAlgorithm::EcdsaP384 => ec(Nid::SECP384R1)?,
             KeyAlgorithm::Ed25519 => PKey::generate_ed25519()?,
-            KeyAlgorithm::Rsa2048 => PKey::from_rsa(rsa_key(2048)?)?,
-            KeyAlgorithm::Rsa3072 => PKey::from_rsa(rsa_key(3072)?)?,
-            KeyAlgorithm::Rsa4096 => PKey::from_rsa(rsa_key(4096)?)?,
+            KeyAlgorithm::Rsa2048 => PKey::from_rsa(Rsa::generate(2048)?)?,
+            KeyAlgorithm::Rsa3072 => PKey::from_rsa(Rsa::generate(3072)?)?,
+            KeyAlgorithm::Rsa4096 => PKey::from_rsa(Rsa::generate(4096)?)?,
         };
+        pairwise_test(&pkey, &pkey, alg)?;
         Ok(PrivateKey {
             pkey,
             alg,
@@ -146,31 +153,10 @@ impl PrivateKey {
     }
 
     /// Reads a PEM private key (PKCS#8, SEC1 or PKCS#1, encrypted or not) or a DER
-    /// PKCS#8 key. Never lets OpenSSL prompt on the terminal.
+    /// PKCS#8 key (encrypted or not). Never lets OpenSSL prompt on the terminal. [`load`]
+    /// also says how the file was protected.
     pub fn from_pem_or_der(data: &[u8], passphrase: Option<&SecretString>) -> Result<Self> {
-        let encrypted = is_encrypted_pem(data);
-        if encrypted && passphrase.is_none() {
-            return Err(PkiError::PassphraseNeeded);
-        }
-        let pass = passphrase
-            .map(|p| p.expose_secret().as_bytes())
-            .unwrap_or(b"");
-        let pkey = if data.trim_ascii_start().starts_with(b"-----") {
-            PKey::private_key_from_pem_passphrase(data, pass).map_err(|e| {
-                if encrypted {
-                    PkiError::WrongPassphrase
-                } else {
-                    PkiError::BadKey(short_ssl_error(&e))
-                }
-            })?
-        } else if passphrase.is_some() {
-            PKey::private_key_from_pkcs8_passphrase(data, pass)
-                .or_else(|_| PKey::private_key_from_der(data))
-                .map_err(|_| PkiError::WrongPassphrase)?
-        } else {
-            PKey::private_key_from_der(data).map_err(|e| PkiError::BadKey(short_ssl_error(&e)))?
-        };
-        Self::from_pkey(pkey)
+        load(data, passphrase).map(|l| l.key)
     }
 
     pub fn algorithm(&self) -> KeyAlgorithm {
@@ -197,12 +183,25 @@ impl PrivateKey {
         ))
     }
 
-    /// Encrypted PKCS#8 PEM: PBES2, PBKDF2-HMAC-SHA256, AES-256-CBC.
+    /// Encrypted PKCS#8 PEM (RustCrypto `pkcs8`/`pkcs5`): PBES2 with PBKDF2-HMAC-SHA-256 at
+    /// [`KEY_ITERATIONS`] iterations and a 16-byte random salt, AES-256-CBC; what
+    /// `openssl pkey` and every PKCS#8 reader open.
     pub fn to_encrypted_pkcs8_pem(&self, passphrase: &SecretString) -> Result<Vec<u8>> {
-        Ok(self.pkey.private_key_to_pem_pkcs8_passphrase(
-            Cipher::aes_256_cbc(),
-            passphrase.expose_secret().as_bytes(),
-        )?)
+        let crypto = |e: pkcs5::Error| PkiError::Invalid(format!("key encryption: {e}"));
+        let (mut salt, mut iv) = ([0u8; 16], [0u8; 16]);
+        openssl::rand::rand_bytes(&mut salt)?;
+        openssl::rand::rand_bytes(&mut iv)?;
+        let params = pbes2::Parameters::generate_pbkdf2_sha256_aes256cbc(KEY_ITERATIONS, &salt, iv)
+            .map_err(crypto)?;
+        let ciphertext = params
+            .encrypt(passphrase.expose_secret(), self.pkcs8_der()?)
+            .map_err(crypto)?;
+        let info = pkcs8::EncryptedPrivateKeyInfoRef {
+            encryption_algorithm: params.into(),
+            encrypted_data: der::asn1::OctetStringRef::new(&ciphertext).map_err(asn1)?,
+        };
+        let der = info.to_der().map_err(asn1)?;
+        Ok(super::pem("ENCRYPTED PRIVATE KEY", &der).into_bytes())
     }
 
     /// The key as rcgen wants it for signing, with the signature algorithm we chose.
@@ -224,93 +223,186 @@ fn rustls_pki_der(der: &[u8]) -> rustls_pki_types::PrivatePkcs8KeyDer<'_> {
     rustls_pki_types::PrivatePkcs8KeyDer::from(der)
 }
 
-/// An RSA key with public exponent 65537 from two primes that OpenSSL generates and
-/// tests (`BN_generate_prime_ex`: private DRBG, top two bits set so that n has exactly
-/// `bits` bits, Miller-Rabin with OpenSSL's own round count). The rest is the textbook
-/// arithmetic of FIPS 186-5 / SP 800-56B: gcd(e, p-1) = gcd(e, q-1) = 1,
-/// |p - q| > 2^(bits/2 - 100), d = e^-1 mod lcm(p-1, q-1) with d > 2^(bits/2), and the
-/// CRT values, computed with OpenSSL's constant-time flag on every secret.
-///
-/// This is what OpenSSL's classic RSA key generation does; OpenSSL 3.0's default
-/// (SP 800-56B with auxiliary primes) is about three times slower for the same
-/// strength, which dominates issuing RSA certificates in bulk.
-fn rsa_key(bits: u32) -> Result<Rsa<Private>> {
-    use openssl::bn::{BigNum, BigNumContext};
-    let half = (bits / 2) as i32;
-    let mut ctx = BigNumContext::new_secure()?;
-    let e = BigNum::from_u32(65537)?;
-    let one = BigNum::from_u32(1)?;
-    loop {
-        let p = rsa_prime(half, &e, &mut ctx)?;
-        let q = rsa_prime(half, &e, &mut ctx)?;
-        let mut diff = BigNum::new()?;
-        diff.checked_sub(&p, &q)?;
-        diff.set_negative(false);
-        if diff.num_bits() <= half - 100 {
-            continue;
+/// The message every new key signs before it is used.
+const SELF_TEST_MESSAGE: &[u8] = b"mtlsctl pairwise consistency test";
+
+/// FIPS 140-style pairwise consistency test: `key` signs a fixed message and `public`
+/// verifies the signature (with the digest the key will sign certificates with).
+fn pairwise_test<T: HasPublic>(
+    key: &PKey<Private>,
+    public: &PKey<T>,
+    alg: KeyAlgorithm,
+) -> Result<()> {
+    let fail = |reason: String| PkiError::KeySelfTest {
+        alg: alg.as_str(),
+        reason,
+    };
+    let ssl = |e: openssl::error::ErrorStack| fail(short_ssl_error(&e));
+    let digest = match alg {
+        KeyAlgorithm::Ed25519 => None,
+        KeyAlgorithm::EcdsaP384 => Some(MessageDigest::sha384()),
+        _ => Some(MessageDigest::sha256()),
+    };
+    let valid = match digest {
+        None => {
+            let sig = Signer::new_without_digest(key)
+                .and_then(|mut s| s.sign_oneshot_to_vec(SELF_TEST_MESSAGE))
+                .map_err(ssl)?;
+            Verifier::new_without_digest(public)
+                .and_then(|mut v| v.verify_oneshot(&sig, SELF_TEST_MESSAGE))
+                .map_err(ssl)?
         }
-        let mut n = BigNum::new()?;
-        n.checked_mul(&p, &q, &mut ctx)?;
-        if n.num_bits() != bits as i32 {
-            continue;
+        Some(md) => {
+            let mut s = Signer::new(md, key).map_err(ssl)?;
+            s.update(SELF_TEST_MESSAGE).map_err(ssl)?;
+            let sig = s.sign_to_vec().map_err(ssl)?;
+            let mut v = Verifier::new(md, public).map_err(ssl)?;
+            v.update(SELF_TEST_MESSAGE).map_err(ssl)?;
+            v.verify(&sig).map_err(ssl)?
         }
-        let (mut p1, mut q1) = (secret_bn()?, secret_bn()?);
-        p1.checked_sub(&p, &one)?;
-        q1.checked_sub(&q, &one)?;
-        let (mut g, mut phi, mut lcm) = (secret_bn()?, secret_bn()?, secret_bn()?);
-        g.gcd(&p1, &q1, &mut ctx)?;
-        phi.checked_mul(&p1, &q1, &mut ctx)?;
-        lcm.checked_div(&phi, &g, &mut ctx)?;
-        const_time(&mut lcm);
-        let mut d = secret_bn()?;
-        d.mod_inverse(&e, &lcm, &mut ctx)?;
-        if d.num_bits() <= half {
-            continue;
+    };
+    if !valid {
+        return Err(fail("its public key does not verify its signature".into()));
+    }
+    Ok(())
+}
+
+/// PBKDF2 iterations of the encrypted PKCS#8 keys we write (OWASP's figure for
+/// PBKDF2-HMAC-SHA-256). Keys read with fewer are reported as weaker (see [`Protection`]).
+pub const KEY_ITERATIONS: u32 = 600_000;
+
+/// How a key file was protected at rest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Protection {
+    Plain,
+    /// Encrypted PKCS#8, with its scheme as read from the file.
+    Pkcs8(Scheme),
+    /// OpenSSL's traditional PEM encryption (`Proc-Type: 4,ENCRYPTED`): one MD5 round.
+    LegacyPem,
+}
+
+impl Protection {
+    /// Whether the key is encrypted with less than [`to_encrypted_pkcs8_pem`] would use
+    /// now: PBKDF2 under [`KEY_ITERATIONS`] iterations, PBES1, a PKCS#12 scheme or the
+    /// traditional PEM encryption. scrypt counts as current. A plain key is not encrypted,
+    /// so never weaker: encrypting it is a decision for its owner.
+    ///
+    /// [`to_encrypted_pkcs8_pem`]: PrivateKey::to_encrypted_pkcs8_pem
+    pub fn weaker_than_current(&self) -> bool {
+        match self {
+            Protection::Plain => false,
+            Protection::LegacyPem => true,
+            Protection::Pkcs8(s) => match s.kdf {
+                Kdf::Pbkdf2 { iterations, .. } => iterations < KEY_ITERATIONS,
+                Kdf::Scrypt { .. } => false,
+                Kdf::Legacy { .. } | Kdf::Unknown => true,
+            },
         }
-        let (mut dmp1, mut dmq1, mut iqmp) = (secret_bn()?, secret_bn()?, secret_bn()?);
-        dmp1.nnmod(&d, &p1, &mut ctx)?;
-        dmq1.nnmod(&d, &q1, &mut ctx)?;
-        iqmp.mod_inverse(&q, &p, &mut ctx)?;
-        let e = BigNum::from_u32(65537)?;
-        return Ok(Rsa::from_private_components(
-            n, e, d, p, q, dmp1, dmq1, iqmp,
-        )?);
     }
 }
 
-/// A prime of `bits` bits with gcd(e, p - 1) = 1, flagged constant-time.
-fn rsa_prime(
-    bits: i32,
-    e: &openssl::bn::BigNumRef,
-    ctx: &mut openssl::bn::BigNumContextRef,
-) -> Result<openssl::bn::BigNum> {
-    let one = openssl::bn::BigNum::from_u32(1)?;
-    loop {
-        let mut p = secret_bn()?;
-        p.generate_prime(bits, false, None, None)?;
-        const_time(&mut p);
-        let mut p1 = secret_bn()?;
-        p1.checked_sub(&p, &one)?;
-        let mut g = openssl::bn::BigNum::new()?;
-        g.gcd(&p1, e, ctx)?;
-        if g == one {
-            return Ok(p);
-        }
+/// A key read from a file, and how the file protected it.
+#[derive(Debug)]
+pub struct Loaded {
+    pub key: PrivateKey,
+    pub protection: Protection,
+}
+
+/// Reads a key as [`PrivateKey::from_pem_or_der`] does. An encrypted PKCS#8 key has its
+/// PBES2 (or older) parameters read first and is refused above [`PKCS8_LIMITS`]; RustCrypto
+/// decrypts PBES2 with PBKDF2-HMAC-SHA-2 or scrypt and AES-CBC, OpenSSL the rest.
+pub fn load(data: &[u8], passphrase: Option<&SecretString>) -> Result<Loaded> {
+    let loaded = |pkey, protection| {
+        Ok(Loaded {
+            key: PrivateKey::from_pkey(pkey)?,
+            protection,
+        })
+    };
+    if let Some((der, info)) = encrypted_pkcs8(data)? {
+        let (pkey, scheme) = decrypt_pkcs8(&der, &info, passphrase)?;
+        return loaded(pkey, Protection::Pkcs8(scheme));
     }
+    if !data.trim_ascii_start().starts_with(b"-----") {
+        let pkey =
+            PKey::private_key_from_der(data).map_err(|e| PkiError::BadKey(short_ssl_error(&e)))?;
+        return loaded(pkey, Protection::Plain);
+    }
+    let legacy = is_encrypted_pem(data);
+    if legacy && passphrase.is_none() {
+        return Err(PkiError::PassphraseNeeded);
+    }
+    // a plain PEM key still goes through the passphrase call, so OpenSSL never prompts
+    let pass = passphrase
+        .map(|p| p.expose_secret().as_bytes())
+        .unwrap_or(b"");
+    let pkey = PKey::private_key_from_pem_passphrase(data, pass).map_err(|e| {
+        if legacy {
+            PkiError::WrongPassphrase
+        } else {
+            PkiError::BadKey(short_ssl_error(&e))
+        }
+    })?;
+    loaded(
+        pkey,
+        if legacy {
+            Protection::LegacyPem
+        } else {
+            Protection::Plain
+        },
+    )
 }
 
-/// A fresh BIGNUM flagged for constant-time operations (it will hold a secret).
-fn secret_bn() -> Result<openssl::bn::BigNum> {
-    let mut b = openssl::bn::BigNum::new()?;
-    const_time(&mut b);
-    Ok(b)
+/// Decrypts an EncryptedPrivateKeyInfo (`der`, decoded as `info`) after bounding its cost.
+fn decrypt_pkcs8(
+    der: &[u8],
+    info: &EncryptedPrivateKeyInfo,
+    passphrase: Option<&SecretString>,
+) -> Result<(PKey<Private>, Scheme)> {
+    let Some(pass) = passphrase else {
+        return Err(PkiError::PassphraseNeeded);
+    };
+    let scheme = pbe::scheme(&info.encryption_algorithm)?;
+    PKCS8_LIMITS.check(scheme.kdf, "key derivation")?;
+    let pkey = match &scheme.pbes2 {
+        Some(params) => {
+            let plain = Zeroizing::new(
+                params
+                    .decrypt(pass.expose_secret(), info.encrypted_data.as_bytes())
+                    .map_err(|_| PkiError::WrongPassphrase)?,
+            );
+            // a wrong passphrase may still unpad (1 in 256): the DER then does not parse
+            PKey::private_key_from_pkcs8(&plain).map_err(|_| PkiError::WrongPassphrase)?
+        }
+        None => PKey::private_key_from_pkcs8_passphrase(der, pass.expose_secret().as_bytes())
+            .map_err(|_| PkiError::WrongPassphrase)?,
+    };
+    Ok((pkey, scheme))
 }
 
-fn const_time(b: &mut openssl::bn::BigNumRef) {
-    use foreign_types::ForeignTypeRef;
-    // SAFETY: the pointer is a valid BIGNUM owned by `b` for the duration of the call;
-    // BN_set_flags only sets a bit in it.
-    unsafe { openssl_sys::BN_set_flags(b.as_ptr(), openssl_sys::BN_FLG_CONSTTIME) }
+/// An encrypted PKCS#8 key, PEM (`ENCRYPTED PRIVATE KEY`) or DER, as DER and decoded;
+/// None for any other file. A PEM block of that label that does not decode is an error,
+/// never something to hand to OpenSSL unbounded.
+fn encrypted_pkcs8(data: &[u8]) -> Result<Option<(Vec<u8>, EncryptedPrivateKeyInfo)>> {
+    const BEGIN: &[u8] = b"-----BEGIN ENCRYPTED PRIVATE KEY-----";
+    if !data.trim_ascii_start().starts_with(b"-----") {
+        let info = EncryptedPrivateKeyInfo::from_der(data).ok();
+        return Ok(info.map(|i| (data.to_vec(), i)));
+    }
+    let Some(at) = data.windows(BEGIN.len()).position(|w| w == BEGIN) else {
+        return Ok(None);
+    };
+    let bad = |e: String| PkiError::BadKey(format!("encrypted PKCS#8: {e}"));
+    let text = std::str::from_utf8(&data[at..]).map_err(|_| bad("not PEM text".into()))?;
+    let (_, der) = der::pem::decode_vec(text.trim().as_bytes()).map_err(|e| bad(e.to_string()))?;
+    let info = EncryptedPrivateKeyInfo::from_der(&der).map_err(|e| bad(e.to_string()))?;
+    Ok(Some((der, info)))
+}
+
+/// How an encrypted PKCS#8 key (PEM or DER) is encrypted, read without its passphrase;
+/// None for anything else.
+pub fn encryption_of(data: &[u8]) -> Option<Scheme> {
+    let (_, info) = encrypted_pkcs8(data).ok()??;
+    pbe::scheme(&info.encryption_algorithm).ok()
 }
 
 fn ec(nid: Nid) -> Result<PKey<Private>> {
@@ -407,34 +499,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_algorithm_generates_and_signs() {
+    fn every_algorithm_generates_and_passes_its_self_test() {
         for alg in KeyAlgorithm::ALL {
-            if matches!(alg, KeyAlgorithm::Rsa3072 | KeyAlgorithm::Rsa4096) {
-                continue; // slow; covered by integration tests
-            }
             let k = PrivateKey::generate(alg).unwrap();
             assert_eq!(k.algorithm(), alg);
+            pairwise_test(k.pkey(), k.pkey(), alg).unwrap();
             k.to_rcgen().unwrap();
+            if alg.is_rsa() {
+                let rsa = k.pkey().rsa().unwrap();
+                assert_eq!(rsa.e().to_dec_str().unwrap().to_string(), "65537");
+                // OpenSSL's full check: p and q prime, n = pq, d e = 1 mod lcm, CRT values
+                assert!(rsa.check_key().unwrap(), "{alg}");
+            }
         }
     }
 
     #[test]
-    fn rsa_keys_are_valid_and_of_the_right_size() {
-        use openssl::hash::MessageDigest;
-        use openssl::sign::{Signer, Verifier};
-        for _ in 0..3 {
-            let k = PrivateKey::generate(KeyAlgorithm::Rsa2048).unwrap();
-            let rsa = k.pkey().rsa().unwrap();
-            assert_eq!(rsa.n().num_bits(), 2048);
-            assert_eq!(rsa.e().to_dec_str().unwrap().to_string(), "65537");
-            // OpenSSL's full check: p and q prime, n = pq, d e = 1 mod lcm, CRT values
-            assert!(rsa.check_key().unwrap());
-            let mut s = Signer::new(MessageDigest::sha256(), k.pkey()).unwrap();
-            s.update(b"m").unwrap();
-            let sig = s.sign_to_vec().unwrap();
-            let mut v = Verifier::new(MessageDigest::sha256(), k.pkey()).unwrap();
-            v.update(b"m").unwrap();
-            assert!(v.verify(&sig).unwrap());
+    fn the_self_test_fails_with_another_public_key() {
+        for alg in [KeyAlgorithm::EcdsaP256, KeyAlgorithm::Ed25519] {
+            let (a, b) = (
+                PrivateKey::generate(alg).unwrap(),
+                PrivateKey::generate(alg).unwrap(),
+            );
+            let e = pairwise_test(a.pkey(), b.pkey(), alg).unwrap_err();
+            assert!(matches!(e, PkiError::KeySelfTest { .. }), "{e}");
+            assert!(e.to_string().contains("self-test"), "{e}");
         }
     }
 
@@ -444,6 +533,14 @@ mod tests {
         let pass = SecretString::from("correct horse".to_string());
         let pem = k.to_encrypted_pkcs8_pem(&pass).unwrap();
         assert!(is_encrypted_pem(&pem));
+        let scheme = encryption_of(&pem).unwrap();
+        assert_eq!(
+            scheme.description,
+            "PBES2 PBKDF2-HMAC-SHA-256 600000 iterations AES-256-CBC"
+        );
+        // OpenSSL opens it too
+        let o = PKey::private_key_from_pem_passphrase(&pem, b"correct horse").unwrap();
+        assert!(o.public_eq(k.pkey()));
         assert!(matches!(
             PrivateKey::from_pem_or_der(&pem, None),
             Err(PkiError::PassphraseNeeded)
@@ -453,8 +550,85 @@ mod tests {
             PrivateKey::from_pem_or_der(&pem, Some(&wrong)),
             Err(PkiError::WrongPassphrase)
         ));
-        let back = PrivateKey::from_pem_or_der(&pem, Some(&pass)).unwrap();
-        assert_eq!(back.public_key_der().unwrap(), k.public_key_der().unwrap());
+        let back = load(&pem, Some(&pass)).unwrap();
+        assert_eq!(
+            back.key.public_key_der().unwrap(),
+            k.public_key_der().unwrap()
+        );
+        assert!(!back.protection.weaker_than_current());
+    }
+
+    #[test]
+    fn keys_openssl_encrypted_are_read_and_reported_weaker() {
+        let k = PrivateKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+        let pass = SecretString::from("correct horse".to_string());
+        // OpenSSL's writer: PBES2, PBKDF2-HMAC-SHA-256, 2048 iterations
+        let pem = k
+            .pkey()
+            .private_key_to_pem_pkcs8_passphrase(
+                openssl::symm::Cipher::aes_256_cbc(),
+                b"correct horse",
+            )
+            .unwrap();
+        let der = k
+            .pkey()
+            .private_key_to_pkcs8_passphrase(openssl::symm::Cipher::aes_128_cbc(), b"correct horse")
+            .unwrap();
+        // the traditional PEM encryption
+        let trad = k
+            .pkey()
+            .ec_key()
+            .unwrap()
+            .private_key_to_pem_passphrase(openssl::symm::Cipher::aes_256_cbc(), b"correct horse")
+            .unwrap();
+        for data in [pem, der, trad] {
+            let l = load(&data, Some(&pass)).unwrap();
+            assert!(l.key.pkey().public_eq(k.pkey()));
+            assert!(l.protection.weaker_than_current(), "{:?}", l.protection);
+            let wrong = SecretString::from("horse correct".to_string());
+            assert!(matches!(
+                load(&data, Some(&wrong)),
+                Err(PkiError::WrongPassphrase)
+            ));
+        }
+        let plain = load(&k.to_pkcs8_pem().unwrap(), None).unwrap();
+        assert_eq!(plain.protection, Protection::Plain);
+        assert!(!plain.protection.weaker_than_current());
+    }
+
+    #[test]
+    fn costly_keys_are_refused_before_any_derivation() {
+        let k = PrivateKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+        let pass = SecretString::from("correct horse".to_string());
+        let cases = [
+            pbes2::Parameters::generate_pbkdf2_sha256_aes256cbc(20_000_000, &[7; 16], [1; 16]),
+            pbes2::Parameters::generate_scrypt_aes256cbc(
+                pkcs5::scrypt::Params::new(20, 16, 1).unwrap(),
+                &[7; 16],
+                [1; 16],
+            ),
+        ];
+        for params in cases {
+            // a few random bytes stand in for a ciphertext: nothing is ever derived
+            let info = pkcs8::EncryptedPrivateKeyInfoRef {
+                encryption_algorithm: params.unwrap().into(),
+                encrypted_data: der::asn1::OctetStringRef::new(&[0u8; 48]).unwrap(),
+            };
+            let der = info.to_der().unwrap();
+            let pem = crate::pem("ENCRYPTED PRIVATE KEY", &der);
+            let t = std::time::Instant::now();
+            for data in [der.as_slice(), pem.as_bytes()] {
+                let e = load(data, Some(&pass)).unwrap_err();
+                assert!(matches!(e, PkiError::CostLimit { .. }), "{e}");
+                let text = e.to_string();
+                assert!(
+                    text.contains("encrypted key") && text.contains("limit"),
+                    "{text}"
+                );
+            }
+            assert!(t.elapsed() < std::time::Duration::from_secs(1));
+        }
+        drop(k);
     }
 
     #[test]

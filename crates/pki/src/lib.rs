@@ -8,6 +8,7 @@ pub mod fingerprint;
 pub mod inspect;
 pub mod integrity;
 pub mod keys;
+pub mod pbe;
 pub mod pkcs12;
 pub mod serial;
 pub mod text;
@@ -61,6 +62,30 @@ pub enum PkiError {
     /// A PEM block of a kind this crate does not read.
     #[error("PEM block '{label}' is not a certificate, request, CRL or key")]
     UnknownPemBlock { label: String },
+    #[error(
+        "the new {alg} key failed its pairwise self-test (sign a message, verify it with the public key): {reason}"
+    )]
+    KeySelfTest { alg: &'static str, reason: String },
+    #[error(
+        "{subject} asks for {} {unit} in its {what}, above the limit of {} that mtlsctl accepts: refusing to open it (such a file can stall its reader)",
+        pbe::thousands(*count),
+        pbe::thousands(*limit)
+    )]
+    CostLimit {
+        subject: &'static str,
+        what: String,
+        count: u64,
+        limit: u64,
+        unit: &'static str,
+    },
+    #[error(
+        "the {what} needs OpenSSL {needs} or later; this build uses OpenSSL {have}: build with the default features"
+    )]
+    OpenSslTooOld {
+        what: &'static str,
+        needs: &'static str,
+        have: String,
+    },
 }
 
 pub type Result<T, E = PkiError> = std::result::Result<T, E>;

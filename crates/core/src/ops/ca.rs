@@ -13,8 +13,9 @@ use crate::pki::PkiError;
 use crate::pki::cert::{self, Signer};
 use crate::pki::crl;
 use crate::pki::inspect::{CertInfo, cert_info};
-use crate::pki::keys::{PrivateKey, is_encrypted_pem};
+use crate::pki::keys::{self, KEY_ITERATIONS, PrivateKey, is_encrypted_pem};
 use crate::profile::{Profiles, ResolvedCa};
+use crate::workspace::audit::Event;
 use crate::workspace::fsutil::{self, NewFile, PUBLIC, SECRET};
 use crate::workspace::inventory::CaState;
 use crate::workspace::journal::{CaStep, Intent};
@@ -91,6 +92,31 @@ pub fn report(ws: &Workspace, profiles: &Profiles, env: &str, created: bool) -> 
     })
 }
 
+/// The shortest passphrase `ca init` accepts for a new CA key, in characters.
+pub const MIN_PASSPHRASE_CHARS: usize = 12;
+
+/// The environment variable that holds `env`'s CA passphrase, read before
+/// MTLSCTL_CA_PASSPHRASE: MTLSCTL_CA_PASSPHRASE_<ENV>, upper-cased, `-` and `.` as `_`.
+pub fn passphrase_var(env: &str) -> String {
+    format!(
+        "MTLSCTL_CA_PASSPHRASE_{}",
+        env.to_ascii_uppercase().replace(['-', '.'], "_")
+    )
+}
+
+/// Refuses a new CA passphrase shorter than [`MIN_PASSPHRASE_CHARS`].
+pub fn check_new_passphrase(passphrase: &SecretString) -> Result<()> {
+    let n = secrecy::ExposeSecret::expose_secret(passphrase)
+        .chars()
+        .count();
+    if n < MIN_PASSPHRASE_CHARS {
+        return Err(OpError::Msg(format!(
+            "the new CA passphrase has {n} characters: use at least {MIN_PASSPHRASE_CHARS} (a generated one from your secret store is best)"
+        )));
+    }
+    Ok(())
+}
+
 /// Creates `env`'s root CA from its profile unless it exists. The key is written as
 /// encrypted PKCS#8 under `passphrase` (plain only when `passphrase` is None, which the
 /// CLI allows only with --no-passphrase). An initial empty CRL is signed too. The serial
@@ -98,6 +124,7 @@ pub fn report(ws: &Workspace, profiles: &Profiles, env: &str, created: bool) -> 
 /// `pki/<env>/.stage-ca` and renamed to `pki/<env>/ca`, so a kill leaves no half-made CA
 /// in place. A `pki/<env>/ca` without ca.crt (from an older version) is moved aside first
 /// (the report's `moved_aside`).
+/// The passphrase must have at least [`MIN_PASSPHRASE_CHARS`] characters.
 pub fn init(
     ws: &Workspace,
     profiles: &Profiles,
@@ -114,6 +141,9 @@ pub fn init(
         return Err(OpError::Msg(format!(
             "environment '{env}' declares an external CA (ca.external: true), so mtlsctl does not create one; use `mtlsctl csr` and `mtlsctl import`"
         )));
+    }
+    if let Some(p) = passphrase {
+        check_new_passphrase(p)?;
     }
     let serial = crate::pki::serial::random_serial()?;
     let mut intent = Intent::new("ca-init", now);
@@ -204,7 +234,10 @@ pub fn key_is_encrypted(ws: &Workspace, env: &str) -> Result<bool> {
     Ok(is_encrypted_pem(&ws.read(&p)?))
 }
 
-/// Loads `env`'s CA for signing.
+/// Loads `env`'s CA for signing. A key encrypted with weaker parameters than `ca init`
+/// uses now (fewer than 600,000 PBKDF2 iterations: every key written before that) is
+/// re-encrypted under the same passphrase while it is in hand, replacing `ca.key`
+/// atomically (mode 0600) once the new file has been read back.
 pub fn signer(
     ws: &Workspace,
     profiles: &Profiles,
@@ -214,16 +247,42 @@ pub fn signer(
     let der = ca_cert_der(ws, profiles, env)?;
     let key_path = ws.ca_key(env);
     let key_pem = zeroize::Zeroizing::new(ws.read(&key_path)?);
-    let key = PrivateKey::from_pem_or_der(&key_pem, passphrase).map_err(|e| match e {
+    let loaded = keys::load(&key_pem, passphrase).map_err(|e| match e {
         PkiError::WrongPassphrase => OpError::WrongCaPassphrase {
             path: key_path.clone(),
+            var: passphrase_var(env),
         },
         PkiError::PassphraseNeeded => OpError::CaPassphraseNeeded {
             path: key_path.clone(),
+            var: passphrase_var(env),
         },
-        other => other.into(),
+        other => OpError::input(&key_path, other),
     })?;
-    Ok(Signer::new(&der, &key)?)
+    if let Some(p) = passphrase
+        && loaded.protection.weaker_than_current()
+    {
+        reencrypt(ws, env, &loaded.key, p)?;
+    }
+    Ok(Signer::new(&der, &loaded.key)?)
+}
+
+/// Rewrites `env`'s CA key encrypted with today's parameters, after checking that the new
+/// file opens with `passphrase` and holds the same key.
+fn reencrypt(ws: &Workspace, env: &str, key: &PrivateKey, passphrase: &SecretString) -> Result<()> {
+    let pem = key.to_encrypted_pkcs8_pem(passphrase)?;
+    let back = PrivateKey::from_pem_or_der(&pem, Some(passphrase))?;
+    if back.pkcs8_der()? != key.pkcs8_der()? {
+        return Err(OpError::Msg(
+            "re-encrypting the CA key gave a different key back; ca.key is unchanged".into(),
+        ));
+    }
+    fsutil::write_atomic(&ws.ca_key(env), &pem, SECRET)?;
+    let detail = format!("PBES2 PBKDF2-HMAC-SHA-256 {KEY_ITERATIONS} iterations AES-256-CBC");
+    let mut ev = Event::new("ca-key-reencrypt");
+    ev.env = Some(env);
+    ev.detail = Some(detail);
+    ws.audit(&ev)?;
+    Ok(())
 }
 
 /// The chain a leaf of `env` is handed with: the CA certificate(s), as X509, checked

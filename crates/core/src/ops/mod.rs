@@ -45,10 +45,11 @@ pub enum OpError {
     /// The CA certificate is there, its key is not.
     #[error("the CA key {} is missing: restore it from backup (the certificate alone cannot sign)", path.display())]
     CaKeyMissing { path: PathBuf },
-    #[error("the passphrase does not decrypt the CA key {}: check --ca-passphrase-file or MTLSCTL_CA_PASSPHRASE_<ENV> / MTLSCTL_CA_PASSPHRASE", path.display())]
-    WrongCaPassphrase { path: PathBuf },
-    #[error("the CA key {} is encrypted: give its passphrase with --ca-passphrase-file FILE or MTLSCTL_CA_PASSPHRASE_<ENV> / MTLSCTL_CA_PASSPHRASE", path.display())]
-    CaPassphraseNeeded { path: PathBuf },
+    /// `var` is the environment's own passphrase variable (`MTLSCTL_CA_PASSPHRASE_PROD`).
+    #[error("the passphrase does not decrypt the CA key {}: check --ca-passphrase-file, {var} or MTLSCTL_CA_PASSPHRASE", path.display())]
+    WrongCaPassphrase { path: PathBuf, var: String },
+    #[error("the CA key {} is encrypted: give its passphrase with --ca-passphrase-file FILE, {var} or MTLSCTL_CA_PASSPHRASE", path.display())]
+    CaPassphraseNeeded { path: PathBuf, var: String },
     /// A file given on the command line that could not be used, and why.
     #[error("{}: {source}", path.display())]
     Input {

@@ -16,7 +16,9 @@ use crate::workspace::fsutil::{self, SECRET};
 /// An unreadable file is not: reading it later says what is wrong.
 pub fn key_is_encrypted(path: &Path) -> bool {
     fsutil::read(path)
-        .map(|d| crate::pki::keys::is_encrypted_pem(&d))
+        .map(|d| {
+            crate::pki::keys::is_encrypted_pem(&d) || crate::pki::keys::encryption_of(&d).is_some()
+        })
         .unwrap_or(false)
 }
 

@@ -1,17 +1,18 @@
-//! PKCS#12 (PFX) bundles in the two compatibility modes DESIGN.md section 5 names, each
-//! opened again and checked before it is handed back. `modern` files are written and
-//! checked by [`modern`] (fast password derivations); `legacy` files by OpenSSL's
-//! PKCS#12 code. Files from elsewhere are always opened by OpenSSL.
+//! PKCS#12 (PFX) bundles in the three profiles of [`PfxCompat`]. OpenSSL writes them
+//! ([`writer`]); each is opened again by a different implementation before it is handed
+//! back: p12-keystore (pure Rust) for `modern` and `legacy`, OpenSSL itself for `pbmac1`,
+//! which no other reader here understands (and which derives every key again from the
+//! file). Files from elsewhere (`inspect`, `probe`) are opened by OpenSSL once
+//! [`structure`] has read their parameters and bounded every derivation.
 
-mod der;
-pub mod modern;
+pub mod structure;
+pub mod writer;
 
-use openssl::hash::MessageDigest;
-use openssl::nid::Nid;
 use openssl::pkcs12::Pkcs12;
 use openssl::stack::Stack;
 use openssl::x509::X509;
 use secrecy::{ExposeSecret, SecretString};
+use zeroize::Zeroizing;
 
 use super::keys::PrivateKey;
 use super::{PkiError, Result};
@@ -89,7 +90,7 @@ pub fn build(
     )
 }
 
-/// Iterations of every password derivation in a PFX we write, both profiles: OpenSSL's
+/// Iterations of every password derivation in a PFX we write, every profile: OpenSSL's
 /// default for PKCS#12 (PKCS12_DEFAULT_ITER).
 pub const ITERATIONS: u32 = 2048;
 
@@ -103,92 +104,118 @@ pub fn build_der(
     compat: PfxCompat,
 ) -> Result<Vec<u8>> {
     check_password(password)?;
+    if compat == PfxCompat::Pbmac1 {
+        writer::pbmac1_available()?;
+    }
+    let cert = X509::from_der(cert_der)?;
+    let mut ca = Stack::new()?;
+    for c in chain {
+        ca.push(X509::from_der(c)?)?;
+    }
     let pw = password.expose_secret();
-    let (der, held) = match compat {
-        PfxCompat::Pbmac1 => {
-            return Err(PkiError::Invalid(
-                "the pbmac1 PFX target is not available yet".into(),
-            ));
-        }
-        PfxCompat::Modern => {
-            let pkcs8 = key.pkcs8_der()?;
-            let mut derived = modern::Derived::default();
-            let der = modern::write(pkcs8, cert_der, chain, friendly_name, pw, &mut derived)?;
-            let c = modern::read_with(&der, pw, &mut derived)?;
-            // the certificate tied to the key by its local key id is the leaf
-            let (leaf, rest): (Vec<_>, Vec<_>) = c
-                .certs
-                .into_iter()
-                .partition(|f| f.local_key_id.is_some() && f.local_key_id == c.key_local_id);
-            let held = Held {
-                same_key: c.key_pkcs8.map(|k| k.as_slice() == pkcs8),
-                certs: leaf.into_iter().map(|f| f.der).collect(),
-                chain: rest.into_iter().map(|f| f.der).collect(),
-            };
-            (der, held)
-        }
-        PfxCompat::Legacy => {
-            let cert = X509::from_der(cert_der)?;
-            let mut ca = Stack::new()?;
-            for c in chain {
-                ca.push(X509::from_der(c)?)?;
-            }
-            let mut b = Pkcs12::builder();
-            b.name(friendly_name)
-                .pkey(key.pkey())
-                .cert(&cert)
-                .ca(ca)
-                .key_algorithm(Nid::PBE_WITHSHA1AND3_KEY_TRIPLEDES_CBC)
-                .cert_algorithm(Nid::PBE_WITHSHA1AND3_KEY_TRIPLEDES_CBC)
-                .key_iter(ITERATIONS)
-                .mac_md(MessageDigest::sha1())
-                .mac_iter(ITERATIONS);
-            let der = b.build2(pw)?.to_der()?;
-            let o = open(&der, password)?;
-            let held = Held {
-                same_key: o.key.map(|k| k.pkey().public_eq(key.pkey())),
-                certs: o
-                    .cert
-                    .map(|c| c.to_der())
-                    .transpose()?
-                    .into_iter()
-                    .collect(),
-                chain: o
-                    .chain
-                    .iter()
-                    .map(|c| c.to_der())
-                    .collect::<Result<_, _>>()?,
-            };
-            (der, held)
-        }
+    let der = writer::write(key.pkey(), &cert, &ca, friendly_name, pw, compat)?;
+    // p12-keystore reads passwords as BMPStrings; beyond the BMP (and for PBMAC1) only
+    // OpenSSL can reopen the file
+    let beyond_bmp = pw.chars().any(|c| u32::from(c) > 0xFFFF);
+    let held = if compat == PfxCompat::Pbmac1 || beyond_bmp {
+        reopen_with_openssl(&der, pw)?
+    } else {
+        reopen_with_p12_keystore(&der, pw)?
     };
-    check(held, key, cert_der, chain)?;
+    check(held, key, cert_der, chain, friendly_name)?;
     Ok(der)
 }
 
 /// What a PFX just written turned out to hold, opened again with its password.
 struct Held {
-    /// None when it holds no key; else whether it is the key that went in.
-    same_key: Option<bool>,
-    /// The certificates that belong to the key (exactly one is expected).
-    certs: Vec<Vec<u8>>,
+    /// The PKCS#8 DER of every key in it.
+    keys: Vec<Zeroizing<Vec<u8>>>,
+    /// The certificates that belong to the key (exactly one is expected), with their
+    /// friendly names.
+    certs: Vec<(Vec<u8>, Option<String>)>,
     /// The other certificates.
     chain: Vec<Vec<u8>>,
 }
 
-/// Checks a PFX just written and opened again: it holds the key that went in, that key
-/// matches the certificate, the certificate is the one meant, and the whole chain is
-/// inside.
-fn check(held: Held, key: &PrivateKey, cert_der: &[u8], chain: &[Vec<u8>]) -> Result<()> {
+/// p12-keystore verifies the MAC, decrypts every bag and hands back the bags with their
+/// attributes; the leaf is the certificate whose local key id is the key's.
+fn reopen_with_p12_keystore(der: &[u8], password: &str) -> Result<Held> {
+    let archive = p12_keystore::Pkcs12Archive::from_pkcs12(der, password)
+        .map_err(|e| PkiError::Invalid(format!("the PFX written does not open again: {e}")))?;
+    let key_id = match archive.keys.as_slice() {
+        [k] => k.local_key_id.as_ref().map(|i| i.as_ref().to_vec()),
+        _ => None,
+    };
+    let (leaf, rest): (Vec<_>, Vec<_>) = archive
+        .certs
+        .into_iter()
+        .partition(|c| key_id.is_some() && c.local_key_id == key_id);
+    Ok(Held {
+        keys: archive
+            .keys
+            .into_iter()
+            .map(|k| Zeroizing::new(k.key.as_der().to_vec()))
+            .collect(),
+        certs: leaf
+            .into_iter()
+            .map(|c| (c.cert.as_der().to_vec(), c.friendly_name))
+            .collect(),
+        chain: rest.into_iter().map(|c| c.cert.as_der().to_vec()).collect(),
+    })
+}
+
+/// OpenSSL's `PKCS12_parse` verifies the MAC and decrypts every bag; the leaf is the
+/// certificate it matched with the key.
+fn reopen_with_openssl(der: &[u8], password: &str) -> Result<Held> {
+    let parsed = Pkcs12::from_der(der)?
+        .parse2(password)
+        .map_err(|e| PkiError::Invalid(format!("the PFX written does not open again: {e}")))?;
+    let keys = match parsed.pkey {
+        Some(k) => vec![Zeroizing::new(k.private_key_to_pkcs8()?)],
+        None => Vec::new(),
+    };
+    let certs = match parsed.cert {
+        Some(c) => vec![(
+            c.to_der()?,
+            c.alias().map(|a| String::from_utf8_lossy(a).into_owned()),
+        )],
+        None => Vec::new(),
+    };
+    let chain = parsed
+        .ca
+        .map(|s| s.iter().map(|c| c.to_der()).collect::<Result<_, _>>())
+        .transpose()?
+        .unwrap_or_default();
+    Ok(Held { keys, certs, chain })
+}
+
+/// Checks a PFX just written and opened again: it holds the key that went in (the same
+/// PKCS#8 bytes), that key matches the certificate, the certificate is the one meant
+/// under the friendly name given, and the whole chain is inside.
+fn check(
+    held: Held,
+    key: &PrivateKey,
+    cert_der: &[u8],
+    chain: &[Vec<u8>],
+    name: &str,
+) -> Result<()> {
     let invalid = |m: String| Err(PkiError::Invalid(m));
-    match held.same_key {
-        None => return invalid("the PFX written holds no private key".into()),
-        Some(false) => return invalid("the PFX written does not hold the private key".into()),
-        Some(true) => {}
+    match held.keys.as_slice() {
+        [] => return invalid("the PFX written holds no private key".into()),
+        [k] if k.as_slice() == key.pkcs8_der()? => {}
+        [_] => return invalid("the PFX written does not hold the private key".into()),
+        more => return invalid(format!("the PFX written holds {} private keys", more.len())),
     }
     match held.certs.as_slice() {
         [] => return invalid("the PFX written holds no certificate".into()),
-        [c] if c.as_slice() == cert_der => {}
+        [(c, n)] if c.as_slice() == cert_der => {
+            if n.as_deref() != Some(name) {
+                return invalid(format!(
+                    "the certificate in the PFX written is named {:?}, not {name:?}",
+                    n.as_deref().unwrap_or("")
+                ));
+            }
+        }
         _ => return invalid("the PFX written holds another certificate".into()),
     }
     if !key_matches_cert(key, cert_der)? {
@@ -229,10 +256,18 @@ pub struct Opened {
     pub chain: Vec<X509>,
 }
 
-/// Opens a PFX with its password.
+/// Opens a PFX from elsewhere with its password (OpenSSL), once its iteration counts are
+/// known to be within [`PFX_LIMITS`](crate::pbe::PFX_LIMITS).
 pub fn open(der: &[u8], password: &SecretString) -> Result<Opened> {
     check_password(password)?;
     let p12 = Pkcs12::from_der(der).map_err(|_| PkiError::PfxPassword)?;
+    structure::read(der)
+        .map_err(|e| {
+            PkiError::Parse(format!(
+                "cannot read this PKCS#12 file's parameters, so it is not opened: {e}"
+            ))
+        })?
+        .check(&crate::pbe::PFX_LIMITS)?;
     let parsed = p12
         .parse2(password.expose_secret())
         .map_err(|_| PkiError::PfxPassword)?;
@@ -265,15 +300,33 @@ mod tests {
     use crate::cert::{CaRequest, self_signed_ca};
     use crate::dn::Subject;
     use crate::keys::KeyAlgorithm;
+    use der::{Decode, Encode};
     use time::{Duration, OffsetDateTime};
 
+    const ALL: [PfxCompat; 3] = [PfxCompat::Modern, PfxCompat::Legacy, PfxCompat::Pbmac1];
+
+    /// Whether the linked OpenSSL writes PBMAC1 (3.4 or later, and built against it).
+    fn has_pbmac1() -> bool {
+        writer::pbmac1_available().is_ok()
+    }
+
     #[test]
-    fn both_modes_round_trip_and_wrong_password_fails() {
+    fn every_profile_round_trips_and_a_wrong_password_fails() {
         let (key, cert) = key_and_cert("x");
         let pw = SecretString::from("pw".to_string());
-        for compat in [PfxCompat::Modern, PfxCompat::Legacy] {
+        for compat in ALL {
+            if compat == PfxCompat::Pbmac1 && !has_pbmac1() {
+                let e = build(&key, &cert, &[], "x", &pw, compat).unwrap_err();
+                assert!(matches!(e, PkiError::OpenSslTooOld { .. }), "{e}");
+                let text = e.to_string();
+                assert!(
+                    text.contains("OpenSSL 3.4 or later") && text.contains("default features"),
+                    "{text}"
+                );
+                continue;
+            }
             let der = build(&key, &cert, &[], "x", &pw, compat).unwrap();
-            assert!(open(&der, &pw).is_ok());
+            assert!(open(&der, &pw).is_ok(), "{compat:?}");
             let bad = SecretString::from("bad".to_string());
             assert!(matches!(open(&der, &bad), Err(PkiError::PfxPassword)));
         }
@@ -297,34 +350,31 @@ mod tests {
     }
 
     #[test]
-    fn modern_files_open_in_openssl_with_name_key_and_chain() {
+    fn files_open_in_both_readers_with_name_key_and_chain() {
         let (key, leaf, ca) = ca_and_leaf();
         let pw = SecretString::from("pässwörd-1".to_string());
-        let der = build(
-            &key,
-            &leaf,
-            std::slice::from_ref(&ca),
-            "Tenant Ä",
-            &pw,
-            PfxCompat::Modern,
-        )
-        .unwrap();
-        let parsed = Pkcs12::from_der(&der)
-            .unwrap()
-            .parse2("pässwörd-1")
-            .unwrap();
-        assert_eq!(
-            parsed.cert.unwrap().to_der().unwrap(),
-            leaf.to_der().unwrap()
-        );
-        assert!(parsed.pkey.unwrap().public_eq(key.pkey()));
-        let chain: Vec<X509> = parsed.ca.unwrap().into_iter().collect();
-        assert_eq!(chain.len(), 1);
-        assert_eq!(chain[0].to_der().unwrap(), ca.to_der().unwrap());
-        assert!(Pkcs12::from_der(&der).unwrap().parse2("wrong").is_err());
-        // and the OpenSSL-based opener that inspect and probe use reads it
-        let opened = open(&der, &pw).unwrap();
-        assert!(opened.key.is_some());
+        for compat in [PfxCompat::Modern, PfxCompat::Legacy] {
+            let chain = std::slice::from_ref(&ca);
+            let der = build(&key, &leaf, chain, "Tenant Ä", &pw, compat).unwrap();
+            let parsed = Pkcs12::from_der(&der)
+                .unwrap()
+                .parse2("pässwörd-1")
+                .unwrap();
+            let cert = parsed.cert.unwrap();
+            assert_eq!(cert.to_der().unwrap(), leaf.to_der().unwrap());
+            assert_eq!(cert.alias(), Some("Tenant Ä".as_bytes()));
+            assert!(parsed.pkey.unwrap().public_eq(key.pkey()));
+            let chain: Vec<X509> = parsed.ca.unwrap().into_iter().collect();
+            assert_eq!(chain.len(), 1);
+            assert_eq!(chain[0].to_der().unwrap(), ca.to_der().unwrap());
+            assert!(Pkcs12::from_der(&der).unwrap().parse2("wrong").is_err());
+            // the other reader agrees, name and local key id included
+            let a = p12_keystore::Pkcs12Archive::from_pkcs12(&der, "pässwörd-1").unwrap();
+            assert_eq!(a.keys[0].friendly_name.as_deref(), Some("Tenant Ä"));
+            let id = a.keys[0].local_key_id.as_ref().map(|i| i.as_ref().to_vec());
+            assert!(id.is_some());
+            assert_eq!(a.certs.iter().filter(|c| c.local_key_id == id).count(), 1);
+        }
     }
 
     #[test]
@@ -332,27 +382,38 @@ mod tests {
         let (key, leaf, ca) = ca_and_leaf();
         let (leaf, ca) = (leaf.to_der().unwrap(), ca.to_der().unwrap());
         let chain = vec![ca.clone()];
+        let pkcs8 = || vec![Zeroizing::new(key.pkcs8_der().unwrap().to_vec())];
         let good = || Held {
-            same_key: Some(true),
-            certs: vec![leaf.clone()],
+            keys: pkcs8(),
+            certs: vec![(leaf.clone(), Some("n".into()))],
             chain: vec![ca.clone()],
         };
-        assert!(check(good(), &key, &leaf, &chain).is_ok());
-        let err = |h: Held, k: &PrivateKey| check(h, k, &leaf, &chain).unwrap_err().to_string();
+        assert!(check(good(), &key, &leaf, &chain, "n").is_ok());
+        let err =
+            |h: Held, k: &PrivateKey| check(h, k, &leaf, &chain, "n").unwrap_err().to_string();
+        let (other, _) = key_and_cert("other");
+        let other_pkcs8 = Zeroizing::new(other.pkcs8_der().unwrap().to_vec());
         let cases = [
             (
                 Held {
-                    same_key: None,
+                    keys: vec![],
                     ..good()
                 },
                 "holds no private key",
             ),
             (
                 Held {
-                    same_key: Some(false),
+                    keys: vec![other_pkcs8.clone()],
                     ..good()
                 },
                 "does not hold the private key",
+            ),
+            (
+                Held {
+                    keys: vec![other_pkcs8.clone(), other_pkcs8],
+                    ..good()
+                },
+                "holds 2 private keys",
             ),
             (
                 Held {
@@ -363,10 +424,24 @@ mod tests {
             ),
             (
                 Held {
-                    certs: vec![ca.clone()],
+                    certs: vec![(ca.clone(), Some("n".into()))],
                     ..good()
                 },
                 "holds another certificate",
+            ),
+            (
+                Held {
+                    certs: vec![(leaf.clone(), Some("m".into()))],
+                    ..good()
+                },
+                "is named \"m\", not \"n\"",
+            ),
+            (
+                Held {
+                    certs: vec![(leaf.clone(), None)],
+                    ..good()
+                },
+                "is named \"\", not \"n\"",
             ),
             (
                 Held {
@@ -380,8 +455,11 @@ mod tests {
             let e = err(held, &key);
             assert!(e.contains(want), "{e}");
         }
-        let (other, _) = key_and_cert("other");
-        assert!(err(good(), &other).contains("does not match its certificate"));
+        let held = Held {
+            keys: vec![Zeroizing::new(other.pkcs8_der().unwrap().to_vec())],
+            ..good()
+        };
+        assert!(err(held, &other).contains("does not match its certificate"));
     }
 
     #[test]
@@ -389,67 +467,90 @@ mod tests {
         let (key, leaf) = key_and_cert("leaf");
         for pw in ["", "key \u{1F511} and \u{00E9}"] {
             let secret = SecretString::from(pw.to_string());
-            let der = build(&key, &leaf, &[], "x", &secret, PfxCompat::Modern).unwrap();
-            let parsed = Pkcs12::from_der(&der).unwrap().parse2(pw).unwrap();
-            assert!(parsed.pkey.unwrap().public_eq(key.pkey()), "{pw:?}");
-            assert!(Pkcs12::from_der(&der).unwrap().parse2("other").is_err());
+            for compat in [PfxCompat::Modern, PfxCompat::Legacy] {
+                let der = build(&key, &leaf, &[], "x", &secret, compat).unwrap();
+                let parsed = Pkcs12::from_der(&der).unwrap().parse2(pw).unwrap();
+                assert!(parsed.pkey.unwrap().public_eq(key.pkey()), "{pw:?}");
+                assert!(Pkcs12::from_der(&der).unwrap().parse2("other").is_err());
+            }
         }
     }
 
     #[test]
-    fn modern_reader_opens_what_openssl_writes() {
-        let (key, leaf, ca) = ca_and_leaf();
-        let mut stack = Stack::new().unwrap();
-        stack.push(ca.clone()).unwrap();
-        let mut b = Pkcs12::builder();
-        b.name("x").pkey(key.pkey()).cert(&leaf).ca(stack);
-        let der = b.build2("pw").unwrap().to_der().unwrap();
-        let c = modern::read(&der, "pw").unwrap();
-        let k = openssl::pkey::PKey::private_key_from_pkcs8(&c.key_pkcs8.unwrap()).unwrap();
-        assert!(k.public_eq(key.pkey()));
-        assert_eq!(c.certs.len(), 2);
-        let leaf_der = leaf.to_der().unwrap();
-        let found = c.certs.iter().find(|f| f.der == leaf_der).unwrap();
-        assert_eq!(found.local_key_id, c.key_local_id);
-        assert!(matches!(
-            modern::read(&der, "pW"),
-            Err(PkiError::PfxPassword)
-        ));
+    fn the_files_declare_the_profile_they_were_written_in() {
+        let (key, leaf) = key_and_cert("leaf");
+        let pw = SecretString::from("pw".to_string());
+        let pbes2 = "PBES2 PBKDF2-HMAC-SHA-256 2048 iterations AES-256-CBC";
+        let des = "pbeWithSHAAnd3-KeyTripleDES-CBC 2048 iterations";
+        let mut cases = vec![
+            (PfxCompat::Modern, "HMAC-SHA-256, 2048 iterations", pbes2),
+            (PfxCompat::Legacy, "HMAC-SHA-1, 2048 iterations", des),
+        ];
+        if has_pbmac1() {
+            let mac = "PBMAC1 HMAC-SHA-256 (key: PBKDF2-HMAC-SHA-256, 2048 iterations)";
+            cases.push((PfxCompat::Pbmac1, mac, pbes2));
+        }
+        for (compat, mac, bags) in cases {
+            let der = build(&key, &leaf, &[], "x", &pw, compat).unwrap();
+            let p = structure::read(&der).unwrap();
+            let m = p.mac.as_ref().unwrap();
+            assert_eq!(m.description, mac);
+            assert_eq!(m.iterations, 2048);
+            assert_eq!(m.salt_length, 16, "{compat:?}");
+            let kinds: Vec<_> = p.bags.iter().map(|b| b.bag).collect();
+            assert_eq!(kinds, ["encrypted_data", "shrouded_key"], "{compat:?}");
+            for b in &p.bags {
+                assert_eq!(b.encryption, bags);
+                assert_eq!(b.iterations, Some(2048));
+            }
+            p.check(&crate::pbe::PFX_LIMITS).unwrap();
+        }
     }
 
     #[test]
-    fn remembered_keys_serve_only_the_same_password_and_parameters() {
-        let (key, leaf, ca) = ca_and_leaf();
-        let pkcs8 = key.pkey().private_key_to_pkcs8().unwrap();
-        let (cert, chain) = (leaf.to_der().unwrap(), vec![ca.to_der().unwrap()]);
-        let mut d = modern::Derived::default();
-        let der = modern::write(&pkcs8, &cert, &chain, "x", "right", &mut d).unwrap();
-        // another password does not get the remembered keys
-        assert!(matches!(
-            modern::read_with(&der, "wrong", &mut d),
-            Err(PkiError::PfxPassword)
-        ));
-        let c = modern::read_with(&der, "right", &mut d).unwrap();
-        assert_eq!(c.key_pkcs8.unwrap().as_slice(), &pkcs8[..]);
-        // a changed MAC salt misses the memory and fails the MAC; a changed byte of
-        // ciphertext fails too
+    fn tampered_files_fail_to_reopen() {
+        let (key, leaf) = key_and_cert("leaf");
+        let pw = SecretString::from("pw".to_string());
+        let der = build(&key, &leaf, &[], "x", &pw, PfxCompat::Modern).unwrap();
         for pos in [der.len() - 20, der.len() / 2] {
             let mut bad = der.clone();
             bad[pos] ^= 0x01;
-            assert!(modern::read_with(&bad, "right", &mut d).is_err(), "{pos}");
+            assert!(reopen_with_p12_keystore(&bad, "pw").is_err(), "{pos}");
+            assert!(reopen_with_openssl(&bad, "pw").is_err(), "{pos}");
         }
+        assert!(reopen_with_p12_keystore(&der, "pW").is_err());
+        assert!(reopen_with_openssl(b"not a pfx", "pw").is_err());
+    }
+
+    /// `der` with its MAC iteration count replaced by `n` (the MAC no longer verifies).
+    fn with_mac_iterations(der: &[u8], n: i32) -> Vec<u8> {
+        let mut pfx = pkcs12::Pfx::from_der(der).unwrap();
+        pfx.mac_data.as_mut().unwrap().iterations = n;
+        pfx.to_der().unwrap()
     }
 
     #[test]
-    fn modern_reader_refuses_tampering_and_legacy_files() {
+    fn files_asking_for_too_many_iterations_are_refused_at_once() {
         let (key, leaf) = key_and_cert("leaf");
         let pw = SecretString::from("pw".to_string());
-        let mut der = build(&key, &leaf, &[], "x", &pw, PfxCompat::Modern).unwrap();
-        let mid = der.len() / 2;
-        der[mid] ^= 1;
-        assert!(modern::read(&der, "pw").is_err());
-        let legacy = build(&key, &leaf, &[], "x", &pw, PfxCompat::Legacy).unwrap();
-        assert!(modern::read(&legacy, "pw").is_err());
-        assert!(modern::read(b"not a pfx", "pw").is_err());
+        let der = build(&key, &leaf, &[], "x", &pw, PfxCompat::Modern).unwrap();
+        let crafted = with_mac_iterations(&der, i32::MAX);
+        let t = std::time::Instant::now();
+        let e = open(&crafted, &pw).err().unwrap();
+        assert!(t.elapsed() < std::time::Duration::from_secs(1));
+        assert!(matches!(e, PkiError::CostLimit { .. }), "{e}");
+        let text = e.to_string();
+        assert!(
+            text.contains("2,147,483,647") && text.contains("1,000,000"),
+            "{text}"
+        );
+        assert!(text.contains("MAC"), "{text}");
+        // at the limit it is only a MAC that no longer verifies
+        let at = with_mac_iterations(&der, 1_000_000);
+        assert!(matches!(
+            structure::read(&at).unwrap().check(&crate::pbe::PFX_LIMITS),
+            Ok(())
+        ));
+        assert!(structure::read(b"not DER").is_err());
     }
 }
