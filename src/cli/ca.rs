@@ -183,39 +183,38 @@ fn show(ctx: &Ctx, a: ShowArgs) -> Result<Exit> {
             missing.push(e.clone());
         }
     }
-    if ctx.json() {
-        ctx.out.json(&reps)?;
-        return Ok(Exit::Ok);
-    }
-    let now = time::OffsetDateTime::now_utc();
-    let mut t = table::new(
-        &[
-            "env",
-            "subject",
-            "key",
-            "not after",
-            "days left",
-            "key file",
-        ],
-        ctx.stdout_tty,
-    );
-    for r in &reps {
-        t.add_row(vec![
-            r.env.clone(),
-            sanitize(&r.cert.subject),
-            r.cert.key.algorithm.clone(),
-            report::date(r.cert.not_after),
-            report::days_left(r.cert.not_after, now).to_string(),
-            if r.key_encrypted {
-                "encrypted".into()
-            } else {
-                "unencrypted".into()
-            },
-        ]);
-    }
-    say!(ctx.out, "{t}");
-    for m in missing {
-        ctx.note(format!("{m}: no CA yet (mtlsctl ca init --env {m})"))?;
-    }
+    ctx.emit(&reps, |out| {
+        let now = time::OffsetDateTime::now_utc();
+        let mut t = table::new(
+            &[
+                "env",
+                "subject",
+                "key",
+                "not after",
+                "days left",
+                "key file",
+            ],
+            ctx.stdout_tty,
+        );
+        for r in &reps {
+            t.add_row(vec![
+                r.env.clone(),
+                sanitize(&r.cert.subject),
+                r.cert.key.algorithm.clone(),
+                report::date(r.cert.not_after),
+                report::days_left(r.cert.not_after, now).to_string(),
+                if r.key_encrypted {
+                    "encrypted".into()
+                } else {
+                    "unencrypted".into()
+                },
+            ]);
+        }
+        say!(out, "{t}");
+        for m in missing {
+            ctx.note(format!("{m}: no CA yet (mtlsctl ca init --env {m})"))?;
+        }
+        Ok(())
+    })?;
     Ok(Exit::Ok)
 }

@@ -41,36 +41,35 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
         a.force,
         time::OffsetDateTime::now_utc(),
     )?;
-    if ctx.json() {
-        ctx.emit_json(&rep)?;
-        return Ok(Exit::Ok);
-    }
-    ctx.note(format!(
-        "Made a {} key and request for {}/{}.",
-        rep.key_algorithm, rep.tenant, rep.env
-    ))?;
-    if !ctx.global.quiet {
-        say!(ctx.out, "  subject:  {}", sanitize(&rep.subject));
-        let mut names: Vec<String> = rep.san.dns.iter().map(|d| format!("DNS:{d}")).collect();
-        names.extend(rep.san.ip.iter().map(|i| format!("IP:{i}")));
-        names.extend(rep.san.email.iter().map(|e| format!("email:{e}")));
-        names.extend(rep.san.uri.iter().map(|u| format!("URI:{u}")));
-        if !names.is_empty() {
-            say!(ctx.out, "  names:    {}", sanitize(&names.join(", ")));
+    ctx.emit(&rep, |out| {
+        ctx.note(format!(
+            "Made a {} key and request for {}/{}.",
+            rep.key_algorithm, rep.tenant, rep.env
+        ))?;
+        if !ctx.global.quiet {
+            say!(out, "  subject:  {}", sanitize(&rep.subject));
+            let mut names: Vec<String> = rep.san.dns.iter().map(|d| format!("DNS:{d}")).collect();
+            names.extend(rep.san.ip.iter().map(|i| format!("IP:{i}")));
+            names.extend(rep.san.email.iter().map(|e| format!("email:{e}")));
+            names.extend(rep.san.uri.iter().map(|u| format!("URI:{u}")));
+            if !names.is_empty() {
+                say!(out, "  names:    {}", sanitize(&names.join(", ")));
+            }
+            say!(out, "  request:  {}", rep.csr.display());
+            say!(
+                out,
+                "  key:      {} (0600, never leaves the workspace)",
+                rep.key.display()
+            );
+            say!(
+                out,
+                "Send the request to the CA, then: mtlsctl import --tenant {} --env {} --kind {} --cert SIGNED.pem --chain CA-CHAIN.pem",
+                rep.tenant,
+                rep.env,
+                rep.kind
+            );
         }
-        say!(ctx.out, "  request:  {}", rep.csr.display());
-        say!(
-            ctx.out,
-            "  key:      {} (0600, never leaves the workspace)",
-            rep.key.display()
-        );
-        say!(
-            ctx.out,
-            "Send the request to the CA, then: mtlsctl import --tenant {} --env {} --kind {} --cert SIGNED.pem --chain CA-CHAIN.pem",
-            rep.tenant,
-            rep.env,
-            rep.kind
-        );
-    }
+        Ok(())
+    })?;
     Ok(Exit::Ok)
 }

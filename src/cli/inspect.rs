@@ -39,24 +39,23 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
             }
         }
     };
-    if ctx.json() {
-        ctx.out.json(&serde_json::json!({
+    ctx.emit(&serde_json::json!({
             "file": crate::workspace::absolute(&a.file),
             "items": items,
-        }))?;
-        return Ok(Exit::Ok);
-    }
-    for (i, item) in items.iter().enumerate() {
-        if i > 0 {
-            say!(ctx.out, "");
+        }), |out| {
+        for (i, item) in items.iter().enumerate() {
+            if i > 0 {
+                say!(out, "");
+            }
+            print_item(out, item)?;
         }
-        print_item(&ctx.out, item)?;
-    }
-    if locked {
-        ctx.note(
-            "Its contents need the PFX password: give --password-file FILE or set MTLSCTL_PFX_PASSWORD.",
-        )?;
-    }
+        if locked {
+            ctx.note(
+                "Its contents need the PFX password: give --password-file FILE or set MTLSCTL_PFX_PASSWORD.",
+            )?;
+        }
+        Ok(())
+    })?;
     Ok(Exit::Ok)
 }
 

@@ -124,11 +124,10 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
         timeout,
     };
     let rep = probe::probe(ws.as_ref(), &req)?;
-    if ctx.json() {
-        ctx.out.json(&rep)?;
-    } else {
-        render(&ctx.out, &rep)?;
+    if !rep.ok {
+        ctx.out.unquiet();
     }
+    ctx.emit(&rep, |out| Ok(render(out, &rep)?))?;
     Ok(if rep.ok { Exit::Ok } else { Exit::Error })
 }
 

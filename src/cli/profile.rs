@@ -44,26 +44,28 @@ pub fn run(ctx: &Ctx, c: ProfileCmd) -> Result<Exit> {
     };
     let r = profiles.resolve(&a.tenant, &a.env, &flags)?;
     let ca = profiles.resolve_ca(&a.env)?;
-    if ctx.json() {
-        ctx.out.json(&Shown {
+    ctx.emit(
+        &Shown {
             tenant: &a.tenant,
             env: &a.env,
             leaf: &r,
             ca: &ca,
-        })?;
-        return Ok(Exit::Ok);
-    }
-    let mut t = table::new(&["setting", "value", "from"], ctx.stdout_tty);
-    for (k, v, s) in r.rows().into_iter().chain(ca.rows()) {
-        t.add_row(vec![k.to_string(), sanitize(&v), s]);
-    }
-    say!(
-        ctx.out,
-        "Tenant {} in {} (org {})",
-        a.tenant,
-        a.env,
-        sanitize(&r.org)
-    );
-    say!(ctx.out, "{t}");
+        },
+        |out| {
+            let mut t = table::new(&["setting", "value", "from"], ctx.stdout_tty);
+            for (k, v, s) in r.rows().into_iter().chain(ca.rows()) {
+                t.add_row(vec![k.to_string(), sanitize(&v), s]);
+            }
+            say!(
+                out,
+                "Tenant {} in {} (org {})",
+                a.tenant,
+                a.env,
+                sanitize(&r.org)
+            );
+            say!(out, "{t}");
+            Ok(())
+        },
+    )?;
     Ok(Exit::Ok)
 }

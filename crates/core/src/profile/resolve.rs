@@ -716,7 +716,7 @@ impl Profiles {
             |l| l.pfx.as_ref()?.compat.as_ref(),
             PfxCompat::Modern,
         );
-        flag(&mut pfx_compat, flags.pfx_compat, "--legacy");
+        flag(&mut pfx_compat, flags.pfx_compat, "--pfx-target");
         let pfx_friendly_name = self.resolve_friendly_name(&layers, &vars)?;
 
         Ok(Resolved {
