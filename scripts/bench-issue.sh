@@ -223,7 +223,7 @@ lib_version=$(ldd "$BIN" 2>/dev/null | awk '/libcrypto/ {print $3}' | xargs -r b
 
 cpu=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)
 target_ec=20
-target_rsa=2
+target_rsa=2.5
 # the targets: mtlsctl on $JOBS cores over the recipe as written (one at a time) ...
 ratio_ec=$(ratio "${R[m,ecdsa-p256,$JOBS]}" "${R[r,ecdsa-p256,1]}")
 ratio_rsa=$(ratio "${R[m,rsa-2048,$JOBS]}" "${R[r,rsa-2048,1]}")
