@@ -109,46 +109,42 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
     for w in &rep.warnings {
         ctx.warn(w);
     }
-    if ctx.json() {
-        ctx.out.json(&rep)?;
-        return Ok(Exit::Ok);
-    }
-    let names: Vec<&str> = rep.formats.iter().map(|f| f.as_str()).collect();
-    ctx.note(format!(
-        "Wrote the {}/{} hand-off ({}) to {}{}.",
-        rep.tenant,
-        rep.env,
-        names.join(", "),
-        rep.out.display(),
-        if rep.zip { " (zip)" } else { "" }
-    ))?;
-    if ctx.global.quiet {
-        return Ok(Exit::Ok);
-    }
-    say!(ctx.out, "  client:       {}", sanitize(&rep.client_subject));
-    say!(ctx.out, "  serial:       {}", rep.client_serial);
-    say!(ctx.out, "  verify depth: {}", rep.verify_depth);
-    for c in &rep.checks {
+    ctx.emit(&rep, |out| {
+        let names: Vec<&str> = rep.formats.iter().map(|f| f.as_str()).collect();
+        ctx.note(format!(
+            "Wrote the {}/{} hand-off ({}) to {}{}.",
+            rep.tenant,
+            rep.env,
+            names.join(", "),
+            rep.out.display(),
+            if rep.zip { " (zip)" } else { "" }
+        ))?;
+        say!(out, "  client:       {}", sanitize(&rep.client_subject));
+        say!(out, "  serial:       {}", rep.client_serial);
+        say!(out, "  verify depth: {}", rep.verify_depth);
+        for c in &rep.checks {
+            say!(
+                out,
+                "  check:        {} {}: {} ({})",
+                if c.ok { "ok  " } else { "FAIL" },
+                c.format.as_str(),
+                c.check,
+                c.detail
+            );
+        }
+        for f in &rep.files {
+            say!(
+                out,
+                "  {:<40} {}",
+                f.path,
+                f.role.split(':').next().unwrap_or("")
+            );
+        }
         say!(
-            ctx.out,
-            "  check:        {} {}: {} ({})",
-            if c.ok { "ok  " } else { "FAIL" },
-            c.format.as_str(),
-            c.check,
-            c.detail
+            out,
+            "  README.txt tells the operator what to install where; no private key is included."
         );
-    }
-    for f in &rep.files {
-        say!(
-            ctx.out,
-            "  {:<40} {}",
-            f.path,
-            f.role.split(':').next().unwrap_or("")
-        );
-    }
-    say!(
-        ctx.out,
-        "  README.txt tells the operator what to install where; no private key is included."
-    );
+        Ok(())
+    })?;
     Ok(Exit::Ok)
 }

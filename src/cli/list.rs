@@ -4,7 +4,7 @@ use anyhow::Result;
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use super::{Ctx, Exit, say};
+use super::{Ctx, Exit, Out, say};
 use crate::pki::Kind;
 use crate::report::{self, sanitize, table};
 use crate::workspace::inventory::{Filter, Status};
@@ -66,13 +66,15 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
         Exit::Error
     };
     let rows = rows_of(ctx, &profiles, inv.leaves, a.all, now);
-    if ctx.json() {
-        ctx.out.json(&rows)?;
-        return Ok(code);
-    }
+    ctx.emit(&rows, |out| table_of(ctx, out, &rows, code))?;
+    Ok(code)
+}
+
+/// The table form of `list`.
+fn table_of(ctx: &Ctx, out: &Out, rows: &[Row], code: Exit) -> Result<()> {
     if rows.is_empty() && code.is_ok() {
         ctx.note("No certificates issued yet (mtlsctl issue --tenant T --env E).")?;
-        return Ok(code);
+        return Ok(());
     }
     let mut t = table::new(
         &[
@@ -87,7 +89,7 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
         ],
         ctx.stdout_tty,
     );
-    for r in &rows {
+    for r in rows {
         // every column but kind and dates comes from a meta.json: escaped
         t.add_row(vec![
             sanitize(&r.tenant),
@@ -100,8 +102,8 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
             r.status.to_string(),
         ]);
     }
-    say!(ctx.out, "{t}");
-    Ok(code)
+    say!(out, "{t}");
+    Ok(())
 }
 
 /// One row per record (only active ones unless `all`), judged valid / due / expired by

@@ -70,16 +70,15 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
         overwrite: a.force,
     })?;
     let path = crate::workspace::absolute(&a.out);
-    if ctx.json() {
-        ctx.out.json(&serde_json::json!({
-            "pfx": path,
-            "compat": compat.as_str(),
-            "friendly_name": out.friendly_name,
-            "subject": out.subject,
-            "chain_certificates": out.chain_len,
-            "verified": true,
-        }))?;
-    } else {
+    let rep = serde_json::json!({
+        "pfx": path,
+        "compat": compat.as_str(),
+        "friendly_name": out.friendly_name,
+        "subject": out.subject,
+        "chain_certificates": out.chain_len,
+        "verified": true,
+    });
+    ctx.emit(&rep, |_| {
         ctx.note(format!(
             "Wrote {} ({} compat, key + certificate + {} chain certificate(s), friendly name '{}'); reopened with its password and checked.",
             path.display(),
@@ -87,6 +86,7 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
             out.chain_len,
             out.friendly_name
         ))?;
-    }
+        Ok(())
+    })?;
     Ok(Exit::Ok)
 }
