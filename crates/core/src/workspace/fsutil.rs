@@ -245,15 +245,7 @@ fn stage_tmp(
         if let Some(sub) = p.parent().filter(|s| *s != tmp.path()) {
             make_dir(sub, dir_mode)?;
         }
-        let mut h = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(f.mode)
-            .open(&p)
-            .map_err(|e| io_err(&p, "create", e))?;
-        h.write_all(f.bytes)
-            .and_then(|_| if sync_each { h.sync_all() } else { Ok(()) })
-            .map_err(|e| io_err(&p, "write", e))?;
+        create_file(&p, f, sync_each)?;
     }
     Ok(Staged {
         tmp: Some(tmp.keep()),
@@ -285,19 +277,23 @@ fn stage(dir: &Path, files: &[NewFile<'_>], sync_each: bool) -> Result<Staged, W
         dir: dir.to_path_buf(),
     };
     for f in files {
-        let p = tmp.join(f.name);
-        let mut h = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(f.mode)
-            .open(&p)
-            .map_err(|e| io_err(&p, "create", e))?;
-        h.write_all(f.bytes)
-            .and_then(|_| if sync_each { h.sync_all() } else { Ok(()) })
-            .map_err(|e| io_err(&p, "write", e))?;
+        create_file(&tmp.join(f.name), f, sync_each)?;
         crate::fault::hit(crate::fault::Fault::StageFile);
     }
     Ok(staged)
+}
+
+/// Creates the new file `p` with `f`'s mode (set at open) and bytes; `sync` fsyncs it.
+fn create_file(p: &Path, f: &NewFile<'_>, sync: bool) -> Result<(), WsError> {
+    let mut h = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(f.mode)
+        .open(p)
+        .map_err(|e| io_err(p, "create", e))?;
+    h.write_all(f.bytes)
+        .and_then(|_| if sync { h.sync_all() } else { Ok(()) })
+        .map_err(|e| io_err(p, "write", e))
 }
 
 /// Fsyncs every file directly inside `dir`, then `dir` itself: makes a folder found
