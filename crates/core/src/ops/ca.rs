@@ -110,9 +110,10 @@ pub fn check_new_passphrase(passphrase: &SecretString) -> Result<()> {
         .chars()
         .count();
     if n < MIN_PASSPHRASE_CHARS {
-        return Err(OpError::Msg(format!(
-            "the new CA passphrase has {n} characters: use at least {MIN_PASSPHRASE_CHARS} (a generated one from your secret store is best)"
-        )));
+        return Err(OpError::PassphraseTooShort {
+            chars: n,
+            min: MIN_PASSPHRASE_CHARS,
+        });
     }
     Ok(())
 }
@@ -138,9 +139,7 @@ pub fn init(
         return report(ws, profiles, env, false);
     }
     if ca.external.value {
-        return Err(OpError::Msg(format!(
-            "environment '{env}' declares an external CA (ca.external: true), so mtlsctl does not create one; use `mtlsctl csr` and `mtlsctl import`"
-        )));
+        return Err(OpError::ExternalCaNotCreated { env: env.clone() });
     }
     if let Some(p) = passphrase {
         check_new_passphrase(p)?;

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::issue::{self, IssueReport, NewLeaf};
-use super::{OpError, Result};
+use super::{Expected, NameFix, OpError, Result};
 use crate::pki::cert::{self, LeafRequest, Sans, Signer};
 use crate::pki::csr::{self as pcsr, CheckedCsr};
 use crate::pki::dn::Subject;
@@ -83,22 +83,28 @@ pub fn csr(
     let kind = r.kind.value;
     let req = r.leaf_request();
     if kind == Kind::Server && req.sans.dns.is_empty() && req.sans.ip.is_empty() {
-        return Err(OpError::Msg(format!(
-            "a server certificate needs a DNS or IP name: set server.san.dns in {}'s profile",
-            tenant
-        )));
+        return Err(OpError::ServerNeedsName {
+            fix: NameFix::Profile {
+                tenant: tenant.to_string(),
+            },
+        });
     }
     let dir = ws.pending_dir(env, tenant, kind);
     ws.check_no_symlink(&dir)?;
     if dir.exists() {
         if !force {
-            return Err(OpError::Msg(format!(
-                "a request for {tenant}/{env}/{kind} is already pending in {}: bring its certificate back with `mtlsctl import`, or pass --force to replace it (the old key is deleted)",
-                dir.display()
-            )));
+            return Err(OpError::RequestPending {
+                tenant: tenant.to_string(),
+                env: env.to_string(),
+                kind,
+                dir,
+            });
         }
-        std::fs::remove_dir_all(&dir)
-            .map_err(|e| OpError::Msg(format!("cannot remove {}: {e}", dir.display())))?;
+        std::fs::remove_dir_all(&dir).map_err(|reason| OpError::CannotRemove {
+            path: dir.clone(),
+            reason,
+            imported: false,
+        })?;
     }
     let key = PrivateKey::generate(r.key.value)?;
     let pem = pcsr::build(&req.subject, &req.sans, kind, &key)?;
@@ -150,13 +156,13 @@ pub fn csr(
     })
 }
 
-fn certs_in(path: &Path, what: &str) -> Result<Vec<Vec<u8>>> {
+fn certs_in(path: &Path, what: &'static str) -> Result<Vec<Vec<u8>>> {
     let data = fsutil::read(path)?;
-    inspect::certificates(&data).map_err(|e| {
-        OpError::Msg(format!(
-            "{} ({what}): {e}; give the PEM or DER file the CA sent",
-            path.display()
-        ))
+    inspect::certificates(&data).map_err(|reason| OpError::Unparsable {
+        path: path.to_path_buf(),
+        what,
+        reason,
+        expected: Expected::FromCa,
     })
 }
 
@@ -187,11 +193,10 @@ fn check_import(
     let leaf_x = X509::from_der(&leaf).map_err(PkiError::from)?;
     let leaf_pub = leaf_x.public_key().map_err(PkiError::from)?;
     if !leaf_pub.public_eq(key.pkey()) {
-        return Err(OpError::Msg(format!(
-            "{} does not belong to the pending request of {}: its public key differs from the pending key",
-            cert_file.display(),
-            whose()
-        )));
+        return Err(OpError::NotForPendingKey {
+            cert: cert_file.to_path_buf(),
+            whose: whose(),
+        });
     }
     let (trusted, untrusted): (Vec<Vec<u8>>, Vec<Vec<u8>>) = others.into_iter().partition(|d| {
         inspect::cert_info(d)
@@ -199,9 +204,7 @@ fn check_import(
             .unwrap_or(false)
     });
     if trusted.is_empty() {
-        return Err(OpError::Msg(
-            "the CA chain must end with the CA's root certificate: pass it with --chain FILE (intermediates and root, PEM)".into(),
-        ));
+        return Err(OpError::ChainWithoutRoot);
     }
     let outcome = verify::verify(&Input {
         leaf: leaf.clone(),
@@ -250,10 +253,12 @@ pub fn import(
     let dir = ws.pending_dir(env, tenant, kind);
     let key_path = dir.join(PENDING_KEY);
     if !key_path.is_file() {
-        return Err(OpError::Msg(format!(
-            "no pending request for {tenant}/{env}/{kind} ({} is missing): run `mtlsctl csr --tenant {tenant} --env {env} --kind {kind}` first",
-            key_path.display()
-        )));
+        return Err(OpError::NoPendingRequest {
+            tenant: tenant.to_string(),
+            env: env.to_string(),
+            kind,
+            key: key_path,
+        });
     }
     let key_pem = zeroize::Zeroizing::new(ws.read(&key_path)?);
     let key = PrivateKey::from_pem_or_der(&key_pem, None)?;
@@ -287,11 +292,10 @@ pub fn import(
             now,
         },
     )?;
-    std::fs::remove_dir_all(&dir).map_err(|e| {
-        OpError::Msg(format!(
-            "imported, but cannot remove {}: {e}",
-            dir.display()
-        ))
+    std::fs::remove_dir_all(&dir).map_err(|reason| OpError::CannotRemove {
+        path: dir.clone(),
+        reason,
+        imported: true,
     })?;
     Ok(Imported {
         report: issue::report_of(&rec, "imported")?,
@@ -423,11 +427,9 @@ fn sign_settings(profiles: &Profiles, req: &SignRequest, csr: &CheckedCsr) -> Re
         return Ok(r.leaf_request());
     }
     profiles.check_env(&req.env)?;
-    let subject = Subject::parse(&csr.subject).map_err(|e| {
-        OpError::Msg(format!(
-            "the request's subject '{}' cannot be used ({e}): give --tenant T to take the subject from that tenant's profile",
-            crate::pki::text::sanitize(&csr.subject)
-        ))
+    let subject = Subject::parse(&csr.subject).map_err(|reason| OpError::UnusableSubject {
+        subject: csr.subject.clone(),
+        reason,
     })?;
     let validity = req
         .validity
@@ -481,11 +483,13 @@ fn check_server_names(kind: Kind, sans: &Sans, csr: &CheckedCsr) -> Result<()> {
     if kind != Kind::Server || !sans.dns.is_empty() || !sans.ip.is_empty() {
         return Ok(());
     }
-    Err(OpError::Msg(if csr.sans.is_empty() {
-        "a server certificate needs a DNS or IP name and the request has none: give --dns NAME or --ip ADDR".into()
-    } else {
-        "a server certificate needs a DNS or IP name: give --dns NAME / --ip ADDR, or pass --accept-csr-sans to take the names the request asks for".into()
-    }))
+    Err(OpError::ServerNeedsName {
+        fix: if csr.sans.is_empty() {
+            NameFix::Flags
+        } else {
+            NameFix::FlagsOrRequest
+        },
+    })
 }
 
 fn merge(into: &mut Sans, from: &Sans) {

@@ -255,7 +255,7 @@ fn ca_record_problem(ws: &Workspace, env: &str, cert_der: &[u8]) -> Option<Probl
 /// uses an environment's CA refuses a substituted ca.crt. Not yet recorded is no error.
 pub fn check_ca_cert(ws: &Workspace, env: &str, cert_der: &[u8]) -> Result<()> {
     match ca_record_problem(ws, env, cert_der) {
-        Some(p) if p.is_error() => Err(OpError::Msg(p.to_string())),
+        Some(p) if p.is_error() => Err(OpError::Integrity(Box::new(p))),
         _ => Ok(()),
     }
 }
@@ -340,22 +340,27 @@ pub fn note_crl_number(ws: &Workspace, env: &str, cert_der: &[u8], number: u64) 
 /// Why `env`'s CRL on disk is stale by its number (an older CRL put back, or a run
 /// interrupted before writing the one it numbered), if it is.
 pub fn stale_crl(ws: &Workspace, env: &str) -> Option<String> {
+    stale_crl_error(ws, env).map(|e| e.to_string())
+}
+
+/// [`stale_crl`], as the error that refuses the CRL.
+fn stale_crl_error(ws: &Workspace, env: &str) -> Option<OpError> {
     let (_, info) = disk_crl(ws, env)?;
-    let n = number_of(&info)?;
-    let high = highest_crl_number(ws, env);
-    (n < high).then(|| {
-        format!(
-            "{} is stale: its CRL number {n} is below {high}, the highest signed (an older CRL was put back, or a run stopped before writing the new one); re-sign it with `mtlsctl crl --env {env}`",
-            ws.crl(env).display()
-        )
+    let number = number_of(&info)?;
+    let highest = highest_crl_number(ws, env);
+    (number < highest).then(|| OpError::StaleCrl {
+        path: ws.crl(env),
+        number,
+        highest,
+        env: env.to_string(),
     })
 }
 
 /// Refuses `env`'s CRL when it is stale by its number (`serve`, and `export` before it
 /// hands the CRL to a gateway).
 pub fn check_crl(ws: &Workspace, env: &str) -> Result<()> {
-    match stale_crl(ws, env) {
-        Some(m) => Err(OpError::Msg(m)),
+    match stale_crl_error(ws, env) {
+        Some(e) => Err(e),
         None => Ok(()),
     }
 }
@@ -367,7 +372,7 @@ pub fn check_crl(ws: &Workspace, env: &str) -> Result<()> {
 pub fn check_handoff(ws: &Workspace, ca: &EnvCa, leaf: &LeafRecord) -> Result<()> {
     let issuer = issuer_of(ws, leaf, ca.trust.first().map(Vec::as_slice));
     if let Some(p) = issuer.and_then(|i| leaf_chain_problem(ws, leaf, &ca.env, &i)) {
-        return Err(OpError::Msg(p.to_string()));
+        return Err(OpError::Integrity(Box::new(p)));
     }
     check_crl(ws, &ca.env)
 }

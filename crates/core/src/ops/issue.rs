@@ -420,7 +420,11 @@ pub fn issue_batch(
         let e = OpError::from(e);
         return items
             .iter()
-            .map(|_| Err(OpError::Msg(e.to_string())))
+            .map(|_| {
+                Err(OpError::BatchStopped {
+                    reason: e.to_string(),
+                })
+            })
             .collect();
     }
     let mut intent = Intent::new(origin, now);
@@ -452,7 +456,9 @@ pub fn issue_batch(
             }
             Err(e) => {
                 for (i, _, _) in &planned {
-                    out[*i] = Some(Err(OpError::Msg(format!("cannot journal the batch: {e}"))));
+                    out[*i] = Some(Err(OpError::BatchNotJournaled {
+                        reason: e.to_string(),
+                    }));
                 }
             }
         }
@@ -515,7 +521,9 @@ fn commit_batch(
         let step = &intent.leaves[step];
         let res = barrier
             .as_ref()
-            .map_err(|e| OpError::Msg(e.to_string()))
+            .map_err(|e| OpError::BatchStopped {
+                reason: e.to_string(),
+            })
             .and_then(|_| {
                 st.commit()?;
                 fault::hit(Fault::AfterPlace);
@@ -539,11 +547,11 @@ fn commit_batch(
     for (i, rep, _, _) in placed {
         out[i] = Some(match &done {
             Ok(()) => Ok(rep),
-            Err(e) => Err(OpError::Msg(format!(
-                "certificate {} was written to {} but not recorded: {e}",
-                rep.serial,
-                rep.files.cert.display()
-            ))),
+            Err(e) => Err(OpError::NotRecorded {
+                serial: rep.serial.clone(),
+                cert: rep.files.cert.clone(),
+                reason: e.to_string(),
+            }),
         });
     }
     clean

@@ -198,10 +198,7 @@ fn issue_part(
             None => failed.push(Failure {
                 tenant: r.tenant.clone(),
                 env: r.env.clone(),
-                error: OpError::Msg(format!(
-                    "no signer was unlocked for environment '{}'",
-                    r.env
-                )),
+                error: OpError::NoSigner { env: r.env.clone() },
             }),
         }
     }

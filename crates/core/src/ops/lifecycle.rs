@@ -10,7 +10,7 @@ use serde::Serialize;
 use time::{Duration, OffsetDateTime};
 
 use super::issue::{self, IssueReport};
-use super::{OpError, Result};
+use super::{CertNeed, OpError, Result};
 use crate::fault::{self, Fault};
 use crate::pki::cert::{Signer, whole_seconds};
 use crate::pki::keys::PrivateKey;
@@ -274,14 +274,15 @@ pub fn renew_one(
     if reuse_key {
         let kp = due.record.key_path();
         if !kp.is_file() {
-            return Err(OpError::Msg(format!(
-                "--reuse-key: the current certificate has no key file {}: renew without --reuse-key",
-                kp.display()
-            )));
+            return Err(OpError::ReuseKeyMissing { path: kp });
         }
         let pem = zeroize::Zeroizing::new(fsutil::read_nofollow(&kp)?);
-        let key = PrivateKey::from_pem_or_der(&pem, None)
-            .map_err(|e| OpError::Msg(format!("--reuse-key: cannot read {}: {e}", kp.display())))?;
+        let key = PrivateKey::from_pem_or_der(&pem, None).map_err(|reason| {
+            OpError::ReuseKeyUnreadable {
+                path: kp.clone(),
+                reason,
+            }
+        })?;
         issue::issue_with_key(ws, &due.resolved, signer, chain, now, "renew", from, &key)
     } else {
         issue::issue(ws, &due.resolved, signer, chain, now, "renew", from)
@@ -316,7 +317,7 @@ pub struct CrlReport {
 fn next_crl_number(ws: &Workspace, env: &str, state: &CaState) -> Result<u64> {
     super::doctor::crl_floor(ws, env, state)
         .checked_add(1)
-        .ok_or_else(|| OpError::Msg("the CRL number cannot grow any further".into()))
+        .ok_or(OpError::CrlNumberExhausted)
 }
 
 /// Re-signs `env`'s CRL from the CA state: the next CRL number (above the ones recorded
@@ -469,32 +470,33 @@ pub fn find_target(
     let env = t.env;
     if let Some(s) = t.serial {
         let want = serial::normalize_hex(s)?;
-        let rec = ws.leaf_by_serial(env, &want)?.ok_or_else(|| {
-            OpError::Msg(format!(
-                "no certificate with serial {want} in environment '{env}': `mtlsctl list --env {env}` shows the serials"
-            ))
-        })?;
+        let rec = ws
+            .leaf_by_serial(env, &want)?
+            .ok_or_else(|| OpError::NoSuchSerial {
+                env: env.to_string(),
+                serial: want.clone(),
+            })?;
         if let Some(tn) = t.tenant
             && rec.meta.tenant != tn
         {
-            return Err(OpError::Msg(format!(
-                "serial {want} belongs to tenant '{}', not '{tn}'",
-                rec.meta.tenant
-            )));
+            return Err(OpError::SerialOfOtherTenant {
+                serial: want,
+                tenant: rec.meta.tenant,
+                asked: tn.to_string(),
+            });
         }
         if let Some(k) = t.kind
             && rec.meta.kind != k
         {
-            return Err(OpError::Msg(format!(
-                "serial {want} is a {} certificate, not a {k} one",
-                rec.meta.kind
-            )));
+            return Err(OpError::SerialOfOtherKind {
+                serial: want,
+                kind: rec.meta.kind,
+                asked: k,
+            });
         }
         return Ok(rec);
     }
-    let tenant = t.tenant.ok_or_else(|| {
-        OpError::Msg("name the certificate: --tenant T --env E, or --env E --serial HEX".into())
-    })?;
+    let tenant = t.tenant.ok_or(OpError::NoTargetNamed)?;
     let leaves = ws.leaves(&Filter {
         tenant: Some(tenant),
         env: Some(env),
@@ -502,14 +504,17 @@ pub fn find_target(
     })?;
     let current: Vec<LeafRecord> = super::expiry::current_leaves(leaves);
     match current.len() {
-        0 => Err(OpError::Msg(format!(
-            "{tenant}/{env} has no current certificate{}: `mtlsctl list --tenant {tenant} --env {env}` shows its certificates; name an older one with --serial",
-            t.kind.map(|k| format!(" of kind {k}")).unwrap_or_default()
-        ))),
+        0 => Err(OpError::NoCurrentCert {
+            tenant: tenant.to_string(),
+            env: env.to_string(),
+            kind: t.kind,
+            need: CertNeed::Revoke,
+        }),
         1 => Ok(current.into_iter().next().expect("one")),
-        _ => Err(OpError::Msg(format!(
-            "{tenant}/{env} has a client and a server certificate: say which with --kind client|server, or give --serial"
-        ))),
+        _ => Err(OpError::KindAmbiguous {
+            tenant: tenant.to_string(),
+            env: env.to_string(),
+        }),
     }
 }
 
@@ -558,12 +563,7 @@ pub fn sharing_key(ws: &Workspace, rec: &LeafRecord) -> Result<Vec<LeafRecord>> 
         let pem = ws.read(&path)?;
         inspect::certificates(&pem)
             .and_then(|d| crate::pki::integrity::spki_sha256(&d[0]))
-            .map_err(|e| {
-                OpError::Msg(format!(
-                    "{}: cannot compare its key with the compromised one: {e}",
-                    path.display()
-                ))
-            })
+            .map_err(|reason| OpError::KeyCompare { path, reason })
     };
     let key = spki(rec)?;
     let mut out = Vec::new();

@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 
 pub use crate::net::probe::{CertBrief, Exchange, Identity, Request};
 use crate::net::probe::{brief, exchange};
-use crate::ops::{OpError, Result};
+use crate::ops::{CertNeed, OpError, Result};
 use crate::pki::inspect::certificates;
 use crate::pki::keys::PrivateKey;
 use crate::pki::{Kind, PkiError, pkcs12};
@@ -63,16 +63,16 @@ pub fn probe(ws: Option<&Workspace>, req: &Request<'_>) -> Result<ProbeReport> {
 
 /// The tenant's current client certificate in the workspace.
 pub fn tenant_identity(ws: &Workspace, tenant: &str, env: &str) -> Result<Identity> {
-    let rec = ws.current_leaf(tenant, env, Kind::Client)?.ok_or_else(|| {
-        OpError::Msg(format!(
-            "{tenant}/{env} has no current client certificate: run `mtlsctl issue --tenant {tenant} --env {env}`, or probe with --cert/--key"
-        ))
-    })?;
+    let rec =
+        ws.current_leaf(tenant, env, Kind::Client)?
+            .ok_or_else(|| OpError::NoCurrentCert {
+                tenant: tenant.to_string(),
+                env: env.to_string(),
+                kind: Some(Kind::Client),
+                need: CertNeed::Probe,
+            })?;
     if !rec.key_path().is_file() {
-        return Err(OpError::Msg(format!(
-            "{} has no key.pem beside it: probe with --cert and --key",
-            rec.dir.display()
-        )));
+        return Err(OpError::NoKeyBeside { dir: rec.dir });
     }
     let mut id = file_identity(&rec.cert_path(), &rec.key_path(), None)?;
     if id.chain.is_empty() && rec.chain_path().is_file() {
@@ -95,11 +95,10 @@ pub fn file_identity(
     let leaf = certs.remove(0);
     let kb = zeroize::Zeroizing::new(fsutil::read(key)?);
     let k = PrivateKey::from_pem_or_der(&kb, passphrase).map_err(|e| match e {
-        PkiError::PassphraseNeeded => OpError::Msg(format!(
-            "{} is encrypted: give its passphrase with --key-passphrase-file or MTLSCTL_KEY_PASSPHRASE",
-            key.display()
-        )),
-        o => OpError::Msg(format!("{}: {o}", key.display())),
+        PkiError::PassphraseNeeded => OpError::ProbeKeyPassphraseNeeded {
+            path: key.to_path_buf(),
+        },
+        o => OpError::input(key, o),
     })?;
     check_pair(&leaf, k.pkey(), key)?;
     Ok(Identity {
@@ -114,17 +113,15 @@ pub fn file_identity(
 pub fn pfx_identity(path: &Path, password: &SecretString) -> Result<Identity> {
     let der = fsutil::read(path)?;
     let o = pkcs12::open(&der, password).map_err(|e| match e {
-        PkiError::PfxPassword => OpError::Msg(format!(
-            "cannot open {}: wrong password (--password-file / MTLSCTL_PFX_PASSWORD) or not a PFX",
-            path.display()
-        )),
+        PkiError::PfxPassword => OpError::PfxPassword {
+            path: path.to_path_buf(),
+        },
         o => o.into(),
     })?;
     let (Some(cert), Some(key)) = (o.cert, o.key) else {
-        return Err(OpError::Msg(format!(
-            "{} holds no certificate with its key",
-            path.display()
-        )));
+        return Err(OpError::PfxIncomplete {
+            path: path.to_path_buf(),
+        });
     };
     check_pair(&cert, key.pkey(), path)?;
     Ok(Identity {
@@ -140,16 +137,15 @@ fn check_pair(cert: &X509, key: &PKey<Private>, path: &Path) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(OpError::Msg(format!(
-            "the key {} does not belong to the certificate",
-            path.display()
-        )))
+        Err(OpError::KeyNotOfCert {
+            key: path.to_path_buf(),
+        })
     }
 }
 
 pub fn load_certs(p: &Path) -> Result<Vec<X509>> {
     let data = fsutil::read(p)?;
-    let ders = certificates(&data).map_err(|e| OpError::Msg(format!("{}: {e}", p.display())))?;
+    let ders = certificates(&data).map_err(|e| OpError::input(p, e))?;
     ders.iter()
         .map(|d| X509::from_der(d).map_err(|e| PkiError::from(e).into()))
         .collect()

@@ -31,11 +31,10 @@ pki/*/*/*/pending/
 /// tenant, the pki folder and a .gitignore. Names are checked by the caller.
 pub fn create(ws: &Workspace, org: &str, envs: &[String], tenants: &[String]) -> Result<Created> {
     if ws.config_file().exists() {
-        return Err(OpError::Msg(format!(
-            "{} is already a workspace ({} exists); add to it with `mtlsctl tenant add` and `mtlsctl env add`",
-            ws.root().display(),
-            CONFIG_FILE
-        )));
+        return Err(OpError::AlreadyWorkspace {
+            root: ws.root().to_path_buf(),
+            config: CONFIG_FILE,
+        });
     }
     fsutil::private_dir(ws.root())?;
     let mut created = Vec::new();
@@ -76,10 +75,10 @@ pub fn add_tenant(ws: &Workspace, name: &str, org: &str, envs: &[String]) -> Res
     let p = ws.tenant_profile(name);
     fsutil::write_new(&p, templates::tenant(name, org, envs).as_bytes(), PUBLIC).map_err(|e| {
         match e {
-            WsError::Exists(_) => OpError::Msg(format!(
-                "tenant '{name}' already exists ({}); edit that file to change it",
-                p.display()
-            )),
+            WsError::Exists(_) => OpError::TenantExists {
+                name: name.to_string(),
+                profile: p.clone(),
+            },
             other => other.into(),
         }
     })?;
@@ -90,16 +89,17 @@ pub fn add_tenant(ws: &Workspace, name: &str, org: &str, envs: &[String]) -> Res
 /// path. The caller holds the lock.
 pub fn add_env(ws: &Workspace, profiles: &Profiles, name: &str) -> Result<PathBuf> {
     if profiles.envs.contains_key(name) {
-        return Err(OpError::Msg(format!("environment '{name}' already exists")));
+        return Err(OpError::EnvExists {
+            name: name.to_string(),
+        });
     }
     let cfg_path = ws.config_file();
-    let text = String::from_utf8(fsutil::read(&cfg_path)?)
-        .map_err(|_| OpError::Msg(format!("{} is not UTF-8 text", cfg_path.display())))?;
-    let new_text = add_to_env_list(&text, name).ok_or_else(|| {
-        OpError::Msg(format!(
-            "could not find the `environments:` list in {}: add '{name}' to it by hand, then run this again",
-            cfg_path.display()
-        ))
+    let text = String::from_utf8(fsutil::read(&cfg_path)?).map_err(|_| OpError::NotUtf8 {
+        path: cfg_path.clone(),
+    })?;
+    let new_text = add_to_env_list(&text, name).ok_or_else(|| OpError::NoEnvList {
+        path: cfg_path.clone(),
+        env: name.to_string(),
     })?;
     let p = ws.env_profile(name);
     if !p.exists() {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use time::{Duration, OffsetDateTime};
 
-use super::{OpError, Result};
+use super::{CertNeed, Expected, OpError, Result};
 use crate::pki::Kind;
 use crate::pki::inspect::{self, CertInfo};
 use crate::pki::verify::{self, CertRef, Code, Detail, Finding, Input, Outcome, Purpose};
@@ -31,13 +31,13 @@ pub struct FileRequest {
     pub max_depth: Option<u32>,
 }
 
-fn certs_of(path: &Path, what: &str) -> Result<Vec<Vec<u8>>> {
+fn certs_of(path: &Path, what: &'static str) -> Result<Vec<Vec<u8>>> {
     let data = fsutil::read(path)?;
-    inspect::certificates(&data).map_err(|e| {
-        OpError::Msg(format!(
-            "{} ({what}): {e}; give a PEM or DER certificate file",
-            path.display()
-        ))
+    inspect::certificates(&data).map_err(|reason| OpError::Unparsable {
+        path: path.to_path_buf(),
+        what,
+        reason,
+        expected: Expected::Certificate,
     })
 }
 
@@ -56,12 +56,14 @@ pub fn files(r: &FileRequest, purpose: Purpose) -> Result<Outcome> {
     let mut crls = Vec::new();
     for c in &r.crls {
         let data = fsutil::read(c)?;
-        crls.extend(verify::crls_from(&data).map_err(|e| {
-            OpError::Msg(format!(
-                "{} (--crl): {e}; give a PEM or DER CRL",
-                c.display()
-            ))
-        })?);
+        crls.extend(
+            verify::crls_from(&data).map_err(|reason| OpError::Unparsable {
+                path: c.clone(),
+                what: "--crl",
+                reason,
+                expected: Expected::Crl,
+            })?,
+        );
     }
     Ok(verify::verify(&Input {
         leaf,
@@ -109,11 +111,14 @@ pub fn tenant(
         },
     )?;
     let kind = r.kind.value;
-    let rec = ws.current_leaf(tenant, env, kind)?.ok_or_else(|| {
-        OpError::Msg(format!(
-            "{tenant} has no current {kind} certificate in {env}: run `mtlsctl issue --tenant {tenant} --env {env} --kind {kind}` (or `mtlsctl csr` / `mtlsctl import` for an external CA)"
-        ))
-    })?;
+    let rec = ws
+        .current_leaf(tenant, env, kind)?
+        .ok_or_else(|| OpError::NoCurrentCert {
+            tenant: tenant.to_string(),
+            env: env.to_string(),
+            kind: Some(kind),
+            need: CertNeed::Verify,
+        })?;
     let leaf = certs_of(&rec.cert_path(), "certificate")?.remove(0);
     let chain = if rec.chain_path().is_file() {
         let data = fsutil::read_nofollow(&rec.chain_path())?;
@@ -135,17 +140,15 @@ pub fn tenant(
         })
     };
     if trusted.is_empty() {
-        return Err(OpError::Msg(format!(
-            "no CA certificate to verify against: {} is missing and {} holds no root",
-            ws.ca_cert(env).display(),
-            rec.chain_path().display()
-        )));
+        return Err(OpError::NoTrustAnchor {
+            ca_cert: ws.ca_cert(env),
+            chain: rec.chain_path(),
+        });
     }
     let crl_path = ws.crl(env);
     let (crls, crl) = if crl_path.is_file() {
         let data = ws.read(&crl_path)?;
-        let c = verify::crls_from(&data)
-            .map_err(|e| OpError::Msg(format!("{}: {e}", crl_path.display())))?;
+        let c = verify::crls_from(&data).map_err(|e| OpError::input(&crl_path, e))?;
         (c, vec![crl_path])
     } else {
         (Vec::new(), Vec::new())

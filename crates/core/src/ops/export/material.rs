@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 
 use super::template::Vars;
 use super::{CertEntry, CrlEntry, Prints, Request};
-use crate::ops::{OpError, Result};
+use crate::ops::{CertNeed, OpError, Result};
 use crate::pki::inspect::{self, CertInfo};
 use crate::pki::text::rfc3339;
 use crate::pki::{Kind, PkiError, fingerprint, pem};
@@ -51,10 +51,6 @@ pub struct Material {
 
 fn pki(e: openssl::error::ErrorStack) -> OpError {
     PkiError::from(e).into()
-}
-
-fn msg(s: String) -> OpError {
-    OpError::Msg(s)
 }
 
 fn prints(x: &X509, der: &[u8]) -> Result<Prints> {
@@ -104,9 +100,9 @@ impl Material {
         let ca = crate::ops::ca::open(ws, profiles, env)?;
         let chain = ca.chain().to_vec();
         if chain.is_empty() {
-            return Err(msg(format!(
-                "environment '{env}' has no CA certificate: run `mtlsctl ca init --env {env}`"
-            )));
+            return Err(OpError::NoCaCert {
+                env: env.to_string(),
+            });
         }
         let client = current_client(ws, req, &ca)?;
         let crl_ders = crl_file(ws, env)?;
@@ -204,15 +200,18 @@ impl Material {
 /// chains to the environment's CA, and the CRL is not older than the last one signed.
 fn current_client(ws: &Workspace, req: &Request<'_>, ca: &crate::ops::ca::EnvCa) -> Result<Cert> {
     let (tenant, env) = (req.tenant, req.env);
-    let rec = ws.current_leaf(tenant, env, Kind::Client)?.ok_or_else(|| {
-        msg(format!(
-            "{tenant}/{env} has no current client certificate to hand off: run `mtlsctl issue --tenant {tenant} --env {env}`"
-        ))
-    })?;
+    let rec =
+        ws.current_leaf(tenant, env, Kind::Client)?
+            .ok_or_else(|| OpError::NoCurrentCert {
+                tenant: tenant.to_string(),
+                env: env.to_string(),
+                kind: Some(Kind::Client),
+                need: CertNeed::Handoff,
+            })?;
     crate::ops::doctor::check_handoff(ws, ca, &rec)?;
     let path = rec.cert_path();
     let der = inspect::certificates(&fsutil::read_nofollow(&path)?)
-        .map_err(|e| msg(format!("{}: {e}", path.display())))?
+        .map_err(|e| OpError::input(&path, e))?
         .into_iter()
         .next()
         .expect("at least one");
@@ -223,13 +222,13 @@ fn current_client(ws: &Workspace, req: &Request<'_>, ca: &crate::ops::ca::EnvCa)
 fn crl_file(ws: &Workspace, env: &str) -> Result<Vec<Vec<u8>>> {
     let path = ws.crl(env);
     if !path.is_file() {
-        return Err(msg(format!(
-            "the CRL {} is missing: sign one with `mtlsctl crl --env {env}`",
-            path.display()
-        )));
+        return Err(OpError::CrlMissing {
+            path,
+            env: env.to_string(),
+        });
     }
     Ok(inspect::blocks(&ws.read(&path)?)
-        .map_err(|e| msg(format!("{}: {e}", path.display())))?
+        .map_err(|e| OpError::input(&path, e))?
         .into_iter()
         .filter(|b| b.label == "X509 CRL" || b.label == "DER")
         .map(|b| b.der)
@@ -254,12 +253,14 @@ fn crl_of(
             same_issuer && crl.verify(&key).unwrap_or(false)
         })
     };
-    crls.iter().find(|d| signed_by_ca(d)).cloned().ok_or_else(|| {
-        msg(format!(
-            "{} holds no CRL signed by the CA '{subject}': gateways that check CRLs would refuse every client; sign one with `mtlsctl crl --env {env}`",
-            ws.crl(env).display(),
-        ))
-    })
+    crls.iter()
+        .find(|d| signed_by_ca(d))
+        .cloned()
+        .ok_or_else(|| OpError::CrlNotSigned {
+            path: ws.crl(env),
+            subject: subject.to_string(),
+            env: env.to_string(),
+        })
 }
 
 /// The manifest entry of a CA's CRL; refuses one past its nextUpdate.
@@ -274,11 +275,11 @@ fn crl_entry(
     let ci = inspect::crl_info(der)?;
     match ci.next_update {
         Some(nu) if nu <= req.now => {
-            return Err(msg(format!(
-                "the CRL of '{}' passed its nextUpdate on {}: gateways would refuse every client; re-sign it with `mtlsctl crl --env {env}` and export again",
-                ca.subject,
-                rfc3339(nu)
-            )));
+            return Err(OpError::CrlExpired {
+                subject: ca.subject.clone(),
+                next_update: nu,
+                env: env.to_string(),
+            });
         }
         Some(nu) if nu - req.now < time::Duration::days(2) => warnings.push(format!(
             "the CRL of '{}' expires on {}: re-sign it soon with `mtlsctl crl --env {env}` and send it again",

@@ -361,10 +361,9 @@ pub fn export(
     may_replace(&out, zip, force)?;
     if zip {
         if out.is_dir() {
-            return Err(OpError::Msg(format!(
-                "{} is a folder: with --zip, --out names the zip file to write",
-                out.display()
-            )));
+            return Err(OpError::ZipOutIsDir {
+                path: out.to_path_buf(),
+            });
         }
         fsutil::write_atomic(&out, &zip_bytes(&h.files)?, fsutil::PUBLIC)?;
     } else {
@@ -419,21 +418,16 @@ fn may_replace(out: &Path, zip: bool, force: bool) -> Result<()> {
     if earlier {
         return Ok(());
     }
-    Err(OpError::Msg(format!(
-        "{} exists and is not an earlier hand-off ({}); nothing was overwritten: choose another --out",
-        out.display(),
-        if zip {
-            "not a zip file"
-        } else {
-            "no manifest.json in it"
-        }
-    )))
+    Err(OpError::NotEarlierHandoff {
+        path: out.to_path_buf(),
+        zip,
+    })
 }
 
 /// A zip with entries in path order, each dated 1980-01-01 with mode 0644.
 pub fn zip_bytes(files: &BTreeMap<String, (String, Vec<u8>)>) -> Result<Vec<u8>> {
     use zip::write::SimpleFileOptions;
-    let zerr = |e: zip::result::ZipError| OpError::Msg(format!("cannot build the zip: {e}"));
+    let zerr = |e: zip::result::ZipError| OpError::Zip { reason: e.into() };
     let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     let opts = SimpleFileOptions::default()
         .compression_method(zip::CompressionMethod::Deflated)
@@ -442,7 +436,7 @@ pub fn zip_bytes(files: &BTreeMap<String, (String, Vec<u8>)>) -> Result<Vec<u8>>
     for (p, (_, b)) in files {
         w.start_file(p.as_str(), opts).map_err(zerr)?;
         w.write_all(b)
-            .map_err(|e| OpError::Msg(format!("cannot build the zip: {e}")))?;
+            .map_err(|e| OpError::Zip { reason: e.into() })?;
     }
     Ok(w.finish().map_err(zerr)?.into_inner())
 }

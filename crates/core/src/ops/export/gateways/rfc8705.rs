@@ -135,9 +135,9 @@ fn public_jwk(key: &PKey<Public>) -> Result<Value> {
 }
 
 fn unsupported(what: &str) -> OpError {
-    OpError::Msg(format!(
-        "rfc8705: the client certificate's key ({what}) has no JWK form here: use an ECDSA, RSA or Ed25519 key"
-    ))
+    OpError::NoJwk {
+        what: what.to_string(),
+    }
 }
 
 #[cfg(test)]
