@@ -2,11 +2,11 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use super::secrets;
 use super::{Ctx, Exit, Out, say};
-use crate::pki::inspect::{CertInfo, Inspected, Item, PfxInfo, inspect_bytes};
+use crate::ops::inspect::{self as opi, CertInfo, Inspected, Item, PfxInfo};
 use crate::report::{rfc3339, sanitize};
 
 #[derive(Debug, clap::Args)]
@@ -20,15 +20,13 @@ pub struct Args {
 
 pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
     ctx.only_table_json("inspect")?;
-    let data =
-        std::fs::read(&a.file).with_context(|| format!("cannot read {}", a.file.display()))?;
-    let at = || a.file.display().to_string();
+    let data = opi::read(&a.file)?;
     let mut locked = false;
-    let items = match inspect_bytes(&data, None).with_context(at)? {
+    let items = match opi::describe(&a.file, &data, None)? {
         Inspected::Items(i) => i,
         Inspected::PfxLocked(info) => {
             match secrets::pfx_password_if_any(a.password_file.as_deref(), ctx.global.no_input)? {
-                Some(pw) => match inspect_bytes(&data, Some(&pw)).with_context(at)? {
+                Some(pw) => match opi::describe(&a.file, &data, Some(&pw))? {
                     Inspected::Items(i) => i,
                     Inspected::PfxLocked(_) => unreachable!("password given"),
                 },
