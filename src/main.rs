@@ -9,7 +9,8 @@ mod cli;
 mod report;
 
 // the layers below, by the names the command modules use
-use mtlsctl_core::{ops, pki, profile, workspace};
+use mtlsctl_core::types as pki;
+use mtlsctl_core::{ops, profile, workspace};
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();

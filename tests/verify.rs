@@ -619,7 +619,7 @@ fn tenant_mode_without_certificate_is_an_error() {
 fn every_reason_code_is_documented() {
     let doc =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/verify.md")).unwrap();
-    for code in mtlsctl_core::pki::verify::Code::ALL {
+    for code in mtlsctl_core::types::verify::Code::ALL {
         assert!(
             doc.contains(&format!("| `{code}` |")),
             "{code} is not in docs/verify.md"

@@ -3,4 +3,4 @@
 pub mod prometheus;
 pub mod table;
 
-pub use mtlsctl_core::pki::text::{date, days_left, rfc3339, sanitize};
+pub use mtlsctl_core::types::text::{date, days_left, rfc3339, sanitize};
