@@ -72,14 +72,7 @@ pub fn csr(
     now: OffsetDateTime,
 ) -> Result<CsrReport> {
     ws.audit_preflight()?;
-    let r = profiles.resolve(
-        tenant,
-        env,
-        &LeafFlags {
-            kind,
-            ..LeafFlags::default()
-        },
-    )?;
+    let r = profiles.resolve_kind(tenant, env, kind)?;
     let kind = r.kind.value;
     let req = r.leaf_request();
     if kind == Kind::Server && req.sans.dns.is_empty() && req.sans.ip.is_empty() {
@@ -241,14 +234,7 @@ pub fn import(
     now: OffsetDateTime,
 ) -> Result<Imported> {
     ws.audit_preflight()?;
-    let r = profiles.resolve(
-        tenant,
-        env,
-        &LeafFlags {
-            kind,
-            ..LeafFlags::default()
-        },
-    )?;
+    let r = profiles.resolve_kind(tenant, env, kind)?;
     let kind = r.kind.value;
     let dir = ws.pending_dir(env, tenant, kind);
     let key_path = dir.join(PENDING_KEY);

@@ -21,7 +21,7 @@ use super::Result;
 use crate::net::tls;
 pub use crate::net::tls::Target;
 use crate::pki::inspect::{self, Brief, CrlInfo, brief};
-use crate::profile::{Dur, LeafFlags, Profiles};
+use crate::profile::{Dur, Profiles};
 use crate::workspace::inventory::{Filter, LeafRecord, Status as LeafStatus};
 use crate::workspace::{Workspace, absolute};
 
@@ -507,14 +507,7 @@ fn leaf_finding(
 /// The renewal window of a workspace leaf: its profile's renew_before, fitted to the
 /// leaf's life.
 pub fn renew_before(profiles: &Profiles, rec: &LeafRecord) -> Result<Duration> {
-    let r = profiles.resolve(
-        &rec.meta.tenant,
-        &rec.meta.env,
-        &LeafFlags {
-            kind: Some(rec.meta.kind),
-            ..LeafFlags::default()
-        },
-    )?;
+    let r = profiles.resolve_kind(&rec.meta.tenant, &rec.meta.env, Some(rec.meta.kind))?;
     Ok(rec.meta.fit_window(r.renew_before.value.to_time()))
 }
 

@@ -145,11 +145,7 @@ pub fn plan_renewals(
         due: Vec::new(),
     };
     for rec in current {
-        let flags = LeafFlags {
-            kind: Some(rec.meta.kind),
-            ..LeafFlags::default()
-        };
-        let resolved = profiles.resolve(&rec.meta.tenant, &rec.meta.env, &flags);
+        let resolved = profiles.resolve_kind(&rec.meta.tenant, &rec.meta.env, Some(rec.meta.kind));
         let (window, window_text) = match (within, &resolved) {
             (Some(w), _) => (w.to_time(), w.to_string()),
             (None, Ok(r)) => {

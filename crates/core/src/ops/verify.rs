@@ -10,7 +10,7 @@ use super::{CertNeed, Expected, OpError, Result};
 use crate::pki::Kind;
 use crate::pki::inspect::{self, CertInfo};
 use crate::pki::verify::{self, CertRef, Code, Detail, Finding, Input, Outcome, Purpose};
-use crate::profile::{LeafFlags, Profiles, Resolved};
+use crate::profile::{Profiles, Resolved};
 use crate::workspace::Workspace;
 use crate::workspace::fsutil;
 
@@ -102,14 +102,7 @@ pub fn tenant(
     kind: Option<Kind>,
     at: Option<OffsetDateTime>,
 ) -> Result<TenantReport> {
-    let r = profiles.resolve(
-        tenant,
-        env,
-        &LeafFlags {
-            kind,
-            ..LeafFlags::default()
-        },
-    )?;
+    let r = profiles.resolve_kind(tenant, env, kind)?;
     let kind = r.kind.value;
     let rec = ws
         .current_leaf(tenant, env, kind)?

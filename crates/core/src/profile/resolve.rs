@@ -645,6 +645,23 @@ impl Profiles {
         self.resolve_parsed(tenant, &tpath, &t, env, flags)
     }
 
+    /// [`Profiles::resolve`] with no flag but the kind (the profile's own when `None`).
+    pub fn resolve_kind(
+        &self,
+        tenant: &str,
+        env: &str,
+        kind: Option<Kind>,
+    ) -> Result<Resolved, ProfileError> {
+        self.resolve(
+            tenant,
+            env,
+            &LeafFlags {
+                kind,
+                ..LeafFlags::default()
+            },
+        )
+    }
+
     /// [`Profiles::resolve`] for a tenant file already parsed by [`Profiles::tenant`]
     /// (to resolve several environments of one tenant without parsing it again).
     pub fn resolve_parsed(
