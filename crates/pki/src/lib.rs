@@ -5,6 +5,7 @@ pub mod crl;
 pub mod csr;
 pub mod dn;
 pub mod fingerprint;
+pub mod hierarchy;
 pub mod inspect;
 pub mod integrity;
 pub mod keys;
