@@ -45,9 +45,26 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
     let profiles = ctx.profiles(&ws)?;
     let ca = crate::ops::ca::open(&ws, &profiles, &a.env)?;
     // a CRL older than the last one signed would let revoked clients in
-    crate::ops::doctor::check_crl(&ws, &a.env)?;
+    for l in &ca.trust_locs {
+        crate::ops::doctor::check_crl(&ws, l)?;
+    }
     let pass = a.pass.for_env(ctx, &ws, &a.env)?;
-    let unlocked = ca.unlock(&ws, &profiles, pass.as_ref())?;
+    let now = time::OffsetDateTime::now_utc();
+    {
+        let _lock = ctx.lock_for_write(&ws)?;
+        crate::ops::ca::ensure_issuing(
+            &ws,
+            &profiles,
+            &a.env,
+            None,
+            crate::pki::Kind::Server,
+            pass.as_ref(),
+            now,
+        )?;
+    }
+    let server_ca =
+        crate::ops::ca::open_for(&ws, &profiles, &a.env, None, crate::pki::Kind::Server)?;
+    let unlocked = server_ca.unlock(&ws, &profiles, pass.as_ref())?;
     let timeout = std::time::Duration::try_from(a.timeout.to_time())
         .unwrap_or(std::time::Duration::from_secs(10))
         .max(std::time::Duration::from_millis(100));
@@ -63,8 +80,7 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
         upstream,
         timeout,
     };
-    let now = time::OffsetDateTime::now_utc();
-    let gateway = serve::start(&ws, &unlocked, settings, now)?;
+    let gateway = serve::start(&ws, &ca, &unlocked, settings, now)?;
     drop(unlocked);
     let cfg = &gateway.config;
     let addr = gateway.local_addr().unwrap_or(a.listen);

@@ -6,8 +6,8 @@
 use der::Encode;
 use der::asn1::Ia5String;
 use rcgen::{
-    BasicConstraints, CertificateParams, CustomExtension, ExtendedKeyUsagePurpose, IsCa, KeyIdMethod,
-    KeyUsagePurpose, PublicKeyData, SerialNumber,
+    BasicConstraints, CertificateParams, CustomExtension, ExtendedKeyUsagePurpose, IsCa,
+    KeyIdMethod, KeyUsagePurpose, PublicKeyData, SerialNumber,
 };
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
@@ -23,6 +23,7 @@ use super::{Kind, PkiError, Result};
 /// its subdomains), `example.com` / `.example.com` / `ops@example.com` for email, and a
 /// host (`example.com` or `.example.com`) for URI.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NameSubtrees {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dns: Vec<String>,
@@ -73,6 +74,7 @@ impl NameSubtrees {
 
 /// The name constraints of an issuing CA.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NameConstraintSpec {
     #[serde(default, skip_serializing_if = "NameSubtrees::is_empty")]
     pub permitted: NameSubtrees,
@@ -197,9 +199,7 @@ pub fn cross_certify_with_serial(
     let ski = parsed
         .iter_extensions()
         .find_map(|e| match e.parsed_extension() {
-            x509_parser::extensions::ParsedExtension::SubjectKeyIdentifier(k) => {
-                Some(k.0.to_vec())
-            }
+            x509_parser::extensions::ParsedExtension::SubjectKeyIdentifier(k) => Some(k.0.to_vec()),
             _ => None,
         })
         .ok_or_else(|| {

@@ -13,6 +13,7 @@ use crate::pki::keys::{PrivateKey, generate_password};
 use crate::pki::pkcs12::{self, PfxCompat};
 use crate::pki::{Kind, PkiError, fingerprint, serial};
 use crate::profile::Resolved;
+use crate::workspace::CaLoc;
 use crate::workspace::Workspace;
 use crate::workspace::audit::Event;
 use crate::workspace::fsutil::{self, NewFile, PUBLIC, SECRET};
@@ -118,7 +119,18 @@ pub struct NewLeaf<'a> {
     pub renewed_from: Option<String>,
     /// The certificate's own renewal window (seconds), when not the profile's.
     pub renew_before_secs: Option<i64>,
+    /// The CA of this workspace that signed it (None: an external CA's certificate).
+    pub ca: Option<CaLoc>,
     pub now: OffsetDateTime,
+}
+
+/// The CA a leaf is signed with: its signer, the chain handed with the leaf, and where
+/// the CA lives (recorded in the leaf's meta.json).
+#[derive(Clone, Copy)]
+pub struct SignWith<'a> {
+    pub signer: &'a Signer,
+    pub chain: &'a [X509],
+    pub ca: &'a CaLoc,
 }
 
 /// A leaf built in memory: the files of its folder and its metadata.
@@ -209,6 +221,7 @@ fn prepare(ws: &Workspace, n: &NewLeaf<'_>) -> Result<Prepared> {
         revoked_at: None,
         revocation_reason: None,
         renew_before_secs: n.renew_before_secs,
+        ca: n.ca.clone(),
     };
     let meta_json = serde_json::to_vec_pretty(&meta).expect("meta serialises");
     let z = zeroize::Zeroizing::new;
@@ -251,10 +264,12 @@ pub(crate) struct LeafPlan<'a> {
     /// Whether it replaces the active certificate of tenant/env/kind (not for leaves
     /// signed for no tenant: partners may hold several at once).
     pub supersede: bool,
+    /// The CA that signs it.
+    pub ca: Option<&'a CaLoc>,
 }
 
 impl<'a> LeafPlan<'a> {
-    fn of(r: &'a Resolved, origin: &'a str, renewed_from: Option<&'a str>) -> Self {
+    fn of(r: &'a Resolved, origin: &'a str, renewed_from: Option<&'a str>, ca: &'a CaLoc) -> Self {
         LeafPlan {
             tenant: &r.tenant,
             env: &r.env,
@@ -263,6 +278,7 @@ impl<'a> LeafPlan<'a> {
             renewed_from,
             has_key: true,
             supersede: true,
+            ca: Some(ca),
         }
     }
 
@@ -285,6 +301,7 @@ impl<'a> LeafPlan<'a> {
             supersedes: previous.map(|p| p.meta.serial),
             has_key: self.has_key,
             audit,
+            ca: self.ca.cloned(),
         });
         Ok(())
     }
@@ -316,6 +333,7 @@ pub fn store(ws: &Workspace, n: &NewLeaf<'_>) -> Result<LeafRecord> {
         renewed_from: n.renewed_from.as_deref(),
         has_key: n.key.is_some(),
         supersede: true,
+        ca: n.ca.as_ref(),
     }
     .add_to(ws, &mut intent, &p.meta.serial)?;
     let journal = ws.begin(&intent)?;
@@ -344,8 +362,7 @@ fn prepare_issue(
     ws: &Workspace,
     r: &Resolved,
     key: &PrivateKey,
-    signer: &Signer,
-    chain: &[X509],
+    with: &SignWith<'_>,
     now: OffsetDateTime,
     origin: &str,
     renewed_from: Option<String>,
@@ -355,7 +372,7 @@ fn prepare_issue(
         &r.leaf_request(),
         &key.to_rcgen()?,
         key.algorithm().is_rsa(),
-        signer,
+        with.signer,
         now,
         serial,
     )?;
@@ -373,10 +390,11 @@ fn prepare_issue(
             origin,
             key: Some(key),
             cert_der: &built.der,
-            chain,
+            chain: with.chain,
             pfx,
             renewed_from,
             renew_before_secs: own_window(r),
+            ca: Some(with.ca.clone()),
             now,
         },
     )?;
@@ -396,8 +414,7 @@ fn own_window(r: &Resolved) -> Option<i64> {
 /// One certificate of a batch: its settings and the CA that signs it.
 pub struct BatchItem<'a> {
     pub resolved: &'a Resolved,
-    pub signer: &'a Signer,
-    pub chain: &'a [X509],
+    pub with: SignWith<'a>,
 }
 
 /// Issues several certificates with one durability barrier instead of one fsync per
@@ -434,7 +451,7 @@ pub fn issue_batch(
         let drawn = serial::random_serial()
             .map_err(OpError::from)
             .and_then(|s| {
-                LeafPlan::of(it.resolved, origin, None).add_to(
+                LeafPlan::of(it.resolved, origin, None, it.with.ca).add_to(
                     ws,
                     &mut intent,
                     &serial::to_hex(&s),
@@ -487,8 +504,7 @@ fn stage_batch(
         let r = it.resolved;
         let one = || -> Result<(Prepared, Vec<String>, fsutil::Staged)> {
             let key = PrivateKey::generate(r.key.value)?;
-            let (p, warnings) =
-                prepare_issue(ws, r, &key, it.signer, it.chain, now, origin, None, serial)?;
+            let (p, warnings) = prepare_issue(ws, r, &key, &it.with, now, origin, None, serial)?;
             let st = fsutil::stage_dir(&p.dir, &p.new_files())?;
             Ok((p, warnings, st))
         };
@@ -561,14 +577,13 @@ fn commit_batch(
 pub fn issue(
     ws: &Workspace,
     r: &Resolved,
-    signer: &Signer,
-    chain: &[X509],
+    with: &SignWith<'_>,
     now: OffsetDateTime,
     origin: &str,
     renewed_from: Option<String>,
 ) -> Result<IssueReport> {
     let key = PrivateKey::generate(r.key.value)?;
-    issue_with_key(ws, r, signer, chain, now, origin, renewed_from, &key)
+    issue_with_key(ws, r, with, now, origin, renewed_from, &key)
 }
 
 /// Like [`issue`] with a given key (renewal with --reuse-key). The serial is drawn and
@@ -577,8 +592,7 @@ pub fn issue(
 pub fn issue_with_key(
     ws: &Workspace,
     r: &Resolved,
-    signer: &Signer,
-    chain: &[X509],
+    with: &SignWith<'_>,
     now: OffsetDateTime,
     origin: &str,
     renewed_from: Option<String>,
@@ -587,20 +601,19 @@ pub fn issue_with_key(
     ws.audit_preflight()?;
     let drawn = serial::random_serial()?;
     let mut intent = Intent::new(origin, now);
-    LeafPlan::of(r, origin, renewed_from.as_deref()).add_to(
+    LeafPlan::of(r, origin, renewed_from.as_deref(), with.ca).add_to(
         ws,
         &mut intent,
         &serial::to_hex(&drawn),
     )?;
     let journal = ws.begin(&intent)?;
-    let (p, warnings) =
-        match prepare_issue(ws, r, key, signer, chain, now, origin, renewed_from, &drawn) {
-            Ok(x) => x,
-            Err(e) => {
-                journal.done(); // nothing was written
-                return Err(e);
-            }
-        };
+    let (p, warnings) = match prepare_issue(ws, r, key, with, now, origin, renewed_from, &drawn) {
+        Ok(x) => x,
+        Err(e) => {
+            journal.done(); // nothing was written
+            return Err(e);
+        }
+    };
     place(ws, &p, &intent.leaves[0])?;
     journal.done();
     let mut rep = p.report("issued");

@@ -46,16 +46,34 @@ pub struct Gateway {
 /// before the first client arrives.
 pub fn start(
     ws: &Workspace,
-    ca: &super::ca::CaSigner<'_>,
+    clients: &super::ca::EnvCa,
+    server: &super::ca::CaSigner<'_>,
     s: Settings,
     now: OffsetDateTime,
 ) -> Result<Gateway> {
-    let identity = server_identity(ws, &s.env, &ca.signer, &s.listen, &s.dns, now)?;
+    let identity = server_identity(ws, &s.env, &server.signer, &s.listen, &s.dns, now)?;
+    // the server's chain, then every CA a client certificate may chain to (a CA that
+    // issues server certificates only cannot vouch for a client: its EKU says so)
+    let mut ca: Vec<X509> = server.ca.chain().to_vec();
+    for der in &clients.trust {
+        let x = X509::from_der(der).map_err(PkiError::from)?;
+        let have = ca
+            .iter()
+            .any(|c| c.to_der().map(|d| &d == der).unwrap_or(false));
+        if !have {
+            ca.push(x);
+        }
+    }
+    let crl = clients
+        .signing
+        .as_ref()
+        .map(|l| ws.crl(l))
+        .unwrap_or_else(|| clients.crls[0].clone());
     let config = Config {
-        crl: ca.ca.crls[0].clone(),
+        crl,
         env: s.env,
         listen: s.listen,
-        ca: ca.ca.chain().to_vec(),
+        ca,
         identity,
         upstream: s.upstream,
         timeout: s.timeout,
