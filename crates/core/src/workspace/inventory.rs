@@ -444,6 +444,7 @@ mod tests {
             revoked_at: None,
             revocation_reason: None,
             renew_before_secs: None,
+            ca: None,
         }
     }
 

@@ -299,7 +299,7 @@ impl RevocationStep {
     /// Adds the revocation to the CA state unless it lists the serial already. Returns
     /// whether it changed anything.
     pub fn record(&self, ws: &Workspace) -> Result<bool, WsError> {
-        let mut state = ws.load_ca_state(&self.loc())?;
+        let mut state = ws.load_ca_state(self.loc())?;
         if state.revocations.iter().any(|r| r.serial == self.serial) {
             return Ok(false);
         }
@@ -309,7 +309,7 @@ impl RevocationStep {
             reason: self.reason.clone(),
             tenant: Some(self.tenant.clone()),
         });
-        ws.save_ca_state(&self.loc(), &state)?;
+        ws.save_ca_state(self.loc(), &state)?;
         Ok(true)
     }
 
@@ -365,6 +365,7 @@ mod tests {
             supersedes: None,
             has_key: true,
             audit: a,
+            ca: None,
         });
         let b = i.audit_step("issue", Some("renews x".into()));
         assert_ne!(i.leaves[0].audit.op_id, b.op_id);

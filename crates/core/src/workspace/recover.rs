@@ -453,7 +453,7 @@ impl Recovery<'_> {
             let dir = self.ws.leaf_dir(&rv.env, &rv.tenant, rv.kind, &rv.serial);
             let sha = read_record(&dir).map(|r| r.meta.sha256);
             let mut ev = rv.event(sha.as_deref());
-            if !self.ws.crl_lists(&rv.loc(), &rv.serial) {
+            if !self.ws.crl_lists(rv.loc(), &rv.serial) {
                 ev.detail = Some(format!(
                     "reason {}; the CRL is not re-signed yet",
                     rv.reason
@@ -468,7 +468,7 @@ impl Recovery<'_> {
     fn settle_crl(&mut self, c: &CrlStep, op: &str) -> Result<(), WsError> {
         let signed = self
             .ws
-            .read_crl(&c.loc())
+            .read_crl(c.loc())
             .and_then(|i| i.crl_number)
             .and_then(|n| u64::from_str_radix(&n, 16).ok())
             .is_some_and(|n| n >= c.crl_number);

@@ -120,6 +120,7 @@ fn entry(dir: &str, role: CaRole, built: &Built, now: OffsetDateTime) -> CaEntry
 }
 
 /// A self-signed root in the folder `dir` of the set `base`.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn build_root(
     base: &CaLoc,
     dir: &str,
@@ -149,6 +150,7 @@ pub(super) fn build_root(
 }
 
 /// An issuing CA for leaves of `kind`, signed by `parent` (the root in `parent_dir`).
+#[allow(clippy::too_many_arguments)]
 pub(super) fn build_issuing(
     base: &CaLoc,
     req: &SubCaRequest,

@@ -661,9 +661,6 @@ impl EnvCa {
     ) -> Result<CaSigner<'_>> {
         let loc = self.signing_loc()?.clone();
         let signer = load_signer(ws, &loc, passphrase, None)?;
-        // best effort: a read-only workspace still signs, and doctor keeps saying
-        // "not yet recorded"
-        let _ = super::doctor::record_on_unlock(ws, &loc, &signer.cert_der);
         Ok(CaSigner {
             ca: self,
             signer,
@@ -707,7 +704,8 @@ pub fn list(ws: &Workspace, profiles: &Profiles, env: Option<&str>) -> Result<Ve
 }
 
 /// Whether the CA keys of `env` (its own set's and its tenants') need a passphrase: the
-/// first key found decides (they share the environment's passphrase).
+/// first key found decides (they share the environment's passphrase). False when there
+/// is none: opening the CA then says what is missing.
 pub fn env_key_is_encrypted(ws: &Workspace, env: &str) -> Result<bool> {
     for base in set_bases(ws, env) {
         let Ok(set) = read_set_unchecked(ws, &base) else {
@@ -719,9 +717,8 @@ pub fn env_key_is_encrypted(ws: &Workspace, env: &str) -> Result<bool> {
             }
         }
     }
-    Err(OpError::CaKeyMissing {
-        path: ws.ca_key(env),
-    })
+    // no CA at all: the command that opens it says how to make one
+    Ok(false)
 }
 
 /// The CA a leaf names as its issuer (`meta.json`'s `ca`; older leaves: the env's first
