@@ -7,6 +7,7 @@ pub mod csr;
 pub mod doctor;
 pub mod expiry;
 pub mod export;
+pub mod gateway_test;
 pub mod inspect;
 pub mod issue;
 pub mod issue_all;
