@@ -570,12 +570,25 @@ fn revoke_fixture(
     now: OffsetDateTime,
 ) -> Result<CrlNote> {
     if reused && rec.meta.status == Status::Revoked {
-        let number = ws.load_ca_state(&own.ca.env)?.crl_number;
+        // listed by the CRL on disk (a run killed between recording the revocation and
+        // signing the CRL leaves one that does not: sign it now)
+        let listed = super::doctor::disk_crl(ws, &own.ca.env)
+            .is_some_and(|(_, info)| info.revoked.iter().any(|r| r.serial == rec.meta.serial));
+        if listed {
+            let number = ws.load_ca_state(&own.ca.env)?.crl_number;
+            return Ok(CrlNote {
+                path: ws.crl(&own.ca.env),
+                crl_number: number,
+                serial: rec.meta.serial.clone(),
+                resigned_now: false,
+            });
+        }
+        let crl = super::lifecycle::crl(ws, &own.ca.settings, &own.signer, None, now)?;
         return Ok(CrlNote {
-            path: ws.crl(&own.ca.env),
-            crl_number: number,
+            path: crl.path,
+            crl_number: crl.crl_number,
             serial: rec.meta.serial.clone(),
-            resigned_now: false,
+            resigned_now: true,
         });
     }
     let rep = super::lifecycle::revoke(
