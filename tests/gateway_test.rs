@@ -490,6 +490,26 @@ fn bad_input_is_one_line_and_forbidden_fixtures_name_the_key() {
     assert!(o.contains("could not reach the gateway"), "{o}");
     assert!(!e.contains("panicked"), "{e}");
 
+    // no current certificate: say to issue one
+    let (code, _, e) = ws_run_plain(
+        &ws,
+        &[
+            "gateway-test",
+            url.as_str(),
+            "--tenant",
+            "acme",
+            "--env",
+            "nonprod",
+            "--cases",
+            "current",
+        ],
+    );
+    assert_eq!(code, Some(1), "{e}");
+    assert!(
+        e.contains("mtlsctl issue --tenant acme --env nonprod"),
+        "{e}"
+    );
+
     // production: true forbids fixtures: named cases are refused, naming the key
     let prod = std::fs::read_to_string(ws.path("profiles/environments/prod.yaml")).unwrap();
     ws.write(

@@ -1278,6 +1278,18 @@ fn an_expired_window_needs_fixture_and_bad_times_name_their_flag() {
     );
     let e = run(&["--not-before", "+1x"], 2);
     assert!(e.contains("--not-before"), "{e}");
+    let e = run(
+        &[
+            "--not-before",
+            "-1h",
+            "--not-after",
+            "+1h",
+            "--validity",
+            "1d",
+        ],
+        2,
+    );
+    assert!(e.contains("--validity"), "{e}");
     let e = run(&["--not-before", "+1h", "--not-after", "+30m"], 1);
     assert!(
         e.contains("--not-after") && e.contains("after --not-before"),

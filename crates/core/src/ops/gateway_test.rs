@@ -382,7 +382,7 @@ pub fn prepare(
     let mut out = Vec::new();
     for &case in req.cases {
         let p = match case {
-            Case::Current => Planned::with(case, super::probe::tenant_identity(ws, tenant, env)?),
+            Case::Current => Planned::with(case, current_identity(ws, tenant, env)?),
             Case::NoCertificate => Planned {
                 case,
                 identity: None,
@@ -439,6 +439,21 @@ pub fn prepare(
         out.push(p);
     }
     Ok((out, crl))
+}
+
+/// The tenant's current client certificate, or an error that says to issue one.
+fn current_identity(ws: &Workspace, tenant: &str, env: &str) -> Result<Identity> {
+    super::probe::tenant_identity(ws, tenant, env).map_err(|e| match e {
+        OpError::NoCurrentCert {
+            tenant, env, kind, ..
+        } => OpError::NoCurrentCert {
+            tenant,
+            env,
+            kind,
+            need: super::CertNeed::GatewayTest,
+        },
+        o => o,
+    })
 }
 
 fn fixture_planned(ws: &Workspace, case: Case, rec: &LeafRecord, reused: bool) -> Result<Planned> {
