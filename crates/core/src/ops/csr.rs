@@ -275,6 +275,7 @@ pub fn import(
             pfx,
             renewed_from: None,
             renew_before_secs: None,
+            fixture: false,
             now,
         },
     )?;
@@ -371,6 +372,7 @@ pub fn sign(
                 pfx: None,
                 renewed_from: None,
                 renew_before_secs: None,
+                fixture: false,
                 now,
             },
         )?,
@@ -537,6 +539,7 @@ fn store_signed(
         revoked_at: None,
         revocation_reason: None,
         renew_before_secs: None,
+        fixture: false,
     };
     let meta_json = serde_json::to_vec_pretty(&meta).expect("meta serialises");
     let dir = ws.leaf_dir(env, SIGNED_TENANT, kind, &info.serial);

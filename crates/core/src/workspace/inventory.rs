@@ -71,6 +71,10 @@ pub struct LeafMeta {
     /// did not fit. Absent, the profile's current window applies.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub renew_before_secs: Option<i64>,
+    /// A test fixture (`issue --fixture`, `gateway-test`): never the current certificate
+    /// of its tenant/env/kind, never renewed or reissued by `issue --all`, left to expire.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fixture: bool,
 }
 
 impl LeafMeta {
@@ -338,7 +342,7 @@ impl Workspace {
         Ok(recs
             .into_iter()
             .rev()
-            .find(|r| r.meta.status == Status::Active))
+            .find(|r| r.meta.status == Status::Active && !r.meta.fixture))
     }
 
     /// Finds a leaf of `env` by serial (any tenant, any kind). A folder that cannot be
@@ -441,6 +445,7 @@ mod tests {
             revoked_at: None,
             revocation_reason: None,
             renew_before_secs: None,
+            fixture: false,
         }
     }
 
