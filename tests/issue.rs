@@ -1169,3 +1169,281 @@ fn leftovers_of_an_interrupted_run_are_never_taken_for_certificates() {
     assert_eq!(again["action"], "unchanged");
     assert_eq!(again["serial"], first["serial"]);
 }
+
+// ---------------------------------------------------------------- explicit bounds, fixtures
+
+/// An RFC 3339 time `secs` seconds from now, whole seconds.
+fn at(secs: i64) -> time::OffsetDateTime {
+    let now = time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .unwrap();
+    now + time::Duration::seconds(secs)
+}
+
+fn rfc(t: time::OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
+}
+
+#[test]
+fn explicit_bounds_are_the_certificates_to_the_second() {
+    let ws = Ws::with_cas(&["acme"]);
+    let pf = pass_arg(&ws);
+    // absolute bounds, a life of one second, an hour from now
+    let (nb, na) = (at(3600), at(3601));
+    let r = ws.json(&[
+        "issue",
+        "--tenant",
+        "acme",
+        "--env",
+        "prod",
+        "--ca-passphrase-file",
+        &pf,
+        "--not-before",
+        &rfc(nb),
+        "--not-after",
+        &rfc(na),
+    ]);
+    let cert = PathBuf::from(s(&r["files"]["cert"]));
+    assert_eq!(dates_of(&cert), (nb, na), "openssl x509 -dates: {r:#}");
+    assert_eq!(r["fixture"], serde_json::Value::Null, "{r:#}");
+    // `openssl verify` says it is not yet valid
+    let (ok, out) = verify(&ca_cert(&ws, "prod"), cert.to_str().unwrap(), "sslclient");
+    assert!(!ok && out.contains("not yet valid"), "{out}");
+
+    // relative bounds: an expired fixture, -2h .. -1h
+    let r = ws.json(&[
+        "issue",
+        "--tenant",
+        "acme",
+        "--env",
+        "nonprod",
+        "--ca-passphrase-file",
+        &pf,
+        "--not-before",
+        "-2h",
+        "--not-after",
+        "-1h",
+        "--fixture",
+    ]);
+    assert_eq!(r["fixture"], true, "{r:#}");
+    let cert = PathBuf::from(s(&r["files"]["cert"]));
+    let (b, a) = dates_of(&cert);
+    assert!((b - at(-7200)).whole_seconds().abs() <= 5, "{b} {a}");
+    assert_eq!(a - b, time::Duration::hours(1));
+    let (ok, out) = verify(
+        &ca_cert(&ws, "nonprod"),
+        cert.to_str().unwrap(),
+        "sslclient",
+    );
+    assert!(!ok && out.contains("certificate has expired"), "{out}");
+    let meta: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(cert.parent().unwrap().join("meta.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(meta["fixture"], true, "{meta:#}");
+    assert_eq!(meta["status"], "active");
+}
+
+#[test]
+fn an_expired_window_needs_fixture_and_bad_times_name_their_flag() {
+    let ws = Ws::with_cas(&["acme"]);
+    let pf = pass_arg(&ws);
+    let before = tree(&ws);
+    let base = [
+        "issue",
+        "--tenant",
+        "acme",
+        "--env",
+        "prod",
+        "--ca-passphrase-file",
+        &pf,
+    ];
+    let with = |extra: &[&str]| -> Vec<String> {
+        base.iter().chain(extra).map(|s| s.to_string()).collect()
+    };
+    let run = |extra: &[&str], code| {
+        let a = with(extra);
+        fails(&ws, &a.iter().map(String::as_str).collect::<Vec<_>>(), code)
+    };
+    let e = run(&["--not-before", "-2h", "--not-after", "-1h"], 1);
+    assert!(e.contains("--not-after") && e.contains("--fixture"), "{e}");
+    let e = run(&["--not-after", "yesterday"], 2);
+    assert!(
+        e.contains("--not-after 'yesterday'") && e.contains("RFC 3339"),
+        "{e}"
+    );
+    let e = run(&["--not-before", "+1x"], 2);
+    assert!(e.contains("--not-before"), "{e}");
+    let e = run(
+        &[
+            "--not-before",
+            "-1h",
+            "--not-after",
+            "+1h",
+            "--validity",
+            "1d",
+        ],
+        2,
+    );
+    assert!(e.contains("--validity"), "{e}");
+    let e = run(&["--not-before", "+1h", "--not-after", "+30m"], 1);
+    assert!(
+        e.contains("--not-after") && e.contains("after --not-before"),
+        "{e}"
+    );
+    assert_eq!(tree(&ws), before, "a refused issue wrote something");
+}
+
+#[test]
+fn a_short_explicit_life_fits_the_renewal_window() {
+    let ws = Ws::with_cas(&["acme"]);
+    // ten seconds: the profile's 30d renew_before gives way, as for a short --validity
+    let r = ws.issue(
+        "acme",
+        "prod",
+        &["--not-after", "+10s", "--not-before", "-0s"],
+    );
+    let cert = PathBuf::from(s(&r["files"]["cert"]));
+    let (b, a) = dates_of(&cert);
+    assert_eq!(a - b, time::Duration::seconds(10));
+    let meta: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(cert.parent().unwrap().join("meta.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(meta["renew_before_secs"], 3, "{meta:#}");
+}
+
+#[test]
+fn fixtures_are_refused_in_production_and_where_the_profile_says_so() {
+    let ws = Ws::with_cas(&["acme"]);
+    let pf = pass_arg(&ws);
+    let prod = std::fs::read_to_string(ws.path("profiles/environments/prod.yaml")).unwrap();
+    ws.write(
+        "profiles/environments/prod.yaml",
+        &format!("production: true\n{prod}"),
+    );
+    let before = tree(&ws);
+    let e = fails(
+        &ws,
+        &[
+            "issue",
+            "--tenant",
+            "acme",
+            "--env",
+            "prod",
+            "--ca-passphrase-file",
+            &pf,
+            "--fixture",
+        ],
+        1,
+    );
+    assert!(
+        e.contains("production: true") && e.contains("fixtures: true") && e.contains("prod.yaml"),
+        "{e}"
+    );
+    assert_eq!(tree(&ws), before);
+    // fixtures: true overrides production
+    ws.write(
+        "profiles/environments/prod.yaml",
+        &format!("production: true\nfixtures: true\n{prod}"),
+    );
+    let r = ws.issue("acme", "prod", &["--fixture"]);
+    assert_eq!(r["fixture"], true);
+    // fixtures: false forbids them anywhere
+    let np = std::fs::read_to_string(ws.path("profiles/environments/nonprod.yaml")).unwrap();
+    ws.write(
+        "profiles/environments/nonprod.yaml",
+        &format!("fixtures: false\n{np}"),
+    );
+    let e = fails(
+        &ws,
+        &[
+            "issue",
+            "--tenant",
+            "acme",
+            "--env",
+            "nonprod",
+            "--ca-passphrase-file",
+            &pf,
+            "--fixture",
+        ],
+        1,
+    );
+    assert!(
+        e.contains("fixtures: false") && e.contains("nonprod.yaml"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_fixture_is_never_current() {
+    let ws = Ws::with_cas(&["acme", "globex"]);
+    let pf = pass_arg(&ws);
+    let real = ws.issue("acme", "prod", &[]);
+    // a valid fixture issued after the real certificate supersedes nothing
+    let fx = ws.issue("acme", "prod", &["--fixture", "--not-after", "+1h"]);
+    assert_eq!(fx["fixture"], true);
+    let again = ws.issue("acme", "prod", &[]);
+    assert_eq!(again["action"], "unchanged", "{again:#}");
+    assert_eq!(again["serial"], real["serial"]);
+    let real_meta = std::fs::read_to_string(
+        PathBuf::from(s(&real["files"]["cert"]))
+            .parent()
+            .unwrap()
+            .join("meta.json"),
+    )
+    .unwrap();
+    assert!(real_meta.contains("\"active\""), "{real_meta}");
+
+    // an expired fixture alone: issue --all still issues the tenant a real certificate
+    ws.issue(
+        "globex",
+        "prod",
+        &["--fixture", "--not-before", "-2h", "--not-after", "-1h"],
+    );
+    let all = ws.json(&[
+        "issue",
+        "--all",
+        "--env",
+        "prod",
+        "--ca-passphrase-file",
+        &pf,
+    ]);
+    let issued: Vec<&str> = all["issued"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| s(&r["tenant"]))
+        .collect();
+    assert_eq!(issued, ["globex"], "{all:#}");
+    assert!(all["issued"][0]["fixture"].is_null());
+
+    // expiry judges the real certificates only: nothing expired, nothing due
+    let out = ws.run(&["-o", "json", "expiry"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let text = v.to_string();
+    assert!(
+        !text.contains(s(&fx["serial"])),
+        "expiry lists a fixture: {v:#}"
+    );
+
+    // list shows the fixtures as such
+    let rows = ws.json(&["list", "--env", "prod"]);
+    let fixtures: Vec<&serde_json::Value> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["fixture"] == true)
+        .collect();
+    assert_eq!(fixtures.len(), 2, "{rows:#}");
+    let table = ws.ok(&["list", "--env", "prod"]);
+    assert!(table.contains("expired (fixture)"), "{table}");
+    assert!(table.contains("(fixture)"), "{table}");
+}

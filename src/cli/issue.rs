@@ -52,6 +52,27 @@ pub struct Args {
     /// Same as --pfx-target legacy (3DES, SHA-1 MAC) for IIS 2016 / Java 8
     #[arg(long, conflicts_with = "pfx_target")]
     pub legacy: bool,
+    /// notBefore: RFC 3339 or relative to now (-1h, +10m, -2d); default now minus 5m
+    #[arg(
+        long,
+        value_name = "TIME",
+        allow_hyphen_values = true,
+        conflicts_with = "all"
+    )]
+    pub not_before: Option<String>,
+    /// notAfter: RFC 3339 or relative to now (+10m, -1h); default --not-before plus the
+    /// validity. A time in the past needs --fixture
+    #[arg(
+        long,
+        value_name = "TIME",
+        allow_hyphen_values = true,
+        conflicts_with = "all"
+    )]
+    pub not_after: Option<String>,
+    /// Issue a test fixture: recorded, never the tenant's current certificate, never
+    /// renewed (refused where the environment's profile forbids fixtures)
+    #[arg(long, conflicts_with = "all")]
+    pub fixture: bool,
     /// Issue a new certificate even if a valid one exists
     #[arg(long)]
     pub force: bool,
@@ -63,6 +84,26 @@ pub struct Args {
 }
 
 impl Args {
+    /// The flags, with --not-before/--not-after read as absolute times.
+    fn flags_at(&self, now: time::OffsetDateTime) -> Result<LeafFlags> {
+        let when = |flag: &str, v: &Option<String>| -> Result<Option<time::OffsetDateTime>> {
+            v.as_deref()
+                .map(|s| issue::parse_when(flag, s, now).map_err(|m| UsageError(m).into()))
+                .transpose()
+        };
+        let mut f = self.flags();
+        f.not_before = when("--not-before", &self.not_before)?;
+        f.not_after = when("--not-after", &self.not_after)?;
+        f.fixture = self.fixture;
+        if f.not_before.is_some() && self.validity.is_some() && f.not_after.is_some() {
+            return Err(UsageError(
+                "--validity cannot go with both --not-before and --not-after: the bounds already give the life".into(),
+            )
+            .into());
+        }
+        Ok(f)
+    }
+
     fn flags(&self) -> LeafFlags {
         LeafFlags {
             kind: self.kind,
@@ -72,6 +113,7 @@ impl Args {
             dns: self.dns.clone(),
             ip: self.ip.clone(),
             pfx_compat: self.pfx_target.or(self.legacy.then_some(PfxCompat::Legacy)),
+            ..LeafFlags::default()
         }
     }
 }
@@ -84,12 +126,14 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
     let (tenant, env) = (a.tenant.clone().unwrap(), a.env.clone().unwrap());
     let ws = ctx.workspace()?;
     let profiles = ctx.profiles(&ws)?;
-    let r = profiles.resolve(&tenant, &env, &a.flags())?;
+    let now = time::OffsetDateTime::now_utc();
+    let r = profiles.resolve(&tenant, &env, &a.flags_at(now)?)?;
     let _lock = ctx.lock_for_write(&ws)?;
     // the CA of the tenant's leaves of this kind (checked before anything is decided)
     crate::ops::ca::open_for(&ws, &profiles, &env, Some(&tenant), r.kind.value)?;
-    let now = time::OffsetDateTime::now_utc();
+    // a fixture replaces nothing, so there is nothing to keep
     if !a.force
+        && !a.fixture
         && let Some(rec) = issue::current_valid(
             &ws,
             &tenant,
@@ -137,7 +181,8 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
     }
     ctx.emit(&rep, |out| {
         ctx.note(format!(
-            "Issued a {} certificate for {tenant}/{env}.",
+            "Issued a {}{} certificate for {tenant}/{env}.",
+            if r.fixture { "test fixture " } else { "" },
             r.kind.value
         ))?;
         print_report(out, &rep)?;

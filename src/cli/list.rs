@@ -34,6 +34,8 @@ pub struct Row {
     pub days_left: i64,
     /// valid, due, expired, superseded or revoked.
     pub status: &'static str,
+    /// A test fixture (`issue --fixture`, `gateway-test`): never the current certificate.
+    pub fixture: bool,
     pub path: std::path::PathBuf,
 }
 
@@ -99,7 +101,11 @@ fn table_of(ctx: &Ctx, out: &Out, rows: &[Row], code: Exit) -> Result<()> {
             sanitize(&r.subject),
             report::date(r.not_after),
             r.days_left.to_string(),
-            r.status.to_string(),
+            if r.fixture {
+                format!("{} (fixture)", r.status)
+            } else {
+                r.status.to_string()
+            },
         ]);
     }
     say!(out, "{t}");
@@ -155,6 +161,7 @@ fn rows_of(
             not_after: r.meta.not_after,
             days_left: report::days_left(r.meta.not_after, now),
             status,
+            fixture: r.meta.fixture,
             path: r.dir.clone(),
         });
     }

@@ -10,6 +10,7 @@ pub mod csr;
 pub mod doctor;
 pub mod expiry;
 pub mod export;
+pub mod gateway_test;
 pub mod import;
 pub mod init;
 pub mod inspect;
@@ -149,6 +150,8 @@ pub enum Command {
     Doctor(doctor::Args),
     /// Handshake with a live mTLS endpoint using a client certificate, and diagnose
     Probe(probe::Args),
+    /// Judge a live mTLS gateway with a suite of good and bad client certificates
+    GatewayTest(gateway_test::Args),
     /// Run a local mTLS test gateway that checks client certificates
     Serve(serve::Args),
     /// Print a shell completion script
@@ -334,6 +337,7 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Command::Export(a) => export::run(&ctx, a)?,
         Command::Doctor(a) => doctor::run(&ctx, a)?,
         Command::Probe(a) => probe::run(&ctx, a)?,
+        Command::GatewayTest(a) => gateway_test::run(&ctx, a)?,
         Command::Serve(a) => serve::run(&ctx, a)?,
         Command::Completions(a) => completions::run_completions(&ctx, a)?,
         Command::Man(a) => completions::run_man(&ctx, a)?,

@@ -206,6 +206,22 @@ pub struct LeafRequest {
     pub clip_to_ca: bool,
 }
 
+/// Explicit bounds for a leaf (`issue --not-before/--not-after`): notBefore as given (no
+/// clock skew subtracted), notAfter as given; a missing notAfter is notBefore plus the
+/// request's validity, a missing notBefore the usual now minus [`CLOCK_SKEW`]. A window
+/// wholly in the past or in the future is built as asked: test certificates need both.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Window {
+    pub not_before: Option<OffsetDateTime>,
+    pub not_after: Option<OffsetDateTime>,
+}
+
+impl Window {
+    pub fn is_set(&self) -> bool {
+        self.not_before.is_some() || self.not_after.is_some()
+    }
+}
+
 /// Signs a leaf for `public_key` with the CA. `rsa` adds keyEncipherment.
 pub fn sign_leaf(
     req: &LeafRequest,
@@ -221,6 +237,27 @@ pub fn sign_leaf(
 /// record it before anything is signed.
 pub fn sign_leaf_with_serial(
     req: &LeafRequest,
+    public_key: &impl PublicKeyData,
+    rsa: bool,
+    signer: &Signer,
+    now: OffsetDateTime,
+    serial: &[u8; 16],
+) -> Result<Built> {
+    sign_leaf_in_window(
+        req,
+        &Window::default(),
+        public_key,
+        rsa,
+        signer,
+        now,
+        serial,
+    )
+}
+
+/// [`sign_leaf_with_serial`] within explicit bounds ([`Window`]).
+pub fn sign_leaf_in_window(
+    req: &LeafRequest,
+    window: &Window,
     public_key: &impl PublicKeyData,
     rsa: bool,
     signer: &Signer,
@@ -258,8 +295,22 @@ pub fn sign_leaf_with_serial(
         p.extended_key_usages.push(eku(other));
     }
     p.use_authority_key_identifier_extension = true;
-    p.not_before = now - CLOCK_SKEW;
-    p.not_after = now + req.validity;
+    p.not_before = window
+        .not_before
+        .map(whole_seconds)
+        .unwrap_or(now - CLOCK_SKEW);
+    p.not_after = match (window.not_after, window.not_before) {
+        (Some(t), _) => whole_seconds(t),
+        (None, Some(nb)) => whole_seconds(nb) + req.validity,
+        (None, None) => now + req.validity,
+    };
+    if p.not_after <= p.not_before {
+        return Err(PkiError::Invalid(format!(
+            "notAfter ({}) must be after notBefore ({})",
+            crate::text::rfc3339(p.not_after),
+            crate::text::rfc3339(p.not_before)
+        )));
+    }
     if p.not_after > signer.not_after {
         if req.clip_to_ca {
             warnings.push(format!(
@@ -273,7 +324,12 @@ pub fn sign_leaf_with_serial(
             });
         }
     }
-    if p.not_after <= now {
+    let expired = match window.is_set() {
+        // an explicit window may lie in the past; the CA must still be valid
+        true => signer.not_after <= now,
+        false => p.not_after <= now,
+    };
+    if expired {
         return Err(PkiError::CaExpired {
             not_after: signer.not_after,
         });
@@ -287,6 +343,42 @@ pub fn sign_leaf_with_serial(
         not_before: p.not_before,
         not_after: p.not_after,
         warnings,
+    })
+}
+
+/// A self-signed leaf with `req`'s subject, names and EKU, signed by its own `key`: what
+/// an impostor who copied a tenant's subject and SANs would present (`gateway-test`).
+/// No CA vouches for it; it is never stored.
+pub fn self_signed_leaf(req: &LeafRequest, key: &PrivateKey, now: OffsetDateTime) -> Result<Built> {
+    let now = whole_seconds(now);
+    let serial = random_serial()?;
+    let mut p = CertificateParams::default();
+    p.distinguished_name = req.subject.to_rcgen();
+    p.subject_alt_names = req.sans.to_rcgen()?;
+    p.is_ca = IsCa::ExplicitNoCa;
+    p.key_usages = if key.algorithm().is_rsa() {
+        vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+        ]
+    } else {
+        vec![KeyUsagePurpose::DigitalSignature]
+    };
+    p.extended_key_usages = vec![match req.kind {
+        Kind::Client => ExtendedKeyUsagePurpose::ClientAuth,
+        Kind::Server => ExtendedKeyUsagePurpose::ServerAuth,
+    }];
+    p.not_before = now - CLOCK_SKEW;
+    p.not_after = now + req.validity;
+    p.serial_number = Some(SerialNumber::from_slice(&serial));
+    let cert = p.self_signed(&key.to_rcgen()?)?;
+    Ok(Built {
+        der: cert.der().to_vec(),
+        pem: cert.pem(),
+        serial: serial.to_vec(),
+        not_before: p.not_before,
+        not_after: p.not_after,
+        warnings: Vec::new(),
     })
 }
 
@@ -408,6 +500,68 @@ mod tests {
             OffsetDateTime::now_utc(),
         );
         assert!(matches!(e, Err(PkiError::ServerWithoutSan)));
+    }
+
+    #[test]
+    fn explicit_window_is_kept_to_the_second() {
+        let (signer, _) = ca();
+        let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+        let kp = key.to_rcgen().unwrap();
+        let now = whole_seconds(OffsetDateTime::now_utc());
+        let w = Window {
+            not_before: Some(now - Duration::hours(2)),
+            not_after: Some(now - Duration::hours(1)),
+        };
+        let r = leaf(Kind::Client, 30, false);
+        let b = sign_leaf_in_window(&r, &w, &kp, false, &signer, now, &random_serial().unwrap())
+            .unwrap();
+        assert_eq!(
+            (b.not_before, b.not_after),
+            (now - Duration::hours(2), now - Duration::hours(1))
+        );
+        let one_second = Window {
+            not_before: Some(now + Duration::hours(1)),
+            not_after: Some(now + Duration::hours(1) + Duration::seconds(1)),
+        };
+        let b = sign_leaf_in_window(
+            &r,
+            &one_second,
+            &kp,
+            false,
+            &signer,
+            now,
+            &random_serial().unwrap(),
+        )
+        .unwrap();
+        assert_eq!(b.not_after - b.not_before, Duration::seconds(1));
+        let backwards = Window {
+            not_before: Some(now),
+            not_after: Some(now - Duration::seconds(1)),
+        };
+        let e = sign_leaf_in_window(
+            &r,
+            &backwards,
+            &kp,
+            false,
+            &signer,
+            now,
+            &random_serial().unwrap(),
+        );
+        assert!(matches!(e, Err(PkiError::Invalid(_))));
+    }
+
+    #[test]
+    fn self_signed_leaf_is_its_own_issuer() {
+        let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+        let b = self_signed_leaf(
+            &leaf(Kind::Client, 1, false),
+            &key,
+            OffsetDateTime::now_utc(),
+        )
+        .unwrap();
+        let (_, c) = x509_parser::parse_x509_certificate(&b.der).unwrap();
+        assert_eq!(c.subject(), c.issuer());
+        assert!(!c.is_ca());
     }
 
     #[test]

@@ -276,6 +276,7 @@ pub fn import(
             renewed_from: None,
             renew_before_secs: None,
             ca: None,
+            fixture: false,
             now,
         },
     )?;
@@ -373,6 +374,7 @@ pub fn sign(
                 renewed_from: None,
                 renew_before_secs: None,
                 ca: Some(with.ca.clone()),
+                fixture: false,
                 now,
             },
         )?,
@@ -546,6 +548,7 @@ fn store_signed(
         revocation_reason: None,
         renew_before_secs: None,
         ca: Some(ca.clone()),
+        fixture: false,
     };
     let meta_json = serde_json::to_vec_pretty(&meta).expect("meta serialises");
     let dir = ws.leaf_dir(env, SIGNED_TENANT, kind, &info.serial);

@@ -296,7 +296,7 @@ pub fn ca_warnings(ws: &Workspace, profiles: &Profiles, env: Option<&str>) -> Ve
 // CRL numbers
 
 /// The CRL on disk: its DER and what it says, if it can be read.
-fn disk_crl(ws: &Workspace, ca: &CaLoc) -> Option<(Vec<u8>, CrlInfo)> {
+pub(crate) fn disk_crl(ws: &Workspace, ca: &CaLoc) -> Option<(Vec<u8>, CrlInfo)> {
     let data = ws.read(&ws.crl(ca)).ok()?;
     let block = inspect::blocks(&data)
         .ok()?

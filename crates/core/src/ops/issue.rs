@@ -51,6 +51,9 @@ pub struct IssueReport {
     pub not_after: OffsetDateTime,
     pub sha256: String,
     pub files: LeafFiles,
+    /// A test fixture (never the tenant's current certificate); absent when false.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub fixture: bool,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
 }
@@ -86,8 +89,33 @@ pub fn report_of(rec: &LeafRecord, action: &'static str) -> Result<IssueReport> 
         not_after: info.not_after,
         sha256: rec.meta.sha256.clone(),
         files: files_of(rec),
+        fixture: rec.meta.fixture,
         warnings: Vec::new(),
     })
+}
+
+/// A time on the command line (`--not-before`, `--not-after`): RFC 3339
+/// (`2026-03-01T00:00:00Z`) or relative to `now` with a sign and one unit (`-1h`,
+/// `+10m`, `-2d`, `+45s`). `flag` names it in the error.
+pub fn parse_when(flag: &str, s: &str, now: OffsetDateTime) -> Result<OffsetDateTime, String> {
+    let t = s.trim();
+    let bad = || {
+        format!(
+            "{flag} '{s}' is not a time: give RFC 3339 (2026-03-01T00:00:00Z) or a signed duration relative to now (-1h, +10m, -2d)"
+        )
+    };
+    if let Some(rest) = t.strip_prefix('+').or_else(|| t.strip_prefix('-')) {
+        let d: crate::profile::Dur = rest.parse().map_err(|_| bad())?;
+        let d = d.to_time();
+        return Ok(cert::whole_seconds(if t.starts_with('-') {
+            now - d
+        } else {
+            now + d
+        }));
+    }
+    OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+        .map(|x| x.to_offset(time::UtcOffset::UTC))
+        .map_err(|_| bad())
 }
 
 /// The current certificate of tenant/env/kind when it is valid and not yet due for
@@ -121,6 +149,8 @@ pub struct NewLeaf<'a> {
     pub renew_before_secs: Option<i64>,
     /// The CA of this workspace that signed it (None: an external CA's certificate).
     pub ca: Option<CaLoc>,
+    /// A test fixture: recorded, never current, supersedes nothing.
+    pub fixture: bool,
     pub now: OffsetDateTime,
 }
 
@@ -186,6 +216,7 @@ impl Prepared {
                 pfx: has(PFX),
                 pfx_password: has(PFX_PASS),
             },
+            fixture: self.meta.fixture,
             warnings: Vec::new(),
         }
     }
@@ -222,6 +253,7 @@ fn prepare(ws: &Workspace, n: &NewLeaf<'_>) -> Result<Prepared> {
         revocation_reason: None,
         renew_before_secs: n.renew_before_secs,
         ca: n.ca.clone(),
+        fixture: n.fixture,
     };
     let meta_json = serde_json::to_vec_pretty(&meta).expect("meta serialises");
     let z = zeroize::Zeroizing::new;
@@ -277,7 +309,8 @@ impl<'a> LeafPlan<'a> {
             origin,
             renewed_from,
             has_key: true,
-            supersede: true,
+            // a test fixture never replaces the tenant's certificate
+            supersede: !r.fixture,
             ca: Some(ca),
         }
     }
@@ -332,7 +365,7 @@ pub fn store(ws: &Workspace, n: &NewLeaf<'_>) -> Result<LeafRecord> {
         origin: n.origin,
         renewed_from: n.renewed_from.as_deref(),
         has_key: n.key.is_some(),
-        supersede: true,
+        supersede: !n.fixture,
         ca: n.ca.as_ref(),
     }
     .add_to(ws, &mut intent, &p.meta.serial)?;
@@ -368,8 +401,9 @@ fn prepare_issue(
     renewed_from: Option<String>,
     serial: &[u8; 16],
 ) -> Result<(Prepared, Vec<String>)> {
-    let built = cert::sign_leaf_with_serial(
+    let built = cert::sign_leaf_in_window(
         &r.leaf_request(),
+        &r.window,
         &key.to_rcgen()?,
         key.algorithm().is_rsa(),
         with.signer,
@@ -395,6 +429,7 @@ fn prepare_issue(
             renewed_from,
             renew_before_secs: own_window(r),
             ca: Some(with.ca.clone()),
+            fixture: r.fixture,
             now,
         },
     )?;

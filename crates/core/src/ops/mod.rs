@@ -7,6 +7,7 @@ pub mod csr;
 pub mod doctor;
 pub mod expiry;
 pub mod export;
+pub mod gateway_test;
 pub mod inspect;
 pub mod issue;
 pub mod issue_all;
@@ -354,6 +355,8 @@ pub enum CertNeed {
     Probe,
     /// `export`: the client certificate handed to a gateway.
     Handoff,
+    /// `gateway-test`: the certificate the suite expects the gateway to accept.
+    GatewayTest,
 }
 
 fn no_current(tenant: &str, env: &str, kind: Option<Kind>, need: CertNeed) -> String {
@@ -370,6 +373,10 @@ fn no_current(tenant: &str, env: &str, kind: Option<Kind>, need: CertNeed) -> St
         ),
         CertNeed::Probe => format!(
             "{tenant}/{env} has no current {}certificate: run `mtlsctl issue --tenant {tenant} --env {env}`, or probe with --cert/--key",
+            k(" ")
+        ),
+        CertNeed::GatewayTest => format!(
+            "{tenant}/{env} has no current {}certificate for the suite's `current` case: run `mtlsctl issue --tenant {tenant} --env {env}` first",
             k(" ")
         ),
         CertNeed::Handoff => format!(

@@ -32,6 +32,14 @@ pub struct ConfigFile {
 pub struct EnvFile {
     #[serde(default)]
     pub description: S<String>,
+    /// A production environment: test fixtures are forbidden unless `fixtures` says
+    /// otherwise.
+    #[serde(default)]
+    pub production: S<bool>,
+    /// Whether test fixtures (`issue --fixture`, `gateway-test`) may be issued here
+    /// (default: true, false when `production: true`).
+    #[serde(default)]
+    pub fixtures: S<bool>,
     #[serde(default)]
     pub ca: Option<CaLayer>,
     #[serde(default)]

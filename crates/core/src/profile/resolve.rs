@@ -11,7 +11,7 @@ use super::duration::Dur;
 use super::model::{CaLayer, CaScope, EkuMode, LeafLayer, TenantFile};
 use super::{ProfileError, Profiles};
 use crate::pki::Kind;
-use crate::pki::cert::{CaRequest, LeafRequest, Sans};
+use crate::pki::cert::{CaRequest, LeafRequest, Sans, Window};
 use crate::pki::dn::{Subject, escape_value};
 use crate::pki::hierarchy::{NameConstraintSpec, SubCaRequest};
 use crate::pki::keys::KeyAlgorithm;
@@ -99,6 +99,22 @@ pub struct LeafFlags {
     pub dns: Vec<String>,
     pub ip: Vec<IpAddr>,
     pub pfx_compat: Option<PfxCompat>,
+    /// `--not-before` / `--not-after`: explicit bounds, as absolute times.
+    pub not_before: Option<time::OffsetDateTime>,
+    pub not_after: Option<time::OffsetDateTime>,
+    /// `--fixture`: a test fixture, where the environment allows them.
+    pub fixture: bool,
+}
+
+/// Whether an environment allows test fixtures, and which setting says so.
+#[derive(Clone, Debug, Serialize)]
+pub struct FixturePolicy {
+    pub allowed: bool,
+    /// The setting that decides, as a person would look for it ("fixtures: false in
+    /// profiles/environments/prod.yaml:3:11", or "default").
+    pub because: String,
+    #[serde(skip)]
+    source: Source,
 }
 
 /// The effective settings of one tenant's certificate in one environment.
@@ -122,6 +138,12 @@ pub struct Resolved {
     pub pfx_enabled: Val<bool>,
     pub pfx_compat: Val<PfxCompat>,
     pub pfx_friendly_name: Val<String>,
+    /// Explicit bounds given by flag (none: now minus the clock skew, plus `validity`).
+    #[serde(skip)]
+    pub window: Window,
+    /// A test fixture (`--fixture`): recorded, never current.
+    #[serde(skip)]
+    pub fixture: bool,
     #[serde(skip)]
     subject_parsed: Subject,
 }
@@ -950,7 +972,13 @@ impl Profiles {
             Dur::days(defaults::VALIDITY_DAYS),
         );
         flag(&mut validity, flags.validity, "--validity");
-        if validity.value.secs() < 60 {
+        let window = Window {
+            not_before: flags.not_before,
+            not_after: flags.not_after,
+        };
+        if let Some(life) = self.explicit_life(&window, &validity, env, flags.fixture)? {
+            validity = life;
+        } else if validity.value.secs() < 60 {
             return Err(err_at(
                 self,
                 &validity.source,
@@ -1015,8 +1043,110 @@ impl Profiles {
             pfx_enabled,
             pfx_compat,
             pfx_friendly_name,
+            window,
+            fixture: flags.fixture,
             subject_parsed,
         })
+    }
+
+    /// Whether `env` allows test fixtures: its `fixtures:` when set, else not when it
+    /// says `production: true`, else yes.
+    pub fn fixture_policy(&self, env: &str) -> Result<FixturePolicy, ProfileError> {
+        self.check_env(env)?;
+        let (path, f) = &self.envs[env];
+        let at = |key: &str, s: &Spanned<bool>| {
+            let source = src(self, path, s);
+            (format!("{key}: {} in {source}", s.value), source)
+        };
+        Ok(match (&f.fixtures, &f.production) {
+            (Some(s), _) => {
+                let (because, source) = at("fixtures", s);
+                FixturePolicy {
+                    allowed: s.value,
+                    because,
+                    source,
+                }
+            }
+            (None, Some(s)) if s.value => {
+                let (because, source) = at("production", s);
+                FixturePolicy {
+                    allowed: false,
+                    because,
+                    source,
+                }
+            }
+            _ => FixturePolicy {
+                allowed: true,
+                because: "default (no production: true, no fixtures: false)".into(),
+                source: Source::Default,
+            },
+        })
+    }
+
+    /// Refuses a test fixture where `env` forbids them, naming the setting.
+    pub fn check_fixtures_allowed(&self, env: &str) -> Result<(), ProfileError> {
+        let p = self.fixture_policy(env)?;
+        if p.allowed {
+            return Ok(());
+        }
+        let fix = match &p.source {
+            Source::File { file, .. } if p.because.starts_with("production") => {
+                format!("set fixtures: true in {file} to allow them")
+            }
+            _ => "set fixtures: true there to allow them".to_string(),
+        };
+        Err(err_at(
+            self,
+            &p.source,
+            format!(
+                "environment '{env}' forbids test fixtures ({}): {fix}",
+                p.because
+            ),
+        ))
+    }
+
+    /// With explicit bounds (`--not-before/--not-after`), the certificate's life as its
+    /// validity: any length down to 1s, its renewal window fitted to it as for a short
+    /// validity. A window already over is only for a test fixture. None without bounds.
+    fn explicit_life(
+        &self,
+        w: &Window,
+        validity: &Val<Dur>,
+        env: &str,
+        fixture: bool,
+    ) -> Result<Option<Val<Dur>>, ProfileError> {
+        if fixture {
+            self.check_fixtures_allowed(env)?;
+        }
+        if !w.is_set() {
+            return Ok(None);
+        }
+        let now = time::OffsetDateTime::now_utc();
+        let nb = w.not_before.unwrap_or(now - crate::pki::cert::CLOCK_SKEW);
+        let na = w.not_after.unwrap_or(nb + validity.value.to_time());
+        let secs = (na - nb).whole_seconds();
+        if secs < 1 {
+            return Err(ProfileError::Flag(format!(
+                "--not-after ({}) must be at least 1s after --not-before ({}): give a later --not-after",
+                crate::pki::text::rfc3339(na),
+                crate::pki::text::rfc3339(nb)
+            )));
+        }
+        if na <= now && !fixture {
+            return Err(ProfileError::Flag(format!(
+                "--not-after {} is in the past: an expired certificate is only issued as a test fixture; add --fixture",
+                crate::pki::text::rfc3339(na)
+            )));
+        }
+        let flag = match (w.not_before.is_some(), w.not_after.is_some()) {
+            (true, true) => "--not-before/--not-after",
+            (true, false) => "--not-before",
+            _ => "--not-after",
+        };
+        Ok(Some(Val {
+            value: Dur::from_secs(secs),
+            source: Source::Flag { flag: flag.into() },
+        }))
     }
 
     /// The PFX friendly name, placeholders expanded.

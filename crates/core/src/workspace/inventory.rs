@@ -74,6 +74,10 @@ pub struct LeafMeta {
     /// The CA that signed it (absent: the env's first root, as older versions issued).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca: Option<super::CaLoc>,
+    /// A test fixture (`issue --fixture`, `gateway-test`): never the current certificate
+    /// of its tenant/env/kind, never renewed or reissued by `issue --all`, left to expire.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fixture: bool,
 }
 
 impl LeafMeta {
@@ -341,7 +345,7 @@ impl Workspace {
         Ok(recs
             .into_iter()
             .rev()
-            .find(|r| r.meta.status == Status::Active))
+            .find(|r| r.meta.status == Status::Active && !r.meta.fixture))
     }
 
     /// Finds a leaf of `env` by serial (any tenant, any kind). A folder that cannot be
@@ -445,6 +449,7 @@ mod tests {
             revocation_reason: None,
             renew_before_secs: None,
             ca: None,
+            fixture: false,
         }
     }
 

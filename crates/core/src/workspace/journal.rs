@@ -282,7 +282,7 @@ pub(crate) fn mark_superseded(dir: &Path, by: &str) -> Result<bool, WsError> {
     let Some(mut rec) = recover::read_record(dir) else {
         return Ok(false);
     };
-    if rec.meta.status != Status::Active {
+    if rec.meta.status != Status::Active || rec.meta.fixture {
         return Ok(false);
     }
     rec.meta.status = Status::Superseded;

@@ -411,7 +411,7 @@ impl Recovery<'_> {
         })?;
         let active: Vec<&LeafRecord> = recs
             .iter()
-            .filter(|r| r.meta.status == Status::Active)
+            .filter(|r| r.meta.status == Status::Active && !r.meta.fixture)
             .collect();
         let Some((newest, older)) = active.split_last() else {
             return Ok(());
