@@ -2,6 +2,8 @@
 //! real binary, and independent judges (openssl, keytool).
 #![allow(dead_code)]
 
+pub mod nginx;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

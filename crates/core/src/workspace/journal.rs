@@ -142,6 +142,18 @@ pub struct CaStep {
     /// the CA it belongs to is not placed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub root_key_out: Option<PathBuf>,
+    /// A CA certificate the change re-issues in place (a one-tier root given room for an
+    /// issuing CA): written before hierarchy.json, which records its SHA-256.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reissued: Option<ReissuedCert>,
+}
+
+/// A CA certificate re-issued with the same name and key.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ReissuedCert {
+    pub ca: CaLoc,
+    /// The new certificate, PEM (public).
+    pub pem: String,
 }
 
 impl CaStep {

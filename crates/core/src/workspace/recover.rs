@@ -616,6 +616,11 @@ impl Recovery<'_> {
                     fsutil::sync_dir(dir.parent().unwrap_or(self.ws.root()))?;
                 }
             }
+            if let Some(r) = &c.reissued
+                && fsutil::read(&self.ws.ca_cert(&r.ca)).ok().as_deref() != Some(r.pem.as_bytes())
+            {
+                fsutil::write_atomic(&self.ws.ca_cert(&r.ca), r.pem.as_bytes(), fsutil::PUBLIC)?;
+            }
             self.ws.save_hierarchy(&set, want)?;
             self.note(
                 Action::CaPlaced,

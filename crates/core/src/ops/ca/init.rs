@@ -257,6 +257,7 @@ pub fn init(
         dirs: Vec::new(),
         hierarchy: None,
         root_key_out: offline_path.clone(),
+        reissued: None,
     });
     let journal = ws.begin(&intent)?;
     let step = intent.ca.as_ref().expect("journaled above");

@@ -12,7 +12,7 @@ mod signer;
 
 pub use init::{MIN_PASSPHRASE_CHARS, check_new_passphrase, init, passphrase_var};
 pub use rotate::{RetireReport, RotateReport, RotateRequest, Tier, ensure_issuing, retire, rotate};
-pub use signer::{key_is_encrypted, load_signer};
+pub use signer::{key_is_encrypted, load_key, load_signer};
 
 pub use crate::workspace::hierarchy::{CaRole, CaStatus};
 
@@ -415,21 +415,26 @@ impl CaSet {
     /// then the cross-certificate while its new root is not yet everyone's (so a peer
     /// that holds only the old root builds a path), else the root.
     fn chain_from<'a>(&'a self, signing: &'a CaView) -> Vec<&'a CaView> {
+        // during a root rotation's overlap the issuing CA travels as certified by the
+        // old root, which every gateway still trusts; those that have the new root
+        // find the issuing CA in their bundle
+        let cross = self.cas.iter().find(|c| {
+            c.entry.role == CaRole::Cross
+                && c.entry.status != CaStatus::Retired
+                && c.entry.certifies.as_deref() == Some(signing.entry.dir.as_str())
+                && c.entry
+                    .parent
+                    .as_deref()
+                    .and_then(|p| self.view(p))
+                    .is_some_and(|p| p.entry.status != CaStatus::Retired)
+        });
+        if let Some(x) = cross {
+            return vec![x];
+        }
         let mut out = vec![signing];
         let mut cur = signing;
         while let Some(p) = cur.entry.parent.as_deref().and_then(|p| self.view(p)) {
-            let cross = self.cas.iter().find(|c| {
-                c.entry.role == CaRole::Cross
-                    && c.entry.status != CaStatus::Retired
-                    && c.entry.certifies.as_deref() == Some(p.entry.dir.as_str())
-            });
-            match cross {
-                Some(x) => {
-                    out.push(x);
-                    break;
-                }
-                None => out.push(p),
-            }
+            out.push(p);
             cur = p;
         }
         out

@@ -18,7 +18,7 @@ use crate::profile::Profiles;
 use crate::workspace::fsutil::{self, NewFile, PUBLIC};
 use crate::workspace::hierarchy::{CaEntry, CaRole, CaStatus, Hierarchy};
 use crate::workspace::inventory::{Filter, Status};
-use crate::workspace::journal::{CaStep, Intent};
+use crate::workspace::journal::{CaStep, Intent, ReissuedCert};
 use crate::workspace::{CaLoc, Workspace};
 
 /// Which tier `ca rotate` replaces.
@@ -158,8 +158,37 @@ pub fn rotate(
     }
     let alg = settings.key.value;
     let mut made: Vec<NewCa> = Vec::new();
-    let mut cross: Option<(CaEntry, cert::Built)> = None;
+    let mut cross: Vec<(CaEntry, cert::Built)> = Vec::new();
     let mut offline_path = None;
+    let mut reissued: Option<cert::Built> = None;
+    let mut migrated_signer = None;
+    if req.tier == Tier::Issuing
+        && crate::pki::inspect::cert_info(&old_root.der)?.path_length == Some(0)
+    {
+        // a one-tier root (path length 0) has no room for an issuing CA: it is
+        // re-issued with the same name and key, so everything it signed still verifies
+        let key = super::load_key(ws, &old_root.loc, req.passphrase, req.root_key)?;
+        let subject =
+            crate::pki::dn::Subject::parse(&crate::pki::inspect::cert_info(&old_root.der)?.subject)
+                .map_err(OpError::Msg)?;
+        let rserial = crate::pki::serial::random_serial()?;
+        let built = hier::reissue_root_with_serial(
+            &old_root.der,
+            &subject,
+            &key,
+            settings.path_length.value.max(1),
+            now,
+            &rserial,
+        )?;
+        migrated_signer = Some(Signer::new(&built.der, &key)?);
+        if let Some(e) = h.get_mut(&old_root.entry.dir) {
+            e.serial = crate::pki::serial::to_hex(&built.serial);
+            e.sha256 = sha256_hex(&built.der);
+            e.not_after = built.not_after;
+        }
+        reissued = Some(built);
+    }
+    let old_signer = migrated_signer.unwrap_or(old_signer);
     match req.tier {
         Tier::Issuing => {
             for k in &kinds {
@@ -206,36 +235,14 @@ pub fn rotate(
             if let Some(d) = req.root_key_out {
                 offline_path = Some(offline_key_path(d, &base, &serial_hex));
             }
-            let xserial = crate::pki::serial::random_serial()?;
-            let xbuilt = hier::cross_certify_with_serial(
-                &root.built.der,
-                &rreq2.subject,
-                &root.key.to_rcgen()?,
-                &old_signer,
-                now,
-                &xserial,
-            )?;
-            let xhex = crate::pki::serial::to_hex(&xserial);
-            let xentry = CaEntry {
-                dir: format!("cross/{xhex}"),
-                role: CaRole::Cross,
-                kind: None,
-                parent: Some(old_root.entry.dir.clone()),
-                certifies: Some(dir.clone()),
-                status: CaStatus::Active,
-                serial: xhex,
-                sha256: sha256_hex(&xbuilt.der),
-                offline: false,
-                not_after: xbuilt.not_after,
-                created_at: cert::whole_seconds(now),
-            };
             let new_signer = root.signer()?;
             for k in &kinds {
                 let s = crate::pki::serial::random_serial()?;
                 let gen_ = h.issuing_generations(*k) + 1;
-                made.push(build_issuing(
+                let sub = settings.issuing_request(*k, gen_);
+                let issuing = build_issuing(
                     &base,
-                    &settings.issuing_request(*k, gen_),
+                    &sub,
                     *k,
                     alg,
                     req.passphrase,
@@ -244,10 +251,38 @@ pub fn rotate(
                     &dir,
                     now,
                     &s,
-                )?);
+                )?;
+                // the same issuing CA certified by the old root: what gateways that hold
+                // only the old root build the new leaves' path through (leaf -> it ->
+                // old root, within the old root's path length)
+                let xserial = crate::pki::serial::random_serial()?;
+                let xbuilt = hier::sign_sub_ca_with_serial(
+                    &sub,
+                    &issuing.key.to_rcgen()?,
+                    &old_signer,
+                    now,
+                    &xserial,
+                )?;
+                let xhex = crate::pki::serial::to_hex(&xserial);
+                cross.push((
+                    CaEntry {
+                        dir: format!("cross/{xhex}"),
+                        role: CaRole::Cross,
+                        kind: Some(*k),
+                        parent: Some(old_root.entry.dir.clone()),
+                        certifies: Some(issuing.entry.dir.clone()),
+                        status: CaStatus::Active,
+                        serial: xhex,
+                        sha256: sha256_hex(&xbuilt.der),
+                        offline: false,
+                        not_after: xbuilt.not_after,
+                        created_at: cert::whole_seconds(now),
+                    },
+                    xbuilt,
+                ));
+                made.push(issuing);
             }
             made.insert(0, root);
-            cross = Some((xentry, xbuilt));
         }
     }
     fault::hit(Fault::AfterSign);
@@ -277,7 +312,7 @@ pub fn rotate(
     for n in &made {
         h.cas.push(n.entry.clone());
     }
-    if let Some((x, _)) = &cross {
+    for (x, _) in &cross {
         h.cas.push(x.clone());
     }
     let first_serial = made
@@ -285,16 +320,10 @@ pub fn rotate(
         .map(|m| m.entry.serial.clone())
         .unwrap_or_default();
     let mut intent = Intent::new("ca-rotate", now);
-    let detail = rotate_detail(
-        req.tier,
-        &made,
-        cross.as_ref().map(|c| &c.0),
-        &retiring_dirs,
-        &set,
-    );
+    let detail = rotate_detail(req.tier, &made, &cross, &retiring_dirs, &set);
     let audit = intent.audit_step("ca-rotate", Some(detail));
     let mut dirs: Vec<CaLoc> = made.iter().map(|m| m.loc.clone()).collect();
-    if let Some((x, _)) = &cross {
+    for (x, _) in &cross {
         dirs.push(base.child(&x.dir));
     }
     intent.ca = Some(CaStep {
@@ -305,6 +334,10 @@ pub fn rotate(
         dirs: dirs.clone(),
         hierarchy: Some(h.clone()),
         root_key_out: offline_path.clone(),
+        reissued: reissued.as_ref().map(|b| ReissuedCert {
+            ca: old_root.loc.clone(),
+            pem: b.pem.clone(),
+        }),
     });
     let journal = ws.begin(&intent)?;
     let step = intent.ca.as_ref().expect("journaled above");
@@ -322,12 +355,15 @@ pub fn rotate(
             let names = n.files("");
             place(ws, &n.loc, &names)?;
         }
-        if let Some((x, b)) = &cross {
+        for (x, b) in &cross {
             place(
                 ws,
                 &base.child(&x.dir),
                 &[("ca.crt".to_string(), b.pem.as_bytes(), PUBLIC)],
             )?;
+        }
+        if let Some(b) = &reissued {
+            fsutil::write_atomic(&ws.ca_cert(&old_root.loc), b.pem.as_bytes(), PUBLIC)?;
         }
         fault::hit(Fault::AfterPlace);
         ws.save_hierarchy(&base, &h)?;
@@ -354,6 +390,11 @@ pub fn rotate(
     journal.done();
     for n in &made {
         crate::ops::doctor::record_ca(ws, &n.loc, &n.built.der, "ca-rotate", 1)?;
+    }
+    if let Some(b) = &reissued {
+        let state = ws.load_ca_state(&old_root.loc)?;
+        let floor = crate::ops::doctor::crl_floor(ws, &old_root.loc, &state);
+        crate::ops::doctor::record_ca(ws, &old_root.loc, &b.der, "ca-rotate", floor)?;
     }
     let after = read_set(ws, &base)?;
     let retiring_locs: Vec<CaLoc> = retiring_dirs
@@ -399,7 +440,7 @@ pub fn rotate(
 fn rotate_detail(
     tier: Tier,
     made: &[NewCa],
-    cross: Option<&CaEntry>,
+    cross: &[(CaEntry, cert::Built)],
     retiring: &[String],
     set: &CaSet,
 ) -> String {
@@ -410,7 +451,7 @@ fn rotate_detail(
             None => format!("new root {}", m.entry.serial),
         })
         .collect();
-    if let Some(x) = cross {
+    for (x, _) in cross {
         parts.push(format!("cross-certificate {}", x.serial));
     }
     let old: Vec<String> = retiring
@@ -606,6 +647,7 @@ pub fn retire(
         dirs: Vec::new(),
         hierarchy: Some(h.clone()),
         root_key_out: None,
+        reissued: None,
     });
     let journal = ws.begin(&intent)?;
     let step = intent.ca.as_ref().expect("journaled above");

@@ -34,6 +34,29 @@ pub fn load_signer(
     key_file: Option<&Path>,
 ) -> Result<Signer> {
     let der = read_cert(ws, ca)?;
+    let key = load_key(ws, ca, passphrase, key_file)?;
+    let signer = Signer::new(&der, &key).map_err(|e| match e {
+        PkiError::Invalid(m) => OpError::input(
+            &key_file.map_or_else(|| ws.ca_key(ca), Path::to_path_buf),
+            PkiError::Invalid(m),
+        ),
+        other => other.into(),
+    })?;
+    // best effort: a read-only workspace still signs, and doctor keeps saying "not yet
+    // recorded"; the key matching the certificate is what lets an older workspace
+    // record it
+    let _ = crate::ops::doctor::record_on_unlock(ws, ca, &signer.cert_der);
+    Ok(signer)
+}
+
+/// The key of the CA `ca` (see [`load_signer`]), re-encrypted with today's parameters
+/// when it is in the workspace under weaker ones.
+pub fn load_key(
+    ws: &Workspace,
+    ca: &CaLoc,
+    passphrase: Option<&SecretString>,
+    key_file: Option<&Path>,
+) -> Result<PrivateKey> {
     let env = &ca.env;
     let (key_path, key_pem) = match key_file {
         Some(f) => (f.to_path_buf(), fsutil::read_nofollow(f)?),
@@ -58,21 +81,13 @@ pub fn load_signer(
         },
         other => OpError::input(&key_path, other),
     })?;
-    let signer = Signer::new(&der, &loaded.key).map_err(|e| match e {
-        PkiError::Invalid(m) => OpError::input(&key_path, PkiError::Invalid(m)),
-        other => other.into(),
-    })?;
     if key_file.is_none()
         && let Some(p) = passphrase
         && loaded.protection.weaker_than_current()
     {
         reencrypt(ws, ca, &loaded.key, p)?;
     }
-    // best effort: a read-only workspace still signs, and doctor keeps saying "not yet
-    // recorded"; the key matching the certificate is what lets an older workspace
-    // record it
-    let _ = crate::ops::doctor::record_on_unlock(ws, ca, &signer.cert_der);
-    Ok(signer)
+    Ok(loaded.key)
 }
 
 /// Rewrites the CA key encrypted with today's parameters, after checking that the new
