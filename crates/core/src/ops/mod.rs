@@ -214,6 +214,13 @@ pub enum OpError {
     PfxPassword { path: PathBuf },
     #[error("{} holds no certificate with its key", path.display())]
     PfxIncomplete { path: PathBuf },
+    /// An encrypted `serve --key`.
+    #[error("--key {} is encrypted: serve takes an unencrypted key file, such as the key.pem that `mtlsctl issue --kind server` writes", path.display())]
+    ServeKeyEncrypted { path: PathBuf },
+    #[error(
+        "--allow-fingerprint '{value}' is not a SHA-256 fingerprint: give 64 hex digits, with or without colons (`mtlsctl inspect` shows it)"
+    )]
+    BadFingerprint { value: String },
     /// A key (or bundle) given to `probe` whose key is not the certificate's.
     #[error("the key {} does not belong to the certificate", key.display())]
     KeyNotOfCert { key: PathBuf },
