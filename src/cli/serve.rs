@@ -97,6 +97,9 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
     if a.max_connections == 0 {
         return Err(UsageError("--max-connections must be at least 1".into()).into());
     }
+    for f in &a.allow_fingerprint {
+        serve::normalize_fingerprint(f)?;
+    }
     let ws = ctx.workspace()?;
     let profiles = ctx.profiles(&ws)?;
     let ca = crate::ops::ca::open(&ws, &profiles, &a.env)?;

@@ -288,14 +288,39 @@ pub type Log = Arc<dyn Fn(&Attempt) + Send + Sync>;
 enum Phase {
     Handshake(MidHandshakeSslStream<TcpStream>),
     Reading(SslStream<TcpStream>, Vec<u8>),
-    Linger,
+    /// Shut for writing; read until the client closes or the linger ends.
+    Linger(Sock),
     Gone,
+}
+
+/// The socket of a connection whose TLS has ended, with what still owns it.
+enum Sock {
+    Mid(MidHandshakeSslStream<TcpStream>),
+    Tls(SslStream<TcpStream>),
+}
+
+impl Sock {
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Sock::Mid(m) => m.get_ref(),
+            Sock::Tls(s) => s.get_ref(),
+        }
+    }
+}
+
+impl Phase {
+    fn fd(&self) -> libc::c_int {
+        match self {
+            Phase::Handshake(m) => m.get_ref().as_raw_fd(),
+            Phase::Reading(s, _) => s.get_ref().as_raw_fd(),
+            Phase::Linger(s) => s.tcp().as_raw_fd(),
+            Phase::Gone => -1,
+        }
+    }
 }
 
 struct Conn {
     phase: Phase,
-    /// A second handle on the socket, for poll, shutdown and the linger after TLS ends.
-    raw: TcpStream,
     attempt: Attempt,
     failure: Arc<Mutex<Option<VerifyFailure>>>,
     deadline: Instant,
@@ -305,7 +330,6 @@ struct Conn {
 
 struct Job {
     tls: SslStream<TcpStream>,
-    raw: TcpStream,
     req: HttpRequest,
     attempt: Attempt,
     peer_der: Option<Vec<u8>>,
@@ -340,9 +364,10 @@ fn connection_cap(configured: usize) -> usize {
     } else {
         1024
     };
-    // each connection holds two descriptors (the TLS stream and its raw handle), and the
-    // workers open one more to the upstream
-    configured.min(soft.saturating_sub(64) / 3).max(1)
+    // one descriptor a connection, one more for each request a worker forwards
+    configured
+        .min(soft.saturating_sub(64 + WORKERS + QUEUE))
+        .max(1)
 }
 
 /// Serves on `listener` until `stop` is triggered; reports every attempt through `log`.
@@ -396,7 +421,7 @@ pub fn run(cfg: Arc<Config>, listener: &TcpListener, stop: &Stop, log: Log) -> R
             } else {
                 libc::POLLIN
             };
-            fds.push(pollfd(c.raw.as_raw_fd(), ev));
+            fds.push(pollfd(c.phase.fd(), ev));
         }
         let mut next = conns.iter().map(|c| c.deadline).min();
         if let Some(t) = accept_paused_until {
@@ -489,14 +514,12 @@ fn open(
     log: &Log,
 ) -> Option<Conn> {
     let mut attempt = now_attempt(peer);
-    let setup = (|| -> Result<(Ssl, TcpStream)> {
+    let setup = (|| -> Result<Ssl> {
         tcp.set_nonblocking(true).map_err(NetError::Socket)?;
         let _ = tcp.set_nodelay(true);
-        let raw = tcp.try_clone().map_err(NetError::Socket)?;
-        let ssl = Ssl::new(tls.current(cfg)?)?;
-        Ok((ssl, raw))
+        Ok(Ssl::new(tls.current(cfg)?)?)
     })();
-    let (mut ssl, raw) = match setup {
+    let mut ssl = match setup {
         Ok(x) => x,
         Err(e) => {
             attempt.result = "error";
@@ -554,7 +577,6 @@ fn open(
             // cannot happen on a fresh non-blocking socket, but is fine
             let mut c = Conn {
                 phase: Phase::Gone,
-                raw,
                 attempt,
                 failure,
                 deadline,
@@ -568,20 +590,18 @@ fn open(
         Err(e) => {
             let mut c = Conn {
                 phase: Phase::Gone,
-                raw,
                 attempt,
                 failure,
                 deadline,
                 want_write: false,
                 peer_der: None,
             };
-            handshake_failed(&mut c, &e, log);
+            handshake_failed(&mut c, e, log);
             return Some(c);
         }
     };
     Some(Conn {
         phase,
-        raw,
         attempt,
         failure,
         deadline,
@@ -604,7 +624,7 @@ fn step(cfg: &Arc<Config>, c: &mut Conn, tx: &SyncSender<Job>, log: &Log) {
                 c.want_write = mid.error().code() == ErrorCode::WANT_WRITE;
                 c.phase = Phase::Handshake(mid);
             }
-            Err(e) => handshake_failed(c, &e, log),
+            Err(e) => handshake_failed(c, e, log),
         },
         Phase::Reading(mut s, mut buf) => {
             let mut chunk = [0u8; 16 * 1024];
@@ -656,14 +676,14 @@ fn step(cfg: &Arc<Config>, c: &mut Conn, tx: &SyncSender<Job>, log: &Log) {
                 }
             }
         }
-        Phase::Linger => {
+        Phase::Linger(sock) => {
             let mut sink = [0u8; 4096];
             loop {
-                match (&c.raw).read(&mut sink) {
+                match sock.tcp().read(&mut sink) {
                     Ok(0) => return, // the client closed: Gone
                     Ok(_) => continue,
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                        c.phase = Phase::Linger;
+                        c.phase = Phase::Linger(sock);
                         return;
                     }
                     Err(_) => return,
@@ -691,7 +711,7 @@ fn expire(cfg: &Config, c: &mut Conn, log: &Log) {
             // no linger for a client that does not finish its request
             c.phase = Phase::Gone;
         }
-        Phase::Linger | Phase::Gone => {}
+        Phase::Linger(_) | Phase::Gone => {}
     }
 }
 
@@ -718,18 +738,21 @@ fn handshake_done(cfg: &Config, c: &mut Conn, s: SslStream<TcpStream>) {
 
 /// Logs the refusal, then shuts the socket for writing and lingers, so the alert the
 /// handshake wrote reaches the client before the close.
-fn handshake_failed(c: &mut Conn, e: &HandshakeError<TcpStream>, log: &Log) {
+fn handshake_failed(c: &mut Conn, e: HandshakeError<TcpStream>, log: &Log) {
     let f = c.failure.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    refused(&mut c.attempt, f, e);
+    refused(&mut c.attempt, f, &e);
     log(&c.attempt);
-    linger(c);
+    match e {
+        HandshakeError::Failure(m) | HandshakeError::WouldBlock(m) => linger(c, Sock::Mid(m)),
+        HandshakeError::SetupFailure(_) => c.phase = Phase::Gone,
+    }
 }
 
-fn linger(c: &mut Conn) {
-    let _ = c.raw.shutdown(Shutdown::Write);
+fn linger(c: &mut Conn, sock: Sock) {
+    let _ = sock.tcp().shutdown(Shutdown::Write);
     c.deadline = Instant::now() + LINGER;
     c.want_write = false;
-    c.phase = Phase::Linger;
+    c.phase = Phase::Linger(sock);
 }
 
 fn close_early(c: &mut Conn, why: &str, log: &Log) {
@@ -749,8 +772,7 @@ fn refuse_request(c: &mut Conn, mut s: SslStream<TcpStream>, r: &Refusal, log: &
     // small enough for the socket buffer; best effort on a non-blocking socket
     let _ = s.ssl_write(&http::response(r.status, "text/plain", body.as_bytes()));
     let _ = s.shutdown();
-    drop(s);
-    linger(c);
+    linger(c, Sock::Tls(s));
 }
 
 /// Hands a whole request to a worker; a 503 when all are busy and the queue is full.
@@ -761,18 +783,8 @@ fn dispatch(
     tx: &SyncSender<Job>,
     log: &Log,
 ) {
-    let raw = match c.raw.try_clone() {
-        Ok(r) => r,
-        Err(e) => {
-            c.attempt.result = "error";
-            c.attempt.reason = format!("cannot hand the request to a worker: {e}");
-            log(&c.attempt);
-            return;
-        }
-    };
     let job = Job {
         tls: s,
-        raw,
         req,
         attempt: c.attempt.clone(),
         peer_der: c.peer_der.take(),
@@ -809,7 +821,6 @@ fn worker(cfg: &Config, rx: &Mutex<Receiver<Job>>, log: &Log, busy: &AtomicUsize
 fn answer_job(cfg: &Config, job: Job) -> Attempt {
     let Job {
         mut tls,
-        raw,
         req,
         mut attempt,
         peer_der,
@@ -818,9 +829,12 @@ fn answer_job(cfg: &Config, job: Job) -> Attempt {
     let left = deadline
         .saturating_duration_since(Instant::now())
         .max(Duration::from_secs(1));
-    let _ = raw.set_nonblocking(false);
-    let _ = raw.set_write_timeout(Some(left));
-    let _ = raw.set_read_timeout(Some(LINGER));
+    {
+        let raw = tls.get_ref();
+        let _ = raw.set_nonblocking(false);
+        let _ = raw.set_write_timeout(Some(left));
+        let _ = raw.set_read_timeout(Some(LINGER));
+    }
     attempt.method = Some(req.method.clone());
     attempt.path = Some(req.path.clone());
     let status = match authorize(cfg, &req, peer_der.as_deref()) {
@@ -838,11 +852,12 @@ fn answer_job(cfg: &Config, job: Job) -> Attempt {
     attempt.status = Some(status);
     let _ = tls.shutdown();
     // read until the client closes (briefly), so our last bytes are not lost to a reset
+    let mut raw: &TcpStream = tls.get_ref();
     let _ = raw.shutdown(Shutdown::Write);
     let until = Instant::now() + LINGER;
     let mut sink = [0u8; 4096];
     while Instant::now() < until {
-        match (&raw).read(&mut sink) {
+        match raw.read(&mut sink) {
             Ok(n) if n > 0 => continue,
             _ => break,
         }

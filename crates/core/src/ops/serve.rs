@@ -118,7 +118,7 @@ pub fn start(
 
 /// A SHA-256 fingerprint as 64 lower-case hex digits, from hex with or without colons
 /// (and an optional `sha256:` prefix, as Tyk writes certificate IDs).
-fn normalize_fingerprint(f: &str) -> Result<String> {
+pub fn normalize_fingerprint(f: &str) -> Result<String> {
     let t = f.trim();
     let t = t
         .strip_prefix("sha256:")
