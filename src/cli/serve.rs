@@ -60,7 +60,7 @@ pub struct Args {
     /// The unencrypted private key of --cert
     #[arg(long, value_name = "FILE", requires = "cert")]
     pub key: Option<PathBuf>,
-    /// Allow only client certificates with this subject DN (repeat; 403 otherwise), e.g. 'CN=platform-prod,OU=acme,O=Example Platform'
+    /// Allow only client certificates with this subject DN (repeat; 403 otherwise), e.g. 'CN=acme-prod-client,OU=acme,O=Example Platform'
     #[arg(long, value_name = "DN")]
     pub allow_subject: Vec<String>,
     /// Allow only client certificates with this SHA-256 fingerprint (repeat; 403 otherwise)

@@ -68,7 +68,7 @@ pub enum NetError {
     /// The handshake ended (a TLS alert, a reset) before the server sent its chain.
     #[error("TLS handshake failed before the server sent a certificate: {reason}")]
     Handshake { reason: String },
-    #[error("no TLS answer within {}s (is it a TLS port?)", .timeout.as_secs_f32())]
+    #[error("no whole TLS handshake within the {}s --timeout (is it a TLS port?)", .timeout.as_secs_f32())]
     NoTlsAnswer { timeout: Duration },
     #[error("the server sent no certificate")]
     NoCertificate,
