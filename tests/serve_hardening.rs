@@ -126,7 +126,7 @@ fn setup() -> Setup {
     }
 }
 
-fn pass<'a>(st: &'a Setup) -> [&'a str; 2] {
+fn pass(st: &Setup) -> [&str; 2] {
     ["--ca-passphrase-file", st.ws.pass_file.to_str().unwrap()]
 }
 

@@ -902,7 +902,7 @@ fn authorize(
         return Ok(());
     }
     let fp = fingerprint::hex(&fingerprint::sha256(der)).to_ascii_lowercase();
-    if cfg.allow_fingerprints.iter().any(|f| *f == fp) {
+    if cfg.allow_fingerprints.contains(&fp) {
         return Ok(());
     }
     let subject = X509::from_der(der)
