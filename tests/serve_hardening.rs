@@ -686,3 +686,117 @@ fn trusts_a_customer_ca_besides_or_instead_of_ours() {
         r.text
     );
 }
+
+#[test]
+fn deadlines_bound_the_whole_handshake_and_the_whole_request() {
+    if !judges_present(&["openssl"]) {
+        return;
+    }
+    let st = setup();
+    let mut args = vec!["--timeout", "2s"];
+    args.extend(pass(&st));
+    let (_serve, port) = start_serve(&st.ws, "prod", &args);
+
+    // a handshake that trickles a byte every 200 ms is cut off at its deadline, not kept
+    // alive by each byte
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let t0 = Instant::now();
+    let hello = [
+        0x16u8, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03,
+    ];
+    let mut i = 0;
+    let closed_after = loop {
+        if s.write_all(&hello[i % hello.len()..i % hello.len() + 1])
+            .is_err()
+        {
+            break t0.elapsed();
+        }
+        i += 1;
+        let mut b = [0u8; 64];
+        match s.read(&mut b) {
+            Ok(0) => break t0.elapsed(),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(_) => break t0.elapsed(),
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(6),
+            "still open after 6 s"
+        );
+    };
+    assert!(
+        closed_after >= Duration::from_millis(1800) && closed_after < Duration::from_secs(4),
+        "closed after {closed_after:?} with --timeout 2s"
+    );
+
+    // a request head sent a byte every 200 ms gets 408 at the request's deadline
+    let mut c = Command::new("openssl")
+        .args([
+            "s_client",
+            "-quiet",
+            "-connect",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .arg("-CAfile")
+        .arg(&st.ca)
+        .arg("-cert")
+        .arg(&st.acme.0)
+        .arg("-key")
+        .arg(&st.acme.1)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = c.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        for b in b"GET /slow HTTP/1.1\r\nHost: x\r\nX-Pad: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" {
+            if stdin.write_all(&[*b]).and_then(|_| stdin.flush()).is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    });
+    let t0 = Instant::now();
+    let out = String::from_utf8_lossy(&wait_output(c, Duration::from_secs(8))).into_owned();
+    let took = t0.elapsed();
+    assert!(out.starts_with("HTTP/1.1 408"), "{out:?}");
+    assert!(took < Duration::from_secs(5), "408 after {took:?}");
+    let _ = writer.join();
+}
+
+#[test]
+fn expect_100_continue_is_answered() {
+    if !judges_present(&["curl"]) {
+        return;
+    }
+    let st = setup();
+    let (_serve, port) = start_serve(&st.ws, "prod", &pass(&st));
+    let data = st.ws.dir.path().join("body.bin");
+    std::fs::write(&data, vec![b'z'; 5000]).unwrap();
+    let t0 = Instant::now();
+    // curl waits up to --expect100-timeout for the 100 before sending the body anyway
+    let r = curl(
+        &format!("https://127.0.0.1:{port}/up"),
+        &st.ca,
+        cert(&st.acme),
+        &[
+            "-H",
+            "Expect: 100-continue",
+            "--expect100-timeout",
+            "5",
+            "--data-binary",
+            &format!("@{}", data.display()),
+        ],
+    );
+    assert_eq!(r.code, 200, "{}", r.text);
+    assert!(r.text.contains("\"body_bytes\": 5000"), "{}", r.text);
+    assert!(
+        t0.elapsed() < Duration::from_secs(3),
+        "no 100 Continue: {:?}",
+        t0.elapsed()
+    );
+}

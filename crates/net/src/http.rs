@@ -95,6 +95,21 @@ pub fn parse_request(
     }))
 }
 
+/// Whether a request whose head has arrived asks for `100 Continue` before its body.
+pub fn wants_continue(buf: &[u8]) -> bool {
+    let Ok(Some(n)) = head_end(buf) else {
+        return false;
+    };
+    let mut storage = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut storage);
+    if req.parse(&buf[..n]).is_err() {
+        return false;
+    }
+    req.headers.iter().any(|h| {
+        h.name.eq_ignore_ascii_case("expect") && h.value.eq_ignore_ascii_case(b"100-continue")
+    })
+}
+
 /// The length of the head (through its empty line) once it has all arrived. Refuses a
 /// bare CR or LF or a NUL anywhere in it, and a head larger than [`MAX_HEAD`].
 fn head_end(buf: &[u8]) -> std::result::Result<Option<usize>, Refusal> {
@@ -348,6 +363,19 @@ mod tests {
                 .status,
             413
         );
+    }
+
+    #[test]
+    fn expect_continue() {
+        assert!(wants_continue(
+            b"POST / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n"
+        ));
+        assert!(!wants_continue(
+            b"POST / HTTP/1.1\r\nExpect: 100-continue\r\n"
+        ));
+        assert!(!wants_continue(
+            b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\n"
+        ));
     }
 
     #[test]

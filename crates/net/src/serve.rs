@@ -326,7 +326,12 @@ struct Conn {
     deadline: Instant,
     want_write: bool,
     peer_der: Option<Vec<u8>>,
+    /// Whether `100 Continue` was sent for an `Expect: 100-continue` request.
+    continued: bool,
 }
+
+/// Reads one step does on a connection before it lets the others have their turn.
+const READS_PER_STEP: usize = 16;
 
 struct Job {
     tls: SslStream<TcpStream>,
@@ -455,10 +460,12 @@ pub fn run(cfg: Arc<Config>, listener: &TcpListener, stop: &Stop, log: Log) -> R
         let now = Instant::now();
         // step connections from the last, so that swap_remove moves only stepped ones
         for i in (0..conns.len()).rev() {
-            let rev = fds[i + 2].revents;
-            if rev != 0 {
+            if fds[i + 2].revents != 0 {
                 step(&cfg, &mut conns[i], &tx, &log);
-            } else if conns[i].deadline <= now {
+            }
+            // a client that trickles keeps its socket readable: the deadline is checked
+            // whatever poll said
+            if !matches!(conns[i].phase, Phase::Gone) && conns[i].deadline <= now {
                 expire(&cfg, &mut conns[i], &log);
             }
             if matches!(conns[i].phase, Phase::Gone) {
@@ -582,6 +589,7 @@ fn open(
                 deadline,
                 want_write: false,
                 peer_der: None,
+                continued: false,
             };
             handshake_done(cfg, &mut c, s);
             return Some(c);
@@ -595,6 +603,7 @@ fn open(
                 deadline,
                 want_write: false,
                 peer_der: None,
+                continued: false,
             };
             handshake_failed(&mut c, e, log);
             return Some(c);
@@ -607,6 +616,7 @@ fn open(
         deadline,
         want_write: false,
         peer_der: None,
+        continued: false,
     })
 }
 
@@ -628,7 +638,7 @@ fn step(cfg: &Arc<Config>, c: &mut Conn, tx: &SyncSender<Job>, log: &Log) {
         },
         Phase::Reading(mut s, mut buf) => {
             let mut chunk = [0u8; 16 * 1024];
-            loop {
+            for _ in 0..READS_PER_STEP {
                 match s.ssl_read(&mut chunk) {
                     Ok(0) => {
                         close_early(
@@ -641,7 +651,14 @@ fn step(cfg: &Arc<Config>, c: &mut Conn, tx: &SyncSender<Job>, log: &Log) {
                     Ok(n) => {
                         buf.extend_from_slice(&chunk[..n]);
                         match http::parse_request(&buf, cfg.max_body) {
-                            Ok(None) => continue,
+                            Ok(None) => {
+                                if !c.continued && http::wants_continue(&buf) {
+                                    // small: fits the socket buffer of a fresh connection
+                                    let _ = s.ssl_write(b"HTTP/1.1 100 Continue\r\n\r\n");
+                                    c.continued = true;
+                                }
+                                continue;
+                            }
                             Ok(Some(req)) => {
                                 dispatch(c, s, req, tx, log);
                                 return;
@@ -675,20 +692,20 @@ fn step(cfg: &Arc<Config>, c: &mut Conn, tx: &SyncSender<Job>, log: &Log) {
                     }
                 }
             }
+            // more to read: poll will say so again
+            c.phase = Phase::Reading(s, buf);
         }
         Phase::Linger(sock) => {
             let mut sink = [0u8; 4096];
-            loop {
+            for _ in 0..READS_PER_STEP {
                 match sock.tcp().read(&mut sink) {
                     Ok(0) => return, // the client closed: Gone
                     Ok(_) => continue,
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                        c.phase = Phase::Linger(sock);
-                        return;
-                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                     Err(_) => return,
                 }
             }
+            c.phase = Phase::Linger(sock);
         }
         Phase::Gone => {}
     }
@@ -1094,6 +1111,7 @@ fn not_forwarded(k: &str) -> bool {
         "transfer-encoding",
         "upgrade",
         "content-length",
+        "expect",
         CLIENT_SUBJECT_HEADER,
         CLIENT_SERIAL_HEADER,
     ]
