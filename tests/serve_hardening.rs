@@ -800,3 +800,38 @@ fn expect_100_continue_is_answered() {
         t0.elapsed()
     );
 }
+
+#[test]
+fn sigterm_stops_it_within_a_second_while_a_request_waits_for_the_upstream() {
+    if !judges_present(&["curl"]) {
+        return;
+    }
+    let st = setup();
+    // an upstream that takes the request and never answers
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let up = format!("http://127.0.0.1:{}", l.local_addr().unwrap().port());
+    let held = std::thread::spawn(move || l.accept().map(|(c, _)| c));
+    let mut args = vec!["--upstream", up.as_str(), "--timeout", "30s"];
+    args.extend(pass(&st));
+    let (mut serve, port) = start_serve(&st.ws, "prod", &args);
+    let url = format!("https://127.0.0.1:{port}/slow");
+    let (ca, c) = (st.ca.clone(), st.acme.clone());
+    let client = std::thread::spawn(move || curl(&url, &ca, cert(&c), &[]));
+    let conn = held.join().unwrap().unwrap();
+    let t0 = Instant::now();
+    assert!(send_sigterm(serve.0.id()));
+    loop {
+        if let Some(s) = serve.0.try_wait().unwrap() {
+            assert!(s.success(), "{s}");
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(1),
+            "serve still running 1 s after SIGTERM with a request at the upstream"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    drop(conn);
+    let r = client.join().unwrap();
+    assert_ne!(r.code, 200, "{}", r.text);
+}

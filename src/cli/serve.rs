@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 
 use super::ca::CaPassArgs;
 use super::{Ctx, Exit, UsageError};
-use crate::ops::serve::{self, ClientAuth, Settings, Stop, Upstream};
+use crate::ops::serve::{self, ClientAuth, ServerCert, Settings, Stop, Upstream};
 use crate::profile::Dur;
 use crate::report;
 
@@ -126,19 +126,28 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
         require_cert_on: a.require_cert_on.clone(),
         client_ca: a.client_ca.clone(),
         client_ca_only: a.client_ca_only,
-        server_cert: a.cert.clone().zip(a.key.clone()),
         allow_subjects: a.allow_subject.clone(),
         allow_fingerprints: a.allow_fingerprint.clone(),
         max_connections: a.max_connections,
         max_body: a.max_body,
     };
     let now = time::OffsetDateTime::now_utc();
-    let gateway = if settings.server_cert.is_some() {
-        serve::start(&ws, &ca, None, settings, now)?
+    let gateway = if let (Some(cert), Some(key)) = (&a.cert, &a.key) {
+        let files = ServerCert::Files {
+            cert: cert.clone(),
+            key: key.clone(),
+        };
+        serve::start(&ws, &ca, files, settings, now)?
     } else {
         let pass = a.pass.for_env(ctx, &ws, &a.env)?;
         let unlocked = ca.unlock(&ws, &profiles, pass.as_ref())?;
-        serve::start(&ws, &ca, Some(&unlocked.signer), settings, now)?
+        serve::start(
+            &ws,
+            &ca,
+            ServerCert::Signed(&unlocked.signer),
+            settings,
+            now,
+        )?
     };
     let cfg = &gateway.config;
     let addr = gateway.local_addr().unwrap_or(a.listen);

@@ -43,9 +43,6 @@ pub struct Settings {
     pub client_ca: Vec<PathBuf>,
     /// Trust only `client_ca`, not the environment's CA.
     pub client_ca_only: bool,
-    /// Present this certificate (a full chain file is fine) and unencrypted key instead
-    /// of signing one.
-    pub server_cert: Option<(PathBuf, PathBuf)>,
     pub allow_subjects: Vec<String>,
     /// SHA-256 fingerprints, in hex with or without colons.
     pub allow_fingerprints: Vec<String>,
@@ -59,28 +56,31 @@ pub struct Gateway {
     listener: TcpListener,
 }
 
+/// Where the gateway's server certificate comes from.
+pub enum ServerCert<'a> {
+    /// Signed in memory with the environment's CA when the gateway starts.
+    Signed(&'a Signer),
+    /// One of ours from files (`--cert`, a full chain is fine, and its unencrypted `--key`).
+    Files { cert: PathBuf, key: PathBuf },
+}
+
 /// Makes the gateway's server identity (signs one in memory, an audit line, or loads
 /// `--cert/--key`), gathers the trust anchors and the environment's CRL, and binds the
 /// listening socket, so that a bad CRL or a busy port fails before the first client
-/// arrives. `signer` is needed only without `server_cert`.
+/// arrives.
 pub fn start(
     ws: &Workspace,
     ca: &super::ca::EnvCa,
-    signer: Option<&Signer>,
+    server: ServerCert<'_>,
     s: Settings,
     now: OffsetDateTime,
 ) -> Result<Gateway> {
-    let identity = match (&s.server_cert, signer) {
-        (Some((cert, key)), _) => file_server_identity(cert, key)?,
-        (None, Some(signer)) => {
+    let identity = match server {
+        ServerCert::Files { cert, key } => file_server_identity(&cert, &key)?,
+        ServerCert::Signed(signer) => {
             let mut id = server_identity(ws, &s.env, signer, &s.listen, &s.dns, now)?;
             id.chain = ca.chain().to_vec();
             id
-        }
-        (None, None) => {
-            return Err(OpError::Msg(
-                "serve needs the CA's signer or --cert/--key".into(),
-            ));
         }
     };
     let mut client_ca = Vec::new();
@@ -140,29 +140,9 @@ fn file_server_identity(cert: &std::path::Path, key: &std::path::Path) -> Result
         o => o,
     })?;
     let der = id.cert.to_der().map_err(PkiError::from)?;
-    let b = crate::pki::inspect::brief(&der)
-        .map_err(|why| OpError::Msg(format!("--cert {}: {why}", cert.display())))?;
-    let mut sans = Vec::new();
-    if let Some(names) = id.cert.subject_alt_names() {
-        for n in names.iter() {
-            if let Some(d) = n.dnsname() {
-                sans.push(format!("DNS:{d}"));
-            } else if let Some(ip) = n.ipaddress() {
-                let ip = match ip.len() {
-                    4 => <[u8; 4]>::try_from(ip)
-                        .map(|a| IpAddr::from(a).to_string())
-                        .ok(),
-                    16 => <[u8; 16]>::try_from(ip)
-                        .map(|a| IpAddr::from(a).to_string())
-                        .ok(),
-                    _ => None,
-                };
-                if let Some(ip) = ip {
-                    sans.push(format!("IP:{ip}"));
-                }
-            }
-        }
-    }
+    let b = crate::pki::inspect::cert_info(&der).map_err(|e| OpError::input(cert, e))?;
+    let mut sans: Vec<String> = b.san.dns.iter().map(|d| format!("DNS:{d}")).collect();
+    sans.extend(b.san.ip.iter().map(|i| format!("IP:{i}")));
     Ok(ServerIdentity {
         cert: id.cert,
         chain: id.chain,
