@@ -835,3 +835,41 @@ fn sigterm_stops_it_within_a_second_while_a_request_waits_for_the_upstream() {
     let r = client.join().unwrap();
     assert_ne!(r.code, 200, "{}", r.text);
 }
+
+#[test]
+fn bad_files_are_one_line_errors_naming_the_flag() {
+    let st = setup();
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["--client-ca", "missing.pem"],
+            "--client-ca missing.pem: cannot read",
+        ),
+        (
+            &["--client-ca", st.acme.0.to_str().unwrap()],
+            "which is not a CA certificate",
+        ),
+        (
+            &[
+                "--cert",
+                st.acme.0.to_str().unwrap(),
+                "--key",
+                st.globex.1.to_str().unwrap(),
+            ],
+            "does not belong to the certificate",
+        ),
+        (
+            &["--require-cert-on", "/x"],
+            "--require-cert-on needs --client-auth optional",
+        ),
+    ];
+    for (extra, want) in cases {
+        let mut args = vec!["serve", "--env", "prod", "--listen", "127.0.0.1:0"];
+        args.extend_from_slice(extra);
+        args.extend(pass(&st));
+        let out = st.ws.run(&args);
+        let (_, err) = text(&out);
+        assert!(!out.status.success(), "{extra:?} started");
+        assert!(err.contains(want), "{extra:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+    }
+}

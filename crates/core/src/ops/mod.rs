@@ -214,6 +214,16 @@ pub enum OpError {
     PfxPassword { path: PathBuf },
     #[error("{} holds no certificate with its key", path.display())]
     PfxIncomplete { path: PathBuf },
+    /// A file given to a `serve` flag that could not be used.
+    #[error("{flag} {}: {source}", path.display())]
+    ServeFile {
+        flag: &'static str,
+        path: PathBuf,
+        #[source]
+        source: Box<OpError>,
+    },
+    #[error("--client-ca {} holds '{subject}', which is not a CA certificate: give the CA that issued the client certificates", path.display())]
+    ClientCaNotCa { path: PathBuf, subject: String },
     /// An encrypted `serve --key`.
     #[error("--key {} is encrypted: serve takes an unencrypted key file, such as the key.pem that `mtlsctl issue --kind server` writes", path.display())]
     ServeKeyEncrypted { path: PathBuf },

@@ -85,7 +85,22 @@ pub fn start(
     };
     let mut client_ca = Vec::new();
     for p in &s.client_ca {
-        client_ca.extend(super::probe::load_certs(p)?);
+        let certs = super::probe::load_certs(p).map_err(|e| OpError::ServeFile {
+            flag: "--client-ca",
+            path: p.clone(),
+            source: Box::new(e),
+        })?;
+        for c in certs {
+            let der = c.to_der().map_err(PkiError::from)?;
+            let info = crate::pki::inspect::cert_info(&der).map_err(|e| OpError::input(p, e))?;
+            if !info.is_ca {
+                return Err(OpError::ClientCaNotCa {
+                    path: p.clone(),
+                    subject: info.subject,
+                });
+            }
+            client_ca.push(c);
+        }
     }
     let allow_fingerprints = s
         .allow_fingerprints
@@ -137,7 +152,16 @@ pub fn normalize_fingerprint(f: &str) -> Result<String> {
 fn file_server_identity(cert: &std::path::Path, key: &std::path::Path) -> Result<ServerIdentity> {
     let id = super::probe::file_identity(cert, key, None).map_err(|e| match e {
         OpError::ProbeKeyPassphraseNeeded { path } => OpError::ServeKeyEncrypted { path },
-        o => o,
+        o @ OpError::KeyNotOfCert { .. } => OpError::ServeFile {
+            flag: "--key",
+            path: key.to_path_buf(),
+            source: Box::new(o),
+        },
+        o => OpError::ServeFile {
+            flag: "--cert/--key",
+            path: cert.to_path_buf(),
+            source: Box::new(o),
+        },
     })?;
     let der = id.cert.to_der().map_err(PkiError::from)?;
     let b = crate::pki::inspect::cert_info(&der).map_err(|e| OpError::input(cert, e))?;
