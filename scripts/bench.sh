@@ -31,6 +31,7 @@ if [ $# -eq 0 ]; then
     echo "$(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) memory, $(openssl version | cut -d' ' -f1-2),"
     echo "$(rustc --version | cut -d' ' -f1-2). Each section compares mtlsctl with the plain OpenSSL"
     echo "recipe that scripts use today (or, for serve, with nginx), on the same machine in the same run."
+    echo "\`./scripts/bench.sh SECTION\` reruns one section (issue, expiry or serve) and replaces only it."
     for s in "${ALL[@]}"; do
       echo
       section "$s"
