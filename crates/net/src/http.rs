@@ -366,6 +366,44 @@ mod tests {
     }
 
     #[test]
+    fn random_heads_never_panic() {
+        // a small xorshift generator: no dependency, the same inputs every run
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let pieces: [&[u8]; 14] = [
+            b"\r\n",
+            b"\n",
+            b"\r",
+            b"\0",
+            b": ",
+            b"GET / HTTP/1.1",
+            b"Content-Length",
+            b"Transfer-Encoding",
+            b"chunked",
+            b"5",
+            b"ffffffffffffffff",
+            b"0",
+            b"a",
+            b";x",
+        ];
+        for _ in 0..20_000 {
+            let mut buf = Vec::new();
+            for _ in 0..(next() % 24) {
+                buf.extend_from_slice(pieces[(next() % pieces.len() as u64) as usize]);
+            }
+            let _ = parse_request(&buf, 1024);
+            let _ = wants_continue(&buf);
+            let _ = status_of(&buf);
+            let _ = response_complete(&buf);
+        }
+    }
+
+    #[test]
     fn expect_continue() {
         assert!(wants_continue(
             b"POST / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n"
