@@ -377,29 +377,31 @@ fn trickling_connections_do_not_lock_out_a_good_client() {
 }
 
 #[test]
-fn sigterm_stops_it_within_a_second_with_a_trickling_client() {
+fn sigterm_and_sigint_stop_it_within_a_second_with_a_trickling_client() {
     let st = setup();
-    let mut args = vec!["--timeout", "30s"];
-    args.extend(pass(&st));
-    let (mut serve, port) = start_serve(&st.ws, "prod", &args);
-    let stop = Arc::new(AtomicBool::new(false));
-    let t = tricklers(port, 1, stop.clone());
-    std::thread::sleep(Duration::from_millis(700));
-    let t0 = Instant::now();
-    assert!(send_sigterm(serve.0.id()));
-    loop {
-        if let Some(s) = serve.0.try_wait().unwrap() {
-            assert!(s.success(), "{s}");
-            break;
+    for sig in ["TERM", "INT"] {
+        let mut args = vec!["--timeout", "30s"];
+        args.extend(pass(&st));
+        let (mut serve, port) = start_serve(&st.ws, "prod", &args);
+        let stop = Arc::new(AtomicBool::new(false));
+        let t = tricklers(port, 1, stop.clone());
+        std::thread::sleep(Duration::from_millis(700));
+        let t0 = Instant::now();
+        assert!(send_signal(serve.0.id(), sig));
+        loop {
+            if let Some(s) = serve.0.try_wait().unwrap() {
+                assert!(s.success(), "SIG{sig}: {s}");
+                break;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(1),
+                "serve ignored SIG{sig} for 1 s"
+            );
+            std::thread::sleep(Duration::from_millis(10));
         }
-        assert!(
-            t0.elapsed() < Duration::from_secs(1),
-            "serve ignored SIGTERM for 1 s"
-        );
-        std::thread::sleep(Duration::from_millis(10));
+        stop.store(true, Ordering::SeqCst);
+        t.join().unwrap();
     }
-    stop.store(true, Ordering::SeqCst);
-    t.join().unwrap();
 }
 
 #[test]

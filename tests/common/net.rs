@@ -43,8 +43,13 @@ pub fn wait_port(port: u16, what: &str, child: &mut Child) {
 }
 
 pub fn send_sigterm(pid: u32) -> bool {
+    send_signal(pid, "TERM")
+}
+
+/// kill(1) with `-SIG`: the test crates have no libc binding of their own.
+pub fn send_signal(pid: u32, sig: &str) -> bool {
     Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
+        .args([&format!("-{sig}"), &pid.to_string()])
         .status()
         .map(|s| s.success())
         .unwrap_or(false)
