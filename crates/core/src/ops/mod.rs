@@ -260,6 +260,23 @@ pub enum OpError {
     PfxPassword { path: PathBuf },
     #[error("{} holds no certificate with its key", path.display())]
     PfxIncomplete { path: PathBuf },
+    /// A file given to a `serve` flag that could not be used.
+    #[error("{flag} {}: {source}", path.display())]
+    ServeFile {
+        flag: &'static str,
+        path: PathBuf,
+        #[source]
+        source: Box<OpError>,
+    },
+    #[error("--client-ca {} holds '{subject}', which is not a CA certificate: give the CA that issued the client certificates", path.display())]
+    ClientCaNotCa { path: PathBuf, subject: String },
+    /// An encrypted `serve --key`.
+    #[error("--key {} is encrypted: serve takes an unencrypted key file, such as the key.pem that `mtlsctl issue --kind server` writes", path.display())]
+    ServeKeyEncrypted { path: PathBuf },
+    #[error(
+        "--allow-fingerprint '{value}' is not a SHA-256 fingerprint: give 64 hex digits, with or without colons (`mtlsctl inspect` shows it)"
+    )]
+    BadFingerprint { value: String },
     /// A key (or bundle) given to `probe` whose key is not the certificate's.
     #[error("the key {} does not belong to the certificate", key.display())]
     KeyNotOfCert { key: PathBuf },
