@@ -871,3 +871,98 @@ fn ca_init_rotate_and_retire_survive_a_kill_at_every_point() {
         assert!(any, "{args:?} reached no fault point");
     }
 }
+
+#[test]
+fn name_constraints_from_the_profile_bind_what_the_issuing_ca_vouches_for() {
+    if !judges_present(&["openssl"]) {
+        return;
+    }
+    let ws = Ws::two_tier(&["acme"]);
+    let cfg = ws.path("mtlsctl.yaml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    let text = text.replacen(
+        "    eku: auto",
+        "    eku: auto\n    name_constraints:\n      permitted: {dns: [\".example.com\"]}",
+        1,
+    );
+    std::fs::write(&cfg, text).unwrap();
+    ws.ok(&[
+        "ca",
+        "init",
+        "--env",
+        "prod",
+        "--ca-passphrase-file",
+        &pf(&ws),
+    ]);
+    let root = ws.path("pki/prod/ca/ca.crt");
+    let verify = |rep: &Value| {
+        let d = dir_of(rep);
+        tool(
+            "openssl",
+            &[
+                "verify",
+                "-purpose",
+                "sslserver",
+                "-CAfile",
+                root.to_str().unwrap(),
+                "-untrusted",
+                d.join("chain.pem").to_str().unwrap(),
+                d.join("cert.pem").to_str().unwrap(),
+            ],
+        )
+    };
+    let inside = ws.issue(
+        "acme",
+        "prod",
+        &["--kind", "server", "--dns", "api.example.com"],
+    );
+    let (ok, out) = verify(&inside);
+    assert!(ok, "{out}");
+    let outside = ws.issue(
+        "acme",
+        "prod",
+        &["--kind", "server", "--dns", "api.other.test", "--force"],
+    );
+    let (ok, out) = verify(&outside);
+    assert!(!ok && out.contains("permitted subtree violation"), "{out}");
+}
+
+#[test]
+fn expiry_warns_when_an_issuing_ca_lives_less_than_the_leaves_it_issues() {
+    let ws = Ws::two_tier(&["acme"]);
+    let cfg = ws.path("mtlsctl.yaml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    // the issuing CA lives 400 days, prod leaves 365: issuing fails in 35 days
+    std::fs::write(
+        &cfg,
+        text.replacen("    validity: 5y", "    validity: 400d", 1),
+    )
+    .unwrap();
+    ws.ok(&[
+        "ca",
+        "init",
+        "--env",
+        "prod",
+        "--ca-passphrase-file",
+        &pf(&ws),
+    ]);
+    let out = ws.cmd().args(["-o", "json", "expiry"]).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "due: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let rep: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let f = rep
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["kind"] == "ca" && f["status"] == "due")
+        .unwrap_or_else(|| panic!("{rep:#}"));
+    let why = s(&f["reason"]);
+    assert!(
+        why.contains("mtlsctl ca rotate --env prod --tier issuing") && why.contains("(1y)"),
+        "{why}"
+    );
+}

@@ -54,6 +54,10 @@ pub struct IssueReport {
     /// A test fixture (never the tenant's current certificate); absent when false.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub fixture: bool,
+    /// The CA that signed it (`<env>[/<tenant>]:ca[/<folder>]`); absent for a certificate
+    /// of an external CA and for those issued before hierarchies.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ca: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
 }
@@ -90,6 +94,7 @@ pub fn report_of(rec: &LeafRecord, action: &'static str) -> Result<IssueReport> 
         sha256: rec.meta.sha256.clone(),
         files: files_of(rec),
         fixture: rec.meta.fixture,
+        ca: rec.meta.ca.as_ref().map(ToString::to_string),
         warnings: Vec::new(),
     })
 }
@@ -217,6 +222,7 @@ impl Prepared {
                 pfx_password: has(PFX_PASS),
             },
             fixture: self.meta.fixture,
+            ca: self.meta.ca.as_ref().map(ToString::to_string),
             warnings: Vec::new(),
         }
     }

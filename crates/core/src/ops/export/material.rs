@@ -86,6 +86,8 @@ impl Cert {
             self_signed: info.self_signed,
             san: info.san.clone(),
             fingerprints: prints(x, &der)?,
+            role: None,
+            status: None,
         };
         Ok(Cert { entry, info, der })
     }
@@ -113,7 +115,11 @@ impl Material {
         // the current CRL from its own folder
         for (der, loc) in ca.trust.iter().zip(&ca.trust_locs) {
             let x = X509::from_der(der).map_err(pki)?;
-            let cert = Cert::from_x509(&x)?;
+            let mut cert = Cert::from_x509(&x)?;
+            if let Some(v) = ca.set.by_loc(loc) {
+                cert.entry.role = Some(v.entry.role.as_str());
+                cert.entry.status = Some(v.entry.status.as_str());
+            }
             let crl_path = ws.crl(loc);
             let crl_ders = crl_file(&crl_path, env)?;
             let der = crl_of(&x, &cert.entry.subject, &crl_ders, &crl_path, env)?;
