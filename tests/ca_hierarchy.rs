@@ -966,3 +966,50 @@ fn expiry_warns_when_an_issuing_ca_lives_less_than_the_leaves_it_issues() {
         "{why}"
     );
 }
+
+#[test]
+fn probe_fails_when_a_gateway_still_accepts_what_we_revoked() {
+    if !judges_present(&["nginx", "curl"]) {
+        return;
+    }
+    let ws = Ws::two_tier_with_cas(&["acme"]);
+    let d = dir_of(&ws.issue("acme", "prod", &[]));
+    let e = export(&ws, "acme", "prod", "handoff");
+    let nginx = Nginx::start(&Trust::of_export(&e));
+    let probe = |cert: &Path, key: &Path| {
+        let out = ws
+            .cmd()
+            .args(["-o", "json", "probe", &nginx.url()])
+            .arg("--cert")
+            .arg(cert)
+            .arg("--key")
+            .arg(key)
+            .arg("--ca")
+            .arg(nginx.server_cert())
+            .output()
+            .unwrap();
+        let v: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+        (out.status.code(), v)
+    };
+    let (code, v) = probe(&d.join("cert.pem"), &d.join("key.pem"));
+    assert_eq!(code, Some(0), "{v:#}");
+    ws.ok(&[
+        "revoke",
+        "--tenant",
+        "acme",
+        "--env",
+        "prod",
+        "--ca-passphrase-file",
+        &pf(&ws),
+    ]);
+    // nginx still holds the CRL of the first hand-off
+    let (code, v) = probe(&d.join("cert.pem"), &d.join("key.pem"));
+    assert_eq!(code, Some(1), "{v:#}");
+    assert_eq!(v["ok"], false);
+    let first = v["diagnosis"][0].as_str().unwrap();
+    assert!(
+        first.contains("revoked it") && first.contains("old CRL") && first.contains("crl.pem"),
+        "{first}"
+    );
+}

@@ -87,6 +87,8 @@ impl Nginx {
                 "-nodes",
                 "-subj",
                 "/CN=localhost",
+                "-addext",
+                "subjectAltName=IP:127.0.0.1,DNS:localhost",
                 "-days",
                 "2",
                 "-keyout",
@@ -174,6 +176,11 @@ http {{
         assert!(ok, "nginx -s reload failed: {out}");
         // the old workers finish; give the new ones a moment to take the port
         std::thread::sleep(Duration::from_millis(700));
+    }
+
+    /// The gateway's own (self-signed) certificate, to trust it with `--ca`.
+    pub fn server_cert(&self) -> PathBuf {
+        self.dir.path().join("server.crt")
     }
 
     pub fn url(&self) -> String {

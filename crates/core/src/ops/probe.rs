@@ -74,8 +74,9 @@ impl Facts {
             && let Ok(leaves) = ws.leaves(&Filter::default())
             && let Some(rec) = leaves.into_iter().find(|r| r.meta.serial == b.serial)
         {
+            // the state of the CA that signed it (an issuing CA in two tiers)
             let revoked_in_state = ws
-                .load_ca_state(&rec.meta.env)
+                .load_ca_state(crate::ops::ca::issuer_of(&rec.meta))
                 .ok()
                 .is_some_and(|st| st.revocations.iter().any(|r| r.serial == b.serial));
             f.revoked = revoked_in_state || rec.meta.status == Status::Revoked;
@@ -348,7 +349,7 @@ fn diagnose(rep: &mut ProbeReport) {
     }
     let refused = refusal(x);
     let accepted = match &refused {
-        Refusal::None => answer_advice(x, &mut d),
+        Refusal::None => answer_advice(x, &rep.facts, &mut d),
         Refusal::NoCertSent => {
             no_cert_advice(x, &mut d);
             Some(false)
@@ -373,7 +374,9 @@ fn diagnose(rep: &mut ProbeReport) {
         && x.http_status.is_some_and(|s| (200..400).contains(&s))
         && x.client_cert_requested
         && x.client_certificate.is_some()
-        && x.client_cert_accepted == Some(true);
+        && x.client_cert_accepted == Some(true)
+        // a gateway that lets in what we revoked is not working
+        && !rep.facts.revoked;
     rep.diagnosis = d;
 }
 
@@ -465,7 +468,7 @@ fn refused_advice(x: &Exchange, facts: &Facts, how: &str, d: &mut Vec<String>) {
 
 /// No refusal: what the HTTP answer, or the error that ended the exchange, says. Returns
 /// whether our certificate was accepted (None: not known).
-fn answer_advice(x: &Exchange, d: &mut Vec<String>) -> Option<bool> {
+fn answer_advice(x: &Exchange, facts: &Facts, d: &mut Vec<String>) -> Option<bool> {
     let Some(status) = x.http_status else {
         if let Some(e) = &x.error {
             if x.handshake && x.client_cert_requested {
@@ -485,6 +488,20 @@ fn answer_advice(x: &Exchange, d: &mut Vec<String>) -> Option<bool> {
                 d.push("The server did not ask for a client certificate: mutual TLS is not enforced on this endpoint.".into());
             } else if x.client_certificate.is_none() {
                 d.push("The server asked for a client certificate but answered without one: client certificates are optional here (ssl_verify_client optional?).".into());
+            } else if facts.revoked {
+                let (send, crl) = match &facts.owner {
+                    Some((t, e)) => (
+                        format!("`mtlsctl export --tenant {t} --env {e}` (its crl.pem)"),
+                        format!("`mtlsctl crl --env {e}`"),
+                    ),
+                    None => (
+                        "the export's crl.pem".to_string(),
+                        "`mtlsctl crl --env ENV`".to_string(),
+                    ),
+                };
+                d.push(format!(
+                    "The gateway accepted our certificate although this workspace revoked it (HTTP {status}): it holds an old CRL or checks none. Send it the current CRL, {send} (re-signed by {crl}), and have its operator turn CRL checking on (nginx ssl_crl, F5 CRL file or CRLDP), or check by OCSP where the certificates name a responder."
+                ));
             } else if !x.server_verified {
                 d.push(format!(
                     "The gateway accepted our certificate and answered HTTP {status}, but the server's certificate is not verified, so the path is not proven (see below)."
