@@ -13,9 +13,10 @@ lint:
 demo:
     ./scripts/demo.sh
 
-# Benchmarks against the plain OpenSSL recipes; rewrites docs/performance.md
-bench:
-    ./scripts/bench.sh
+# Benchmarks (issue, expiry against OpenSSL recipes; serve against nginx); rewrites
+# docs/performance.md, or only the named sections: `just bench serve`
+bench *SECTIONS:
+    ./scripts/bench.sh {{SECTIONS}}
 
 # x509-limbo conformance of `mtlsctl verify` (fails below 145 passed; -v lists failures)
 conformance *ARGS:

@@ -39,7 +39,7 @@ pub struct Args {
     /// Critical when less than this is left
     #[arg(long, value_name = "DUR", default_value = "7d")]
     pub critical: Dur,
-    /// Connect and handshake timeout per --remote endpoint
+    /// Deadline for each --remote endpoint's whole exchange (connect and handshake)
     #[arg(long, value_name = "DUR", default_value = "10s")]
     pub timeout: Dur,
 }

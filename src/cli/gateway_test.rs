@@ -110,10 +110,21 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
     let now = time::OffsetDateTime::now_utc();
     let (planned, crl) = {
         let _lock = ctx.lock_for_write(&ws)?;
-        let own_ca = crate::ops::ca::open(&ws, &profiles, &a.env)?;
+        let own_ca = crate::ops::ca::open_for(
+            &ws,
+            &profiles,
+            &a.env,
+            Some(&a.tenant),
+            crate::pki::Kind::Client,
+        )?;
         let fixtures_ok = profiles.fixture_policy(&a.env)?.allowed;
-        let own = if fixtures_ok && cases.iter().any(|c| c.needs_signer()) {
-            let pass = a.pass.for_env(ctx, &ws, &a.env)?;
+        let needs = fixtures_ok && cases.iter().any(|c| c.needs_signer());
+        let pass = if needs {
+            a.pass.for_env(ctx, &ws, &a.env)?
+        } else {
+            None
+        };
+        let own = if needs {
             Some(own_ca.unlock(&ws, &profiles, pass.as_ref())?)
         } else {
             None
@@ -140,6 +151,7 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
         };
         let signers = gt::Signers {
             own: own.as_ref(),
+            passphrase: pass.as_ref(),
             other: other.as_ref().map_err(|e| e.clone()),
         };
         gt::prepare(&ws, &profiles, &req, &signers, now)?

@@ -129,7 +129,8 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
     let now = time::OffsetDateTime::now_utc();
     let r = profiles.resolve(&tenant, &env, &a.flags_at(now)?)?;
     let _lock = ctx.lock_for_write(&ws)?;
-    let ca = crate::ops::ca::open(&ws, &profiles, &env)?;
+    // the CA of the tenant's leaves of this kind (checked before anything is decided)
+    crate::ops::ca::open_for(&ws, &profiles, &env, Some(&tenant), r.kind.value)?;
     // a fixture replaces nothing, so there is nothing to keep
     if !a.force
         && !a.fixture
@@ -156,8 +157,25 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
         return Ok(Exit::Ok);
     }
     let pass = a.pass.for_env(ctx, &ws, &env)?;
+    if let Some(made) = crate::ops::ca::ensure_issuing(
+        &ws,
+        &profiles,
+        &env,
+        Some(&tenant),
+        r.kind.value,
+        pass.as_ref(),
+        now,
+    )? {
+        for c in &made.created {
+            ctx.warn(format!(
+                "made the {env} issuing CA for {} certificates: {} (serial {}); hand its trust bundle to the gateways that check {} certificates",
+                r.kind.value, c.subject, c.serial, r.kind.value
+            ));
+        }
+    }
+    let ca = crate::ops::ca::open_for(&ws, &profiles, &env, Some(&tenant), r.kind.value)?;
     let unlocked = ca.unlock(&ws, &profiles, pass.as_ref())?;
-    let rep = issue::issue(&ws, &r, &unlocked.signer, ca.chain(), now, "issue", None)?;
+    let rep = issue::issue(&ws, &r, &unlocked.with(), now, "issue", None)?;
     for w in &rep.warnings {
         ctx.warn(w);
     }
@@ -245,10 +263,20 @@ fn run_all(ctx: &Ctx, a: Args) -> Result<Exit> {
     let mut plan = issue_all::plan(&ws, &profiles, &req, now)?;
     let unreadable = std::mem::take(&mut plan.failed);
     let mut signers = issue_all::Signers::default();
-    for e in plan.envs() {
-        let ca = crate::ops::ca::open(&ws, &profiles, &e)?;
-        let pass = a.pass.for_env(ctx, &ws, &e)?;
-        signers.add(ca.unlock(&ws, &profiles, pass.as_ref())?);
+    for k in plan.signer_keys(&profiles)? {
+        let pass = a.pass.for_env(ctx, &ws, &k.env)?;
+        crate::ops::ca::ensure_issuing(
+            &ws,
+            &profiles,
+            &k.env,
+            k.tenant.as_deref(),
+            k.kind,
+            pass.as_ref(),
+            now,
+        )?;
+        let ca = crate::ops::ca::open_for(&ws, &profiles, &k.env, k.tenant.as_deref(), k.kind)?;
+        let unlocked = ca.unlock(&ws, &profiles, pass.as_ref())?;
+        signers.add(k, unlocked);
     }
     let bar = if ctx.json() || ctx.global.quiet {
         indicatif::ProgressBar::hidden()

@@ -52,7 +52,7 @@ pub struct Args {
     /// File whose first line is user:password, sent as HTTP Basic authorization
     #[arg(long, value_name = "FILE")]
     pub basic_auth_file: Option<PathBuf>,
-    /// Connect and read timeout
+    /// Deadline for the whole exchange: connect, handshake, request and answer
     #[arg(long, value_name = "DUR", default_value = "10s")]
     pub timeout: Dur,
 }

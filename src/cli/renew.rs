@@ -6,6 +6,7 @@ use anyhow::{Result, anyhow};
 
 use super::ca::CaPassArgs;
 use super::{Ctx, Exit, render_error, say};
+use crate::ops::issue_all;
 use crate::ops::lifecycle::{self, RenewAction, RenewItem, RenewReport};
 use crate::profile::Dur;
 use crate::report::{self, table};
@@ -66,23 +67,43 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
             items.push(d.item);
         }
     } else {
-        // one signer per environment with work; a CA that cannot sign fails its items only
-        let mut signers = BTreeMap::new();
-        for e in plan.envs() {
-            let s = a.pass.for_env(ctx, &ws, &e).and_then(|p| {
-                let ca = crate::ops::ca::open(&ws, &profiles, &e)?;
-                let s = ca.unlock(&ws, &profiles, p.as_ref())?.signer;
-                Ok((s, ca.chain().to_vec()))
-            });
-            signers.insert(e, s.map_err(|e| render_error(&e)));
-        }
+        // one signer per CA with work; a CA that cannot sign fails its items only
+        type Loaded = std::result::Result<crate::ops::ca::OwnedSigner, String>;
+        let mut signers: BTreeMap<issue_all::SignerKey, Loaded> = BTreeMap::new();
         for mut d in plan.due {
-            let res = match &signers[&d.item.env] {
-                Ok((signer, chain)) => {
-                    lifecycle::renew_one(&ws, &d, signer, chain, a.reuse_key, now)
-                        .map_err(|e| render_error(&anyhow!(e)))
+            let res = match issue_all::key_of(&profiles, &d.resolved) {
+                Err(e) => Err(render_error(&anyhow!(e))),
+                Ok(k) => {
+                    let loaded = signers.entry(k.clone()).or_insert_with(|| {
+                        a.pass
+                            .for_env(ctx, &ws, &k.env)
+                            .and_then(|p| {
+                                crate::ops::ca::ensure_issuing(
+                                    &ws,
+                                    &profiles,
+                                    &k.env,
+                                    k.tenant.as_deref(),
+                                    k.kind,
+                                    p.as_ref(),
+                                    now,
+                                )?;
+                                let ca = crate::ops::ca::open_for(
+                                    &ws,
+                                    &profiles,
+                                    &k.env,
+                                    k.tenant.as_deref(),
+                                    k.kind,
+                                )?;
+                                Ok(ca.unlock(&ws, &profiles, p.as_ref())?.into_owned())
+                            })
+                            .map_err(|e| render_error(&e))
+                    });
+                    match loaded {
+                        Ok(s) => lifecycle::renew_one(&ws, &d, &s.with(), a.reuse_key, now)
+                            .map_err(|e| render_error(&anyhow!(e))),
+                        Err(e) => Err(e.clone()),
+                    }
                 }
-                Err(e) => Err(e.clone()),
             };
             match res {
                 Ok(rep) => {

@@ -43,7 +43,10 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
     let ws = ctx.workspace()?;
     let profiles = ctx.profiles(&ws)?;
     let _lock = ctx.lock_for_write(&ws)?;
-    let ca = crate::ops::ca::open(&ws, &profiles, &a.env)?;
+    if crate::ops::ca::set_bases(&ws, &a.env).is_empty() {
+        // no CA at all: say how to make one
+        crate::ops::ca::open(&ws, &profiles, &a.env)?;
+    }
     let rec = lifecycle::find_target(
         &ws,
         &profiles,
@@ -61,12 +64,12 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
         && !others_share_key
     {
         let mut rep = lifecycle::unchanged(&rec, at, reason);
-        if !ws.crl_lists(&a.env, &rec.meta.serial) {
+        let issuer = crate::ops::ca::issuer_of(&rec.meta);
+        if !ws.crl_lists(&issuer, &rec.meta.serial) {
             // recorded by a run that was stopped before it signed the CRL
             let pass = a.pass.for_env(ctx, &ws, &a.env)?;
-            let unlocked = ca.unlock(&ws, &profiles, pass.as_ref())?;
             let now = time::OffsetDateTime::now_utc();
-            let c = lifecycle::crl(&ws, &ca.settings, &unlocked.signer, None, now)?;
+            let c = lifecycle::crl_of(&ws, &profiles, &issuer, pass.as_ref(), now)?;
             rep.crl = Some(c);
         }
         ctx.emit(&rep, |_| {
@@ -91,11 +94,10 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
         return Ok(Exit::Ok);
     }
     let pass = a.pass.for_env(ctx, &ws, &a.env)?;
-    let unlocked = ca.unlock(&ws, &profiles, pass.as_ref())?;
     let rep = lifecycle::revoke(
         &ws,
-        &ca.settings,
-        &unlocked.signer,
+        &profiles,
+        pass.as_ref(),
         &rec,
         &a.reason,
         time::OffsetDateTime::now_utc(),

@@ -55,11 +55,6 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
     let ws = ctx.workspace()?;
     let profiles = ctx.profiles(&ws)?;
     let checked = crate::ops::csr::read_csr(&a.csr)?;
-    let ca = crate::ops::ca::open(&ws, &profiles, &a.env)?;
-    let _lock = ctx.lock_for_write(&ws)?;
-    let pass = a.pass.for_env(ctx, &ws, &a.env)?;
-    let signer = ca.unlock(&ws, &profiles, pass.as_ref())?.signer;
-    let chain = ca.chain().to_vec();
     let req = SignRequest {
         env: a.env.clone(),
         tenant: a.tenant.clone(),
@@ -69,15 +64,20 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
         validity: a.validity,
         accept_csr_sans: a.accept_csr_sans,
     };
-    let rep = crate::ops::csr::sign(
-        &ws,
-        &profiles,
-        &req,
-        &checked,
-        &signer,
-        &chain,
-        time::OffsetDateTime::now_utc(),
-    )?;
+    let kind = crate::ops::csr::sign_kind(&profiles, &req, &checked)?;
+    let tenant = a.tenant.as_deref();
+    // no CA at all is an error before the lock; a first issuing CA is made under it
+    match crate::ops::ca::open_for(&ws, &profiles, &a.env, tenant, kind) {
+        Ok(_) | Err(crate::ops::OpError::NoIssuingCa { .. }) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let _lock = ctx.lock_for_write(&ws)?;
+    let pass = a.pass.for_env(ctx, &ws, &a.env)?;
+    let now = time::OffsetDateTime::now_utc();
+    crate::ops::ca::ensure_issuing(&ws, &profiles, &a.env, tenant, kind, pass.as_ref(), now)?;
+    let ca = crate::ops::ca::open_for(&ws, &profiles, &a.env, tenant, kind)?;
+    let unlocked = ca.unlock(&ws, &profiles, pass.as_ref())?;
+    let rep = crate::ops::csr::sign(&ws, &profiles, &req, &checked, &unlocked.with(), now)?;
     for w in &rep.warnings {
         ctx.warn(w);
     }

@@ -207,6 +207,7 @@ mod tests {
             critical_seconds: Some(1),
             revoked_at: None,
             error: None,
+            reason: None,
         };
         let text = expiry(&[cert.clone(), cert], now);
         assert_eq!(

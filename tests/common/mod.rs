@@ -2,6 +2,8 @@
 //! real binary, and independent judges (openssl, keytool).
 #![allow(dead_code)]
 
+pub mod nginx;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -22,7 +24,35 @@ impl Ws {
         Self::with_envs(tenants, &[])
     }
 
+    /// `init` with the given tenants and envs, one-tier CAs (`ca.tiers: 1`: the root
+    /// signs leaves), as the suites written before hierarchies expect; [`Ws::two_tier`]
+    /// keeps the default.
     pub fn with_envs(tenants: &[&str], envs: &[&str]) -> Ws {
+        Self::with_envs_tiers(tenants, envs, 1)
+    }
+
+    /// `init` with the default two tiers (a root and issuing CAs).
+    pub fn two_tier(tenants: &[&str]) -> Ws {
+        Self::with_envs_tiers(tenants, &[], 2)
+    }
+
+    /// [`Ws::two_tier`] plus an encrypted CA in nonprod and prod.
+    pub fn two_tier_with_cas(tenants: &[&str]) -> Ws {
+        let ws = Self::two_tier(tenants);
+        for env in ["nonprod", "prod"] {
+            ws.ok(&[
+                "ca",
+                "init",
+                "--env",
+                env,
+                "--ca-passphrase-file",
+                ws.pass_file.to_str().unwrap(),
+            ]);
+        }
+        ws
+    }
+
+    fn with_envs_tiers(tenants: &[&str], envs: &[&str], tiers: u8) -> Ws {
         let dir = tempfile::tempdir().unwrap();
         let pass_file = dir.path().join("ca-pass.txt");
         std::fs::write(&pass_file, format!("{CA_PASS}\n")).unwrap();
@@ -47,6 +77,16 @@ impl Ws {
             "init failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        if tiers != 2 {
+            let cfg = ws.path("mtlsctl.yaml");
+            let text = std::fs::read_to_string(&cfg).unwrap();
+            assert!(text.contains("  tiers: 2 "), "the template sets ca.tiers");
+            std::fs::write(
+                &cfg,
+                text.replacen("  tiers: 2 ", &format!("  tiers: {tiers} "), 1),
+            )
+            .unwrap();
+        }
         ws
     }
 

@@ -6,6 +6,7 @@
 //! It depends on `mtlsctl-pki` for certificate helpers and never on `mtlsctl-core`, so the
 //! compiler keeps workspace reads and audit writes out of it.
 
+pub mod http;
 pub mod probe;
 pub mod serve;
 pub mod tls;
@@ -67,7 +68,7 @@ pub enum NetError {
     /// The handshake ended (a TLS alert, a reset) before the server sent its chain.
     #[error("TLS handshake failed before the server sent a certificate: {reason}")]
     Handshake { reason: String },
-    #[error("no TLS answer within {}s (is it a TLS port?)", .timeout.as_secs_f32())]
+    #[error("no whole TLS handshake within the {}s --timeout (is it a TLS port?)", .timeout.as_secs_f32())]
     NoTlsAnswer { timeout: Duration },
     #[error("the server sent no certificate")]
     NoCertificate,
@@ -87,6 +88,16 @@ pub enum NetError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("cannot make the gateway's stop pipe: {0}")]
+    Wake(std::io::Error),
+    #[error(
+        "the system refused every worker thread ({source}); raise the thread limit (ulimit -u) or stop other processes"
+    )]
+    Threads { source: std::io::Error },
+    #[error("waiting for clients failed: {0}")]
+    Poll(std::io::Error),
+    #[error("cannot set up a client connection: {0}")]
+    Socket(std::io::Error),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: SocketAddr,

@@ -3,10 +3,10 @@
 //! read), reported as facts. Judging them (the diagnosis in plain words) is the business
 //! of the probe operation in mtlsctl-core.
 
-use std::io::Write;
-use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
+use std::io::{Read, Write};
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use foreign_types::{ForeignType, ForeignTypeRef};
 use openssl::pkey::{PKey, Private};
@@ -18,6 +18,7 @@ use openssl::x509::{X509, X509NameRef, X509PurposeId, X509StoreContext};
 use serde::Serialize;
 use x509_parser::prelude::FromDer;
 
+use super::tls::{DeadlineStream, connect_by};
 use super::{NetError, Result};
 use crate::pki::inspect;
 
@@ -136,6 +137,7 @@ pub struct Request<'a> {
     pub sni: Option<&'a str>,
     /// Extra request headers, e.g. Authorization.
     pub headers: &'a [(String, String)],
+    /// Bounds the whole exchange: resolution, connection, handshake, request, answer.
     pub timeout: Duration,
 }
 
@@ -184,6 +186,8 @@ pub struct Exchange {
     pub acceptable_ca_names: Vec<String>,
     pub client_certificate: Option<CertBrief>,
     pub client_source: Option<String>,
+    /// Whether we sent credentials (an Authorization header, a token or key header).
+    pub credentials_sent: bool,
     /// Whether our certificate or chain names one of the acceptable CAs (None: no names
     /// sent, or no certificate of ours).
     pub client_chains_to_acceptable_ca: Option<bool>,
@@ -231,8 +235,10 @@ fn ssl_err(e: &openssl::ssl::Error) -> String {
 /// Connects, shakes hands and makes one HTTP request. Network failures are findings, not
 /// errors: they land in the exchange.
 pub fn exchange(req: &Request<'_>) -> Result<Exchange> {
+    let at = Instant::now() + req.timeout;
     let target = Target::parse(req.url)?;
     let mut rep = Exchange::new(req.url);
+    rep.credentials_sent = req.headers.iter().any(|(k, _)| is_secret_header(k));
     if let Some(id) = req.identity {
         rep.client_certificate = brief(&id.cert);
         rep.client_source = Some(id.source.clone());
@@ -249,9 +255,10 @@ pub fn exchange(req: &Request<'_>) -> Result<Exchange> {
         None => "system roots".into(),
     };
 
-    let Some(tcp) = connect(&mut rep, &target, req.timeout) else {
+    let Some(tcp) = connect(&mut rep, &target, at, req.timeout) else {
         return Ok(rep);
     };
+    let tcp = DeadlineStream::new(tcp, at, req.timeout);
     let ssl = client_ssl(req, sni.as_deref())?;
     let requested = Box::new(AtomicBool::new(false));
     // SAFETY: `requested` outlives `stream` (declared before it, dropped after it).
@@ -301,7 +308,12 @@ pub fn exchange(req: &Request<'_>) -> Result<Exchange> {
 
 /// Resolves the target and connects to the first of its addresses that answers. Records
 /// that address, or why none could be reached (then there is no stream).
-fn connect(rep: &mut Exchange, target: &Target, timeout: Duration) -> Option<TcpStream> {
+fn connect(
+    rep: &mut Exchange,
+    target: &Target,
+    at: Instant,
+    timeout: Duration,
+) -> Option<std::net::TcpStream> {
     let addrs: Vec<SocketAddr> = match (target.host.as_str(), target.port).to_socket_addrs() {
         Ok(a) => a.collect(),
         Err(e) => {
@@ -310,29 +322,20 @@ fn connect(rep: &mut Exchange, target: &Target, timeout: Duration) -> Option<Tcp
             return None;
         }
     };
-    let mut tcp = None;
-    let mut last_err = String::from("no address");
-    for a in &addrs {
-        match TcpStream::connect_timeout(a, timeout) {
-            Ok(s) => {
-                rep.address = Some(a.to_string());
-                tcp = Some(s);
-                break;
-            }
-            Err(e) => last_err = format!("{a}: {e}"),
+    match connect_by(&addrs, at, timeout) {
+        Ok((tcp, a)) => {
+            rep.address = Some(a.to_string());
+            rep.connected = true;
+            Some(tcp)
+        }
+        Err(last_err) => {
+            rep.error = Some(format!(
+                "cannot connect to {}:{}: {last_err}",
+                target.host, target.port
+            ));
+            None
         }
     }
-    let Some(tcp) = tcp else {
-        rep.error = Some(format!(
-            "cannot connect to {}:{}: {last_err}",
-            target.host, target.port
-        ));
-        return None;
-    };
-    rep.connected = true;
-    let _ = tcp.set_read_timeout(Some(timeout));
-    let _ = tcp.set_write_timeout(Some(timeout));
-    Some(tcp)
 }
 
 /// The client side of the handshake, presenting our identity if we have one. It checks
@@ -380,7 +383,7 @@ fn request_text(target: &Target, host_ip: Option<IpAddr>, headers: &[(String, St
 
 /// Reads the answer until the server closes, the body is complete or 256 KiB have come;
 /// returns what came and the TLS or I/O error that ended the reading, if one did.
-fn read_answer(stream: &mut SslStream<TcpStream>) -> (Vec<u8>, Option<String>) {
+fn read_answer<S: Read + Write>(stream: &mut SslStream<S>) -> (Vec<u8>, Option<String>) {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 8192];
     let read_err = loop {
@@ -400,18 +403,7 @@ fn read_answer(stream: &mut SslStream<TcpStream>) -> (Vec<u8>, Option<String>) {
 }
 
 fn response_complete(buf: &[u8]) -> bool {
-    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
-        return false;
-    };
-    let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-    let len = head
-        .lines()
-        .find_map(|l| l.strip_prefix("content-length:"))
-        .and_then(|v| v.trim().parse::<usize>().ok());
-    match len {
-        Some(n) => buf.len() >= end + 4 + n,
-        None => false,
-    }
+    crate::http::response_complete(buf)
 }
 
 fn parse_response(rep: &mut Exchange, buf: &[u8]) {
@@ -434,17 +426,21 @@ fn parse_response(rep: &mut Exchange, buf: &[u8]) {
     }
 }
 
+/// Whether a header carries credentials.
+fn is_secret_header(k: &str) -> bool {
+    k.eq_ignore_ascii_case("authorization")
+        || k.eq_ignore_ascii_case("proxy-authorization")
+        || k.to_ascii_lowercase().contains("token")
+        || k.to_ascii_lowercase().contains("key")
+}
+
 /// Echo servers send our headers back: keep credentials out of the report.
 fn redact(rep: &mut Exchange, headers: &[(String, String)]) {
     let Some(body) = rep.http_body_excerpt.as_mut() else {
         return;
     };
     for (k, v) in headers {
-        let secret = k.eq_ignore_ascii_case("authorization")
-            || k.eq_ignore_ascii_case("proxy-authorization")
-            || k.to_ascii_lowercase().contains("token")
-            || k.to_ascii_lowercase().contains("key");
-        if !secret {
+        if !is_secret_header(k) {
             continue;
         }
         let mut parts = vec![v.clone()];

@@ -3,9 +3,9 @@
 //! point is to read the chain, even an expired or self-signed one.
 
 use std::fmt;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use openssl::ssl::{HandshakeError, Ssl, SslContext, SslMethod, SslRef, SslVerifyMode};
 
@@ -82,10 +82,100 @@ impl std::str::FromStr for Target {
     }
 }
 
+/// A TCP stream that gives up at one instant: every read and write waits at most for
+/// what is left of the deadline, so a peer trickling a byte at a time cannot stretch an
+/// exchange past it (a per-read timeout would restart with each byte).
+pub struct DeadlineStream {
+    tcp: TcpStream,
+    at: Instant,
+    timeout: Duration,
+}
+
+impl DeadlineStream {
+    pub fn new(tcp: TcpStream, at: Instant, timeout: Duration) -> DeadlineStream {
+        DeadlineStream { tcp, at, timeout }
+    }
+
+    pub fn get_ref(&self) -> &TcpStream {
+        &self.tcp
+    }
+
+    fn left(&self) -> std::io::Result<Duration> {
+        let left = self.at.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            Err(self.ran_out())
+        } else {
+            Ok(left)
+        }
+    }
+
+    fn ran_out(&self) -> std::io::Error {
+        std::io::Error::new(std::io::ErrorKind::TimedOut, timeout_text(self.timeout))
+    }
+
+    fn map(&self, e: std::io::Error) -> std::io::Error {
+        match e.kind() {
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => self.ran_out(),
+            _ => e,
+        }
+    }
+}
+
+/// How a run-out deadline reads in a report.
+pub fn timeout_text(timeout: Duration) -> String {
+    format!(
+        "no answer within the {}s --timeout, which bounds the whole exchange",
+        timeout.as_secs_f32()
+    )
+}
+
+impl Read for DeadlineStream {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let left = self.left()?;
+        self.tcp.set_read_timeout(Some(left))?;
+        self.tcp.read(buf).map_err(|e| self.map(e))
+    }
+}
+
+impl Write for DeadlineStream {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let left = self.left()?;
+        self.tcp.set_write_timeout(Some(left))?;
+        self.tcp.write(buf).map_err(|e| self.map(e))
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.tcp.flush()
+    }
+}
+
+/// Connects to the first of `addrs` that answers before `at`; the error of the last
+/// attempt otherwise.
+pub fn connect_by(
+    addrs: &[SocketAddr],
+    at: Instant,
+    timeout: Duration,
+) -> std::result::Result<(TcpStream, SocketAddr), String> {
+    let mut last = String::from("no address");
+    for a in addrs {
+        let left = at.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(format!("{a}: {}", timeout_text(timeout)));
+        }
+        match TcpStream::connect_timeout(a, left) {
+            Ok(s) => return Ok((s, *a)),
+            Err(e) => last = format!("{a}: {}", io_reason(&e)),
+        }
+    }
+    Err(last)
+}
+
 /// Connects to `t`, completes (or at least starts) a TLS handshake, and returns the
-/// certificates the server sent, leaf first, as DER. The error says why the chain could
-/// not be had (resolution, refusal, timeout, not TLS).
+/// certificates the server sent, leaf first, as DER. `timeout` bounds all of it, from
+/// the name lookup to the last byte. The error says why the chain could not be had
+/// (resolution, refusal, timeout, not TLS).
 pub fn fetch_chain(t: &Target, timeout: Duration) -> Result<Vec<Vec<u8>>> {
+    let at = Instant::now() + timeout;
     let addrs: Vec<SocketAddr> = (t.host.as_str(), t.port)
         .to_socket_addrs()
         .map_err(|source| NetError::Resolve {
@@ -98,7 +188,11 @@ pub fn fetch_chain(t: &Target, timeout: Duration) -> Result<Vec<Vec<u8>>> {
     };
     let mut stream = None;
     for a in &addrs {
-        match TcpStream::connect_timeout(a, timeout) {
+        let left = at.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(NetError::NoTlsAnswer { timeout });
+        }
+        match TcpStream::connect_timeout(a, left) {
             Ok(s) => {
                 stream = Some(s);
                 break;
@@ -111,11 +205,7 @@ pub fn fetch_chain(t: &Target, timeout: Duration) -> Result<Vec<Vec<u8>>> {
             }
         }
     }
-    let stream = stream.ok_or(last_err)?;
-    stream
-        .set_read_timeout(Some(timeout))
-        .and_then(|_| stream.set_write_timeout(Some(timeout)))
-        .map_err(NetError::SetTimeout)?;
+    let stream = DeadlineStream::new(stream.ok_or(last_err)?, at, timeout);
     let mut ctx = SslContext::builder(SslMethod::tls_client())?;
     // We read the chain; judging it is what the report does.
     ctx.set_verify(SslVerifyMode::NONE);
@@ -139,7 +229,13 @@ pub fn fetch_chain(t: &Target, timeout: Duration) -> Result<Vec<Vec<u8>>> {
         // sent its own chain: what it sent is still what we came for.
         Err(HandshakeError::Failure(mid)) => {
             let chain = chain_of(mid.ssl());
-            if chain.is_empty() {
+            let ran_out = mid
+                .error()
+                .io_error()
+                .is_some_and(|e| e.kind() == std::io::ErrorKind::TimedOut);
+            if chain.is_empty() && ran_out {
+                Err(NetError::NoTlsAnswer { timeout })
+            } else if chain.is_empty() {
                 Err(NetError::Handshake {
                     reason: handshake_reason(mid.error()),
                 })
@@ -183,7 +279,7 @@ fn handshake_reason(e: &openssl::ssl::Error) -> String {
     }
 }
 
-fn io_reason(e: &std::io::Error) -> String {
+pub fn io_reason(e: &std::io::Error) -> String {
     match e.kind() {
         std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => "timed out".into(),
         std::io::ErrorKind::ConnectionRefused => "connection refused".into(),

@@ -53,6 +53,23 @@ impl Subject {
             .map(|r| r.value.as_str())
     }
 
+    /// The same subject with `suffix` appended to its common name (a CN of `suffix`
+    /// trimmed, first, when it has none).
+    pub fn with_cn_suffix(&self, suffix: &str) -> Subject {
+        let mut s = self.clone();
+        match s.0.iter_mut().find(|r| r.attr == "CN") {
+            Some(r) => r.value.push_str(suffix),
+            None => s.0.insert(
+                0,
+                Rdn {
+                    attr: "CN".into(),
+                    value: suffix.trim().to_string(),
+                },
+            ),
+        }
+        s
+    }
+
     pub fn to_rcgen(&self) -> DistinguishedName {
         // RFC 4514 writes the most specific RDN first; the certificate stores it last.
         let mut dn = DistinguishedName::new();

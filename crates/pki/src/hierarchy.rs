@@ -1,12 +1,13 @@
-//! CA hierarchies: issuing CAs signed by a root, constrained to what they issue, and
-//! cross-certificates that carry a new root's key under an old root during a rotation.
+//! CA hierarchies: issuing CAs signed by a root, constrained to what they issue (an
+//! issuing CA cross-certified by an old root during a rotation is the same certificate
+//! signed by that root), and a root re-issued with room for issuing CAs below it.
 //! The name constraints extension is encoded by RustCrypto's x509-cert (rcgen has no URI
 //! subtree); everything else is rcgen's.
 
 use der::Encode;
 use der::asn1::Ia5String;
 use rcgen::{
-    BasicConstraints, CertificateParams, CustomExtension, ExtendedKeyUsagePurpose, IsCa, KeyIdMethod,
+    BasicConstraints, CertificateParams, CustomExtension, ExtendedKeyUsagePurpose, IsCa,
     KeyUsagePurpose, PublicKeyData, SerialNumber,
 };
 use serde::{Deserialize, Serialize};
@@ -16,6 +17,7 @@ use x509_cert::ext::pkix::name::GeneralName;
 
 use super::cert::{Built, CLOCK_SKEW, Signer, whole_seconds};
 use super::dn::Subject;
+use super::keys::PrivateKey;
 use super::{Kind, PkiError, Result};
 
 /// Names an issuing CA may (permitted) or may not (excluded) vouch for, by type. An
@@ -23,6 +25,7 @@ use super::{Kind, PkiError, Result};
 /// its subdomains), `example.com` / `.example.com` / `ops@example.com` for email, and a
 /// host (`example.com` or `.example.com`) for URI.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NameSubtrees {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dns: Vec<String>,
@@ -73,6 +76,7 @@ impl NameSubtrees {
 
 /// The name constraints of an issuing CA.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NameConstraintSpec {
     #[serde(default, skip_serializing_if = "NameSubtrees::is_empty")]
     pub permitted: NameSubtrees,
@@ -179,58 +183,48 @@ pub fn sign_sub_ca_with_serial(
     })
 }
 
-/// The cross-certificate of a rotation: the new root's subject, key and key identifier,
-/// certified by the old root (`signer`), so that a peer that trusts only the old root
-/// builds leaf -> new issuing CA -> this -> old root. Valid until the earlier of the two
-/// roots' ends.
-pub fn cross_certify_with_serial(
-    new_root_der: &[u8],
-    new_root_subject: &Subject,
-    new_root_key: &impl PublicKeyData,
-    signer: &Signer,
+/// A root re-issued with the same subject and key and a larger path length: what lets
+/// a one-tier root (path length 0) certify an issuing CA, while every certificate it
+/// signed still verifies (same name, same key). Valid until the old root's notAfter.
+/// Refuses when `subject` does not encode as the old root's subject.
+pub fn reissue_root_with_serial(
+    old_der: &[u8],
+    subject: &Subject,
+    key: &PrivateKey,
+    path_length: u8,
     now: OffsetDateTime,
     serial: &[u8; 16],
 ) -> Result<Built> {
     let now = whole_seconds(now);
-    let (_, parsed) = x509_parser::parse_x509_certificate(new_root_der)
-        .map_err(|e| PkiError::Parse(format!("new root certificate: {e}")))?;
-    let ski = parsed
-        .iter_extensions()
-        .find_map(|e| match e.parsed_extension() {
-            x509_parser::extensions::ParsedExtension::SubjectKeyIdentifier(k) => {
-                Some(k.0.to_vec())
-            }
-            _ => None,
-        })
-        .ok_or_else(|| {
-            PkiError::Invalid("the new root certificate has no subject key identifier".into())
-        })?;
-    let path_length = parsed
-        .basic_constraints()
-        .ok()
-        .flatten()
-        .and_then(|b| b.value.path_len_constraint)
-        .unwrap_or(1)
-        .min(u8::MAX as u32) as u8;
-    let mut warnings = Vec::new();
+    let old = openssl::x509::X509::from_der(old_der)?;
+    let not_after = crate::inspect::cert_info(old_der)?.not_after;
+    if not_after <= now {
+        return Err(PkiError::CaExpired { not_after });
+    }
     let mut p = CertificateParams::default();
-    p.distinguished_name = new_root_subject.to_rcgen();
+    p.distinguished_name = subject.to_rcgen();
     p.is_ca = IsCa::Ca(BasicConstraints::Constrained(path_length));
     p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    p.key_identifier_method = KeyIdMethod::PreSpecified(ski);
-    p.use_authority_key_identifier_extension = true;
     p.not_before = now - CLOCK_SKEW;
-    let new_end = parsed.validity().not_after.to_datetime();
-    p.not_after = clip(new_end, signer, &mut warnings);
+    p.not_after = not_after;
     p.serial_number = Some(SerialNumber::from_slice(serial));
-    let cert = p.signed_by(new_root_key, &signer.issuer)?;
+    let cert = p.self_signed(&key.to_rcgen()?)?;
+    let new = openssl::x509::X509::from_der(cert.der())?;
+    let same_name = new.subject_name().to_der()? == old.subject_name().to_der()?;
+    let old_key = old.public_key()?;
+    let same_key = new.public_key()?.public_eq(&old_key);
+    if !same_name || !same_key {
+        return Err(PkiError::Invalid(
+            "the re-issued root would not carry the old root's exact name and key, so the certificates it signed would no longer chain to it".into(),
+        ));
+    }
     Ok(Built {
         der: cert.der().to_vec(),
         pem: cert.pem(),
         serial: serial.to_vec(),
         not_before: p.not_before,
         not_after: p.not_after,
-        warnings,
+        warnings: Vec::new(),
     })
 }
 
@@ -238,7 +232,7 @@ pub fn cross_certify_with_serial(
 mod tests {
     use super::*;
     use crate::cert::{CaRequest, self_signed_ca};
-    use crate::keys::{KeyAlgorithm, PrivateKey};
+    use crate::keys::KeyAlgorithm;
 
     fn root(cn: &str) -> (Signer, Built, PrivateKey) {
         let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
@@ -310,33 +304,52 @@ mod tests {
     }
 
     #[test]
-    fn cross_certificate_keeps_the_new_roots_name_and_key_id() {
-        let (old, _, _) = root("Root G1");
-        let (_, new_built, new_key) = root("Root G2");
-        let b = cross_certify_with_serial(
-            &new_built.der,
-            &Subject::parse("CN=Root G2").unwrap(),
-            &new_key.to_rcgen().unwrap(),
+    fn a_reissued_root_keeps_name_and_key_and_still_verifies_its_leaves() {
+        let (old, built, key) = root("Root");
+        let leaf_key = PrivateKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+        let req = SubCaRequest {
+            subject: Subject::parse("CN=Issuing").unwrap(),
+            validity: Duration::days(30),
+            path_length: 0,
+            eku: None,
+            name_constraints: NameConstraintSpec::default(),
+        };
+        let signed = sign_sub_ca_with_serial(
+            &req,
+            &leaf_key.to_rcgen().unwrap(),
             &old,
             OffsetDateTime::now_utc(),
-            &[2; 16],
+            &[3; 16],
         )
         .unwrap();
-        let (_, c) = x509_parser::parse_x509_certificate(&b.der).unwrap();
-        let (_, n) = x509_parser::parse_x509_certificate(&new_built.der).unwrap();
-        assert_eq!(c.subject(), n.subject());
-        assert_eq!(c.issuer().to_string(), "CN=Root G1");
-        assert_eq!(c.public_key().raw, n.public_key().raw);
-        let ski = |x: &x509_parser::certificate::X509Certificate<'_>| {
-            x.iter_extensions()
-                .find_map(|e| match e.parsed_extension() {
-                    x509_parser::extensions::ParsedExtension::SubjectKeyIdentifier(k) => {
-                        Some(k.0.to_vec())
-                    }
-                    _ => None,
-                })
+        let re = reissue_root_with_serial(
+            &built.der,
+            &Subject::parse("CN=Root").unwrap(),
+            &key,
+            2,
+            OffsetDateTime::now_utc(),
+            &[4; 16],
+        )
+        .unwrap();
+        assert!(crate::integrity::issued_by(&signed.der, &re.der).unwrap());
+        assert_eq!(re.not_after, built.not_after);
+        let (_, c) = x509_parser::parse_x509_certificate(&re.der).unwrap();
+        assert_eq!(
+            c.basic_constraints()
                 .unwrap()
-        };
-        assert_eq!(ski(&c), ski(&n));
+                .unwrap()
+                .value
+                .path_len_constraint,
+            Some(2)
+        );
+        let other = reissue_root_with_serial(
+            &built.der,
+            &Subject::parse("CN=Root 2").unwrap(),
+            &key,
+            2,
+            OffsetDateTime::now_utc(),
+            &[5; 16],
+        );
+        assert!(other.is_err());
     }
 }

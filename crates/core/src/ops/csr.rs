@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 
 use super::issue::{self, IssueReport, NewLeaf};
 use super::{Expected, NameFix, OpError, Result};
-use crate::pki::cert::{self, LeafRequest, Sans, Signer};
+use crate::pki::cert::{self, LeafRequest, Sans};
 use crate::pki::csr::{self as pcsr, CheckedCsr};
 use crate::pki::dn::Subject;
 use crate::pki::keys::PrivateKey;
@@ -275,6 +275,7 @@ pub fn import(
             pfx,
             renewed_from: None,
             renew_before_secs: None,
+            ca: None,
             fixture: false,
             now,
         },
@@ -338,10 +339,10 @@ pub fn sign(
     profiles: &Profiles,
     req: &SignRequest,
     csr: &CheckedCsr,
-    signer: &Signer,
-    chain: &[X509],
+    with: &issue::SignWith<'_>,
     now: OffsetDateTime,
 ) -> Result<SignReport> {
+    let (signer, chain) = (with.signer, with.chain);
     ws.audit_preflight()?;
     let mut lr = sign_settings(profiles, req, csr)?;
     let mut warnings = grant_csr_sans(req, csr, &mut lr.sans);
@@ -372,11 +373,12 @@ pub fn sign(
                 pfx: None,
                 renewed_from: None,
                 renew_before_secs: None,
+                ca: Some(with.ca.clone()),
                 fixture: false,
                 now,
             },
         )?,
-        None => store_signed(ws, &req.env, lr.kind, &built.der, chain, now)?,
+        None => store_signed(ws, &req.env, lr.kind, &built.der, chain, with.ca, now)?,
     };
     let info = inspect::cert_info(&built.der)?;
     let files = issue::files_of(&rec);
@@ -399,6 +401,11 @@ pub fn sign(
 
 /// What `sign` builds: from the tenant's profile with `--tenant`, else from the request's
 /// subject, the flags' names and the default validity.
+/// The kind of certificate `sign` makes of `csr` (to pick the CA that signs it).
+pub fn sign_kind(profiles: &Profiles, req: &SignRequest, csr: &CheckedCsr) -> Result<Kind> {
+    Ok(sign_settings(profiles, req, csr)?.kind)
+}
+
 fn sign_settings(profiles: &Profiles, req: &SignRequest, csr: &CheckedCsr) -> Result<LeafRequest> {
     if let Some(t) = &req.tenant {
         let r = profiles.resolve(
@@ -511,6 +518,7 @@ fn store_signed(
     kind: Kind,
     der: &[u8],
     chain: &[X509],
+    ca: &crate::workspace::CaLoc,
     now: OffsetDateTime,
 ) -> Result<LeafRecord> {
     let info = inspect::cert_info(der)?;
@@ -539,6 +547,7 @@ fn store_signed(
         revoked_at: None,
         revocation_reason: None,
         renew_before_secs: None,
+        ca: Some(ca.clone()),
         fixture: false,
     };
     let meta_json = serde_json::to_vec_pretty(&meta).expect("meta serialises");
@@ -553,6 +562,7 @@ fn store_signed(
         renewed_from: None,
         has_key: false,
         supersede: false,
+        ca: Some(ca),
     }
     .add_to(ws, &mut intent, &info.serial)?;
     intent.leaves[0].audit.detail = Some(format!("subject {}", info.subject));

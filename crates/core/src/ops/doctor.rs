@@ -17,14 +17,15 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use super::ca::EnvCa;
+use super::ca::{CaSet, EnvCa};
 use super::{OpError, Result};
 use crate::pki::inspect::{self, CrlInfo};
 use crate::pki::{fingerprint, integrity};
 use crate::profile::Profiles;
 use crate::workspace::ca_record::{CaRecord, FORMAT};
+use crate::workspace::hierarchy::CaRole;
 use crate::workspace::inventory::{CaState, Filter, LeafRecord, Revocation, Status};
-use crate::workspace::{Workspace, WsError};
+use crate::workspace::{CaLoc, Workspace, WsError};
 
 // ---------------------------------------------------------------------------------------
 // problems and the report
@@ -161,7 +162,8 @@ fn sha256_hex(der: &[u8]) -> String {
     fingerprint::hex(&fingerprint::sha256(der))
 }
 
-fn new_record(env: &str, cert_der: &[u8], by: &str, crl_number: u64) -> Result<CaRecord> {
+fn new_record(ca: &CaLoc, cert_der: &[u8], by: &str, crl_number: u64) -> Result<CaRecord> {
+    let env = ca.env.as_str();
     Ok(CaRecord {
         format: FORMAT,
         env: env.to_string(),
@@ -174,34 +176,35 @@ fn new_record(env: &str, cert_der: &[u8], by: &str, crl_number: u64) -> Result<C
 }
 
 /// Writes `env`'s record of its CA certificate (`by`: "ca-init", "signer", "doctor").
-pub fn record_ca(ws: &Workspace, env: &str, cert_der: &[u8], by: &str, crl: u64) -> Result<()> {
-    Ok(ws.save_ca_record(&new_record(env, cert_der, by, crl)?)?)
+pub fn record_ca(ws: &Workspace, ca: &CaLoc, cert_der: &[u8], by: &str, crl: u64) -> Result<()> {
+    Ok(ws.save_ca_record(ca, &new_record(ca, cert_der, by, crl)?)?)
 }
 
 /// After the CA key was loaded and matched `cert_der`: records the CA when the
 /// workspace predates ca.json, or confirms a record `doctor --repair` took on trust.
-pub fn record_on_unlock(ws: &Workspace, env: &str, cert_der: &[u8]) -> Result<()> {
-    match ws.load_ca_record(env)? {
+pub fn record_on_unlock(ws: &Workspace, ca: &CaLoc, cert_der: &[u8]) -> Result<()> {
+    match ws.load_ca_record(ca)? {
         Some(mut r) if r.recorded_by == "doctor" => {
             if r.spki_sha256 == integrity::spki_sha256(cert_der)? {
                 r.recorded_by = "signer".into();
-                ws.save_ca_record(&r)?;
+                ws.save_ca_record(ca, &r)?;
             }
             Ok(())
         }
         Some(_) => Ok(()),
         None => {
-            let state = ws.load_ca_state(env).unwrap_or_default();
-            let n = state.crl_number.max(disk_crl_number(ws, env).unwrap_or(0));
-            record_ca(ws, env, cert_der, "signer", n)
+            let state = ws.load_ca_state(ca).unwrap_or_default();
+            let n = state.crl_number.max(disk_crl_number(ws, ca).unwrap_or(0));
+            record_ca(ws, ca, cert_der, "signer", n)
         }
     }
 }
 
 /// What is wrong with `env`'s CA certificate `cert_der` against its record, if anything.
-fn ca_record_problem(ws: &Workspace, env: &str, cert_der: &[u8]) -> Option<Problem> {
-    let rec_path = ws.ca_record_path(env);
-    let rec = match ws.load_ca_record(env) {
+fn ca_record_problem(ws: &Workspace, ca: &CaLoc, cert_der: &[u8]) -> Option<Problem> {
+    let env = ca.env.as_str();
+    let rec_path = ws.ca_record_path(ca);
+    let rec = match ws.load_ca_record(ca) {
         Ok(Some(r)) => r,
         Ok(None) => {
             return Some(Problem::warning("ca-record", Some(env), rec_path).says(
@@ -216,7 +219,7 @@ fn ca_record_problem(ws: &Workspace, env: &str, cert_der: &[u8]) -> Option<Probl
             ).repairable());
         }
     };
-    let cert_path = ws.ca_cert(env);
+    let cert_path = ws.ca_cert(ca);
     let spki = match integrity::spki_sha256(cert_der) {
         Ok(s) => s,
         Err(e) => {
@@ -232,7 +235,7 @@ fn ca_record_problem(ws: &Workspace, env: &str, cert_der: &[u8]) -> Option<Probl
             .unwrap_or_default();
         return Some(Problem::error("ca-record", Some(env), cert_path).says(
             format!("the CA certificate does not carry the key of the {env} CA recorded in ca.json: it was replaced"),
-            format!("restore pki/{env}/ca/ca.crt (and crl.pem) from backup, then run `mtlsctl doctor`; until then nothing is issued, signed, served or exported with it"),
+            format!("restore {}/ca.crt (and crl.pem) from backup, then run `mtlsctl doctor`; until then nothing is issued, signed, served or exported with it", ca.rel().display()),
         ).saw(
             format!("public key SHA-256 {}", rec.spki_sha256),
             format!("public key SHA-256 {spki} of {subject}"),
@@ -253,8 +256,8 @@ fn ca_record_problem(ws: &Workspace, env: &str, cert_der: &[u8]) -> Option<Probl
 /// Refuses a CA certificate whose public key is not the one recorded for `env` (or
 /// whose record cannot be read). [`super::ca::open`] calls it, so every command that
 /// uses an environment's CA refuses a substituted ca.crt. Not yet recorded is no error.
-pub fn check_ca_cert(ws: &Workspace, env: &str, cert_der: &[u8]) -> Result<()> {
-    match ca_record_problem(ws, env, cert_der) {
+pub fn check_ca_cert(ws: &Workspace, ca: &CaLoc, cert_der: &[u8]) -> Result<()> {
+    match ca_record_problem(ws, ca, cert_der) {
         Some(p) if p.is_error() => Err(OpError::Integrity(Box::new(p))),
         _ => Ok(()),
     }
@@ -262,25 +265,39 @@ pub fn check_ca_cert(ws: &Workspace, env: &str, cert_der: &[u8]) -> Result<()> {
 
 /// The error about `env`'s CA certificate, as a line for a warning, when there is one
 /// (`ca show`, `list`, `expiry`).
-pub fn ca_warning(ws: &Workspace, env: &str) -> Option<String> {
-    let der = ca_der(ws, env)?;
-    ca_record_problem(ws, env, &der)
+pub fn ca_warning(ws: &Workspace, ca: &CaLoc) -> Option<String> {
+    let der = ca_der(ws, ca)?;
+    ca_record_problem(ws, ca, &der)
         .filter(Problem::is_error)
         .map(|p| p.to_string())
 }
 
-/// [`ca_warning`] for `env`, or for every environment of the workspace.
+/// [`ca_warning`] for every CA of `env`, or of every environment of the workspace.
 pub fn ca_warnings(ws: &Workspace, profiles: &Profiles, env: Option<&str>) -> Vec<String> {
     let envs = env.map_or_else(|| profiles.env_names(), |e| vec![e.to_string()]);
-    envs.iter().filter_map(|e| ca_warning(ws, e)).collect()
+    let mut out = Vec::new();
+    for e in &envs {
+        for base in super::ca::set_bases(ws, e) {
+            match super::ca::read_set_unchecked(ws, &base) {
+                Ok(set) => out.extend(
+                    set.cas
+                        .iter()
+                        .filter(|c| c.entry.role != CaRole::Cross)
+                        .filter_map(|c| ca_warning(ws, &c.loc)),
+                ),
+                Err(err) => out.push(err.to_string()),
+            }
+        }
+    }
+    out
 }
 
 // ---------------------------------------------------------------------------------------
 // CRL numbers
 
 /// The CRL on disk: its DER and what it says, if it can be read.
-pub(crate) fn disk_crl(ws: &Workspace, env: &str) -> Option<(Vec<u8>, CrlInfo)> {
-    let data = ws.read(&ws.crl(env)).ok()?;
+pub(crate) fn disk_crl(ws: &Workspace, ca: &CaLoc) -> Option<(Vec<u8>, CrlInfo)> {
+    let data = ws.read(&ws.crl(ca)).ok()?;
     let block = inspect::blocks(&data)
         .ok()?
         .into_iter()
@@ -293,13 +310,14 @@ fn number_of(info: &CrlInfo) -> Option<u64> {
     u64::from_str_radix(info.crl_number.as_deref()?, 16).ok()
 }
 
-fn disk_crl_number(ws: &Workspace, env: &str) -> Option<u64> {
-    disk_crl(ws, env).and_then(|(_, i)| number_of(&i))
+fn disk_crl_number(ws: &Workspace, ca: &CaLoc) -> Option<u64> {
+    disk_crl(ws, ca).and_then(|(_, i)| number_of(&i))
 }
 
 /// The highest CRL number recorded as signed: the larger of state.json's and ca.json's.
-pub fn highest_crl_number(ws: &Workspace, env: &str) -> u64 {
-    let state = ws.load_ca_state(env).map(|s| s.crl_number).unwrap_or(0);
+pub fn highest_crl_number(ws: &Workspace, ca: &CaLoc) -> u64 {
+    let env = ca.env.as_str();
+    let state = ws.load_ca_state(ca).map(|s| s.crl_number).unwrap_or(0);
     let record = ws
         .load_ca_record(env)
         .ok()
@@ -312,7 +330,8 @@ pub fn highest_crl_number(ws: &Workspace, env: &str) -> u64 {
 /// the CRL on disk's, so that losing any one of those files never makes it go back.
 /// (An unreadable ca.json counts as none: [`super::ca::open`] refuses it before any
 /// signing.)
-pub fn crl_floor(ws: &Workspace, env: &str, state: &CaState) -> u64 {
+pub fn crl_floor(ws: &Workspace, ca: &CaLoc, state: &CaState) -> u64 {
+    let env = ca.env.as_str();
     let record = ws
         .load_ca_record(env)
         .ok()
@@ -321,35 +340,36 @@ pub fn crl_floor(ws: &Workspace, env: &str, state: &CaState) -> u64 {
     state
         .crl_number
         .max(record)
-        .max(disk_crl_number(ws, env).unwrap_or(0))
+        .max(disk_crl_number(ws, ca).unwrap_or(0))
 }
 
 /// After signing CRL `number` with the CA certificate `cert_der`: keeps the number in
 /// ca.json too (recording the CA there when it was not yet).
-pub fn note_crl_number(ws: &Workspace, env: &str, cert_der: &[u8], number: u64) -> Result<()> {
-    match ws.load_ca_record(env)? {
+pub fn note_crl_number(ws: &Workspace, ca: &CaLoc, cert_der: &[u8], number: u64) -> Result<()> {
+    match ws.load_ca_record(ca)? {
         Some(r) if r.crl_number >= number => Ok(()),
         Some(mut r) => {
             r.crl_number = number;
-            Ok(ws.save_ca_record(&r)?)
+            Ok(ws.save_ca_record(ca, &r)?)
         }
-        None => record_ca(ws, env, cert_der, "signer", number),
+        None => record_ca(ws, ca, cert_der, "signer", number),
     }
 }
 
 /// Why `env`'s CRL on disk is stale by its number (an older CRL put back, or a run
 /// interrupted before writing the one it numbered), if it is.
-pub fn stale_crl(ws: &Workspace, env: &str) -> Option<String> {
-    stale_crl_error(ws, env).map(|e| e.to_string())
+pub fn stale_crl(ws: &Workspace, ca: &CaLoc) -> Option<String> {
+    stale_crl_error(ws, ca).map(|e| e.to_string())
 }
 
 /// [`stale_crl`], as the error that refuses the CRL.
-fn stale_crl_error(ws: &Workspace, env: &str) -> Option<OpError> {
-    let (_, info) = disk_crl(ws, env)?;
+fn stale_crl_error(ws: &Workspace, ca: &CaLoc) -> Option<OpError> {
+    let env = ca.env.as_str();
+    let (_, info) = disk_crl(ws, ca)?;
     let number = number_of(&info)?;
-    let highest = highest_crl_number(ws, env);
+    let highest = highest_crl_number(ws, ca);
     (number < highest).then(|| OpError::StaleCrl {
-        path: ws.crl(env),
+        path: ws.crl(ca),
         number,
         highest,
         env: env.to_string(),
@@ -358,8 +378,8 @@ fn stale_crl_error(ws: &Workspace, env: &str) -> Option<OpError> {
 
 /// Refuses `env`'s CRL when it is stale by its number (`serve`, and `export` before it
 /// hands the CRL to a gateway).
-pub fn check_crl(ws: &Workspace, env: &str) -> Result<()> {
-    match stale_crl_error(ws, env) {
+pub fn check_crl(ws: &Workspace, ca: &CaLoc) -> Result<()> {
+    match stale_crl_error(ws, ca) {
         Some(e) => Err(e),
         None => Ok(()),
     }
@@ -370,11 +390,14 @@ pub fn check_crl(ws: &Workspace, env: &str) -> Result<()> {
 /// older than the last one signed. (The CA certificate itself is checked by
 /// [`super::ca::open`].)
 pub fn check_handoff(ws: &Workspace, ca: &EnvCa, leaf: &LeafRecord) -> Result<()> {
-    let issuer = issuer_of(ws, leaf, ca.trust.first().map(Vec::as_slice));
+    let issuer = issuer_der(ws, leaf, &ca.set);
     if let Some(p) = issuer.and_then(|i| leaf_chain_problem(ws, leaf, &ca.env, &i)) {
         return Err(OpError::Integrity(Box::new(p)));
     }
-    check_crl(ws, &ca.env)
+    for l in &ca.trust_locs {
+        check_crl(ws, l)?;
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------
@@ -416,16 +439,22 @@ fn meta_revocation(rec: &LeafRecord) -> Option<Revocation> {
 /// makes a CRL forget one.
 pub fn restore_revocations(
     ws: &Workspace,
-    env: &str,
+    ca: &CaLoc,
     ca_der: Option<&[u8]>,
     state: &mut CaState,
 ) -> Result<Vec<String>> {
+    let env = ca.env.as_str();
     let leaves = ws.leaves(&Filter {
         env: Some(env),
+        tenant: ca.tenant.as_deref(),
         ..Filter::default()
     })?;
-    let mut found: Vec<Revocation> = leaves.iter().filter_map(meta_revocation).collect();
-    if let (Some(ca), Some((der, info))) = (ca_der, disk_crl(ws, env))
+    let mut found: Vec<Revocation> = leaves
+        .iter()
+        .filter(|l| &super::ca::issuer_of(&l.meta) == ca)
+        .filter_map(meta_revocation)
+        .collect();
+    if let (Some(ca), Some((der, info))) = (ca_der, disk_crl(ws, ca))
         && integrity::crl_signed_by(&der, ca).unwrap_or(false)
     {
         found.extend(info.revoked.iter().map(|r| Revocation {
@@ -447,8 +476,9 @@ pub fn restore_revocations(
 
 /// state.json against the meta.json files, and the highest CRL numbers of state.json
 /// and ca.json against each other.
-fn state_problems(ws: &Workspace, env: &str, leaves: &[LeafRecord]) -> (Vec<Problem>, CaState) {
-    let path = ws.ca_state(env);
+fn state_problems(ws: &Workspace, ca: &CaLoc, leaves: &[LeafRecord]) -> (Vec<Problem>, CaState) {
+    let env = ca.env.as_str();
+    let path = ws.ca_state(ca);
     let repair = "`mtlsctl doctor --repair` rebuilds it from the certificates' meta.json files, the CRL and ca.json";
     let mut out = Vec::new();
     if !path.exists() {
@@ -461,7 +491,7 @@ fn state_problems(ws: &Workspace, env: &str, leaves: &[LeafRecord]) -> (Vec<Prob
                 .repairable(),
         );
     }
-    let state = match ws.load_ca_state(env) {
+    let state = match ws.load_ca_state(ca) {
         Ok(s) => s,
         Err(e) => {
             out.push(Problem::error("revocations", Some(env), path).says(
@@ -492,7 +522,7 @@ fn state_problems(ws: &Workspace, env: &str, leaves: &[LeafRecord]) -> (Vec<Prob
             );
         }
     }
-    if let Ok(Some(r)) = ws.load_ca_record(env)
+    if let Ok(Some(r)) = ws.load_ca_record(ca)
         && path.exists()
         && r.crl_number != state.crl_number
     {
@@ -508,13 +538,14 @@ fn state_problems(ws: &Workspace, env: &str, leaves: &[LeafRecord]) -> (Vec<Prob
 /// number signed.
 fn crl_problems(
     ws: &Workspace,
-    env: &str,
+    ca: &CaLoc,
     ca_der: &[u8],
     revoked: &BTreeSet<String>,
 ) -> Vec<Problem> {
-    let path = ws.crl(env);
+    let env = ca.env.as_str();
+    let path = ws.crl(ca);
     let resign = format!("re-sign it with `mtlsctl crl --env {env}`");
-    let Some((der, info)) = disk_crl(ws, env) else {
+    let Some((der, info)) = disk_crl(ws, ca) else {
         let what = if path.exists() {
             "cannot be read as a CRL"
         } else {
@@ -558,7 +589,7 @@ fn crl_problems(
                 .signing(),
         );
     }
-    let high = highest_crl_number(ws, env);
+    let high = highest_crl_number(ws, ca);
     if let Some(n) = number_of(&info)
         && n < high
     {
@@ -581,14 +612,16 @@ fn crl_problems(
 // ---------------------------------------------------------------------------------------
 // leaves
 
-/// The certificate that should have signed `leaf`: the env CA, or for a certificate
-/// imported from an external CA the first certificate of its own chain.
-fn issuer_of(ws: &Workspace, leaf: &LeafRecord, ca_der: Option<&[u8]>) -> Option<Vec<u8>> {
+/// The certificate that should have signed `leaf`: the CA of `set` its meta.json names
+/// (the env's first root for older leaves), or for a certificate imported from an
+/// external CA the first certificate of its own chain.
+fn issuer_der(ws: &Workspace, leaf: &LeafRecord, set: &CaSet) -> Option<Vec<u8>> {
     if leaf.meta.origin == "import" {
         let pem = ws.read(&leaf.chain_path()).ok()?;
         return inspect::certificates(&pem).ok()?.into_iter().next();
     }
-    ca_der.map(<[u8]>::to_vec)
+    let loc = super::ca::issuer_of(&leaf.meta);
+    set.by_loc(&loc).map(|v| v.der.clone())
 }
 
 /// What is wrong with `leaf` against the certificate `ca_der` that should have signed it.
@@ -629,7 +662,7 @@ fn leaf_chain_problem(
     };
     Some(Problem::error("leaf-chain", Some(env), path)
         .says(
-            "is not signed by the environment's CA certificate",
+            "is not signed by the CA certificate it names as its issuer",
             format!("if ca.crt was replaced, restore it from backup; otherwise this certificate is not the {env} CA's: reissue it with `mtlsctl issue --tenant {} --env {env} --force`", leaf.meta.tenant),
         )
         .saw(format!("a signature by {ca} (public key SHA-256 {spki})"), found))
@@ -640,13 +673,30 @@ fn leaf_problems(
     ws: &Workspace,
     leaves: &[LeafRecord],
     env: &str,
-    ca_der: Option<&[u8]>,
+    sets: &[CaSet],
 ) -> (Vec<Problem>, usize) {
     let current = super::expiry::current_leaves(leaves.to_vec());
     let mut out = Vec::new();
     let mut checked = 0;
     for leaf in &current {
-        let Some(issuer) = issuer_of(ws, leaf, ca_der) else {
+        let loc = super::ca::issuer_of(&leaf.meta);
+        let set = sets.iter().find(|s| s.base == loc.set());
+        let issuer = match set {
+            Some(s) => issuer_der(ws, leaf, s),
+            None if leaf.meta.origin == "import" => {
+                let pem = ws.read(&leaf.chain_path()).ok();
+                pem.and_then(|p| inspect::certificates(&p).ok())
+                    .and_then(|c| c.into_iter().next())
+            }
+            None => None,
+        };
+        let Some(issuer) = issuer else {
+            if leaf.meta.origin != "import" && set.is_some() {
+                out.push(Problem::error("leaf-chain", Some(env), leaf.dir.join("meta.json")).says(
+                    format!("names the CA {loc} as its issuer, which the environment's CAs do not include"),
+                    "restore meta.json (or the CA folder) from backup",
+                ));
+            }
             continue;
         };
         checked += 1;
@@ -658,9 +708,9 @@ fn leaf_problems(
 // ---------------------------------------------------------------------------------------
 // running the checks
 
-/// The CA certificate of `env` as DER, if it has one that can be read.
-fn ca_der(ws: &Workspace, env: &str) -> Option<Vec<u8>> {
-    let pem = ws.read(&ws.ca_cert(env)).ok()?;
+/// The CA certificate in the folder `ca` as DER, if it has one that can be read.
+fn ca_der(ws: &Workspace, ca: &CaLoc) -> Option<Vec<u8>> {
+    let pem = ws.read(&ws.ca_cert(ca)).ok()?;
     inspect::certificates(&pem).ok()?.into_iter().next()
 }
 
@@ -686,28 +736,81 @@ fn env_leaves(ws: &Workspace, env: &str) -> (Vec<LeafRecord>, Vec<Problem>) {
     (inv.leaves, problems)
 }
 
+/// A set's hierarchy against its certificates: each the one recorded, each signed by
+/// the issuer it names.
+fn hierarchy_problems(ws: &Workspace, set: &CaSet) -> Vec<Problem> {
+    let env = set.base.env.as_str();
+    let mut out = Vec::new();
+    for c in &set.cas {
+        if set.recorded && sha256_hex(&c.der) != c.entry.sha256 {
+            out.push(
+                Problem::error("ca-hierarchy", Some(env), ws.ca_cert(&c.loc))
+                    .says(
+                        "is not the certificate hierarchy.json records for this CA: it was replaced",
+                        "restore it from backup, then run `mtlsctl doctor`",
+                    )
+                    .saw(
+                        format!("certificate SHA-256 {}", c.entry.sha256),
+                        format!("certificate SHA-256 {}", sha256_hex(&c.der)),
+                    ),
+            );
+        }
+        if let Some(p) = c.entry.parent.as_deref().and_then(|p| set.view(p))
+            && !integrity::issued_by(&c.der, &p.der).unwrap_or(false)
+        {
+            out.push(
+                Problem::error("ca-hierarchy", Some(env), ws.ca_cert(&c.loc)).says(
+                    format!("is not signed by its issuer {}", p.loc),
+                    "restore the CA folder from backup",
+                ),
+            );
+        }
+    }
+    out
+}
+
 /// Every check of one environment; returns the problems and how many leaves were checked.
 fn check_env(ws: &Workspace, env: &str) -> (Vec<Problem>, usize) {
     let (leaves, mut out) = env_leaves(ws, env);
-    let ca = ca_der(ws, env);
-    let (leaf_probs, checked) = leaf_problems(ws, &leaves, env, ca.as_deref());
-    out.extend(leaf_probs);
-    let Some(ca) = ca else {
-        if leaves.iter().any(|l| l.meta.origin != "import") {
-            out.push(Problem::error("ca-record", Some(env), ws.ca_cert(env)).says(
-                "is missing (or unreadable) while certificates it issued remain",
-                format!("restore pki/{env}/ca/ca.crt from backup; without it nothing of this environment can be checked or exported"),
-            ));
+    let mut sets = Vec::new();
+    for base in super::ca::set_bases(ws, env) {
+        match super::ca::read_set_unchecked(ws, &base) {
+            Ok(s) => sets.push(s),
+            Err(e) => out.push(
+                Problem::error("ca-hierarchy", Some(env), ws.hierarchy_path(&base))
+                    .says(e.to_string(), "restore the CA folder from backup"),
+            ),
         }
-        return (out, checked);
-    };
-    out.extend(ca_record_problem(ws, env, &ca));
-    let (state_probs, state) = state_problems(ws, env, &leaves);
-    out.extend(state_probs);
-    let mut revoked: BTreeSet<String> =
-        state.revocations.iter().map(|r| r.serial.clone()).collect();
-    revoked.extend(leaves.iter().filter_map(meta_revocation).map(|r| r.serial));
-    out.extend(crl_problems(ws, env, &ca, &revoked));
+    }
+    let (leaf_probs, checked) = leaf_problems(ws, &leaves, env, &sets);
+    out.extend(leaf_probs);
+    if !super::ca::exists(ws, env)
+        && leaves
+            .iter()
+            .any(|l| l.meta.origin != "import" && l.meta.ca.is_none())
+    {
+        out.push(Problem::error("ca-record", Some(env), ws.ca_cert(env)).says(
+            "is missing (or unreadable) while certificates it issued remain",
+            format!("restore pki/{env}/ca/ca.crt from backup; without it nothing of this environment can be checked or exported"),
+        ));
+    }
+    for set in &sets {
+        out.extend(hierarchy_problems(ws, set));
+        for c in set.cas.iter().filter(|c| c.entry.role != CaRole::Cross) {
+            let mine: Vec<LeafRecord> = leaves
+                .iter()
+                .filter(|l| super::ca::issuer_of(&l.meta) == c.loc)
+                .cloned()
+                .collect();
+            out.extend(ca_record_problem(ws, &c.loc, &c.der));
+            let (state_probs, state) = state_problems(ws, &c.loc, &mine);
+            out.extend(state_probs);
+            let mut revoked: BTreeSet<String> =
+                state.revocations.iter().map(|r| r.serial.clone()).collect();
+            revoked.extend(mine.iter().filter_map(meta_revocation).map(|r| r.serial));
+            out.extend(crl_problems(ws, &c.loc, &c.der, &revoked));
+        }
+    }
     (out, checked)
 }
 
@@ -748,7 +851,15 @@ pub fn run(ws: &Workspace, profiles: &Profiles, opts: &Options<'_>) -> Result<Do
         // a repair that could not be recorded is not made
         ws.audit_preflight()?;
         for env in &envs {
-            let done = repair_env(ws, env, &problems)?;
+            let mut done = Vec::new();
+            for base in super::ca::set_bases(ws, env) {
+                let Ok(set) = super::ca::read_set_unchecked(ws, &base) else {
+                    continue;
+                };
+                for c in set.cas.iter().filter(|c| c.entry.role != CaRole::Cross) {
+                    done.extend(repair_ca(ws, &c.loc, &problems)?);
+                }
+            }
             audit_repairs(ws, env, &done)?;
             repaired.extend(done);
         }
@@ -771,27 +882,29 @@ pub fn run(ws: &Workspace, profiles: &Profiles, opts: &Options<'_>) -> Result<Do
 // ---------------------------------------------------------------------------------------
 // repair
 
-/// Fixes what needs no passphrase in `env`: records a missing (or unreadable) ca.json
-/// when nothing says the CA certificate is not the environment's own, records a
+/// Fixes what needs no passphrase for the CA `ca`: records a missing (or unreadable)
+/// ca.json when nothing says the CA certificate is not the environment's own, records a
 /// re-issued CA certificate of the recorded key, rebuilds state.json's revocations and
 /// raises the highest CRL number in both files to the higher.
-fn repair_env(ws: &Workspace, env: &str, problems: &[Problem]) -> Result<Vec<Repaired>> {
-    let Some(ca) = ca_der(ws, env) else {
+fn repair_ca(ws: &Workspace, ca: &CaLoc, problems: &[Problem]) -> Result<Vec<Repaired>> {
+    let env = ca.env.as_str();
+    let Some(der) = ca_der(ws, ca) else {
         return Ok(Vec::new());
     };
     let mut done = Vec::new();
     // a CA certificate that does not sign the environment's certificates or CRL is not
     // recorded on trust
     let doubtful = problems.iter().any(|p| {
-        p.env.as_deref() == Some(env) && (p.check == "leaf-chain" || p.check == "crl-issuer")
+        p.env.as_deref() == Some(env)
+            && (p.check == "leaf-chain" || p.check == "crl-issuer" || p.check == "ca-hierarchy")
     });
-    let rec_path = ws.ca_record_path(env);
-    let spki = integrity::spki_sha256(&ca)?;
-    let trusted = match ws.load_ca_record(env) {
+    let rec_path = ws.ca_record_path(ca);
+    let spki = integrity::spki_sha256(&der)?;
+    let trusted = match ws.load_ca_record(ca) {
         Ok(Some(mut r)) if r.spki_sha256 == spki => {
-            if r.cert_sha256 != sha256_hex(&ca) {
-                r.cert_sha256 = sha256_hex(&ca);
-                ws.save_ca_record(&r)?;
+            if r.cert_sha256 != sha256_hex(&der) {
+                r.cert_sha256 = sha256_hex(&der);
+                ws.save_ca_record(ca, &r)?;
                 done.push(repaired(
                     env,
                     &rec_path,
@@ -804,8 +917,8 @@ fn repair_env(ws: &Workspace, env: &str, problems: &[Problem]) -> Result<Vec<Rep
         Ok(Some(_)) => return Ok(done),
         Ok(None) | Err(_) if !doubtful => {
             let _ = std::fs::remove_file(&rec_path);
-            let state = ws.load_ca_state(env).unwrap_or_default();
-            record_ca(ws, env, &ca, "doctor", crl_floor(ws, env, &state))?;
+            let state = ws.load_ca_state(ca).unwrap_or_default();
+            record_ca(ws, ca, &der, "doctor", crl_floor(ws, ca, &state))?;
             done.push(repaired(
                 env,
                 &rec_path,
@@ -815,7 +928,7 @@ fn repair_env(ws: &Workspace, env: &str, problems: &[Problem]) -> Result<Vec<Rep
         }
         Ok(None) | Err(_) => false,
     };
-    done.extend(repair_state(ws, env, trusted.then_some(ca.as_slice()))?);
+    done.extend(repair_state(ws, ca, trusted.then_some(der.as_slice()))?);
     Ok(done)
 }
 
@@ -849,20 +962,21 @@ fn repaired(env: &str, path: &Path, action: impl Into<String>) -> Repaired {
 }
 
 /// Rebuilds state.json's revocations from the meta.json files and, when the CA
-/// certificate `ca` is trusted, the CRL it signed; and makes state.json and ca.json keep
-/// the same highest CRL number.
-fn repair_state(ws: &Workspace, env: &str, ca: Option<&[u8]>) -> Result<Vec<Repaired>> {
-    let path = ws.ca_state(env);
-    let Ok(mut state) = ws.load_ca_state(env) else {
+/// certificate `der` is trusted, the CRL it signed; and makes state.json and ca.json
+/// keep the same highest CRL number.
+fn repair_state(ws: &Workspace, ca: &CaLoc, der: Option<&[u8]>) -> Result<Vec<Repaired>> {
+    let env = ca.env.as_str();
+    let path = ws.ca_state(ca);
+    let Ok(mut state) = ws.load_ca_state(ca) else {
         return Ok(Vec::new()); // unreadable: the operator decides
     };
     let existed = path.exists();
-    let added = restore_revocations(ws, env, ca, &mut state)?;
-    let floor = crl_floor(ws, env, &state);
+    let added = restore_revocations(ws, ca, der, &mut state)?;
+    let floor = crl_floor(ws, ca, &state);
     let mut done = Vec::new();
     if !existed || !added.is_empty() || state.crl_number != floor {
         state.crl_number = floor;
-        ws.save_ca_state(env, &state)?;
+        ws.save_ca_state(ca, &state)?;
         let what = if existed { "updated" } else { "rebuilt" };
         done.push(repaired(env, &path, format!(
             "{what}: {} revocation(s) restored from meta.json files and the CRL{}, highest CRL number {floor}",
@@ -870,14 +984,14 @@ fn repair_state(ws: &Workspace, env: &str, ca: Option<&[u8]>) -> Result<Vec<Repa
             if added.is_empty() { String::new() } else { format!(" ({})", added.join(", ")) }
         )));
     }
-    if let Ok(Some(mut r)) = ws.load_ca_record(env)
+    if let Ok(Some(mut r)) = ws.load_ca_record(ca)
         && r.crl_number < floor
     {
         r.crl_number = floor;
-        ws.save_ca_record(&r)?;
+        ws.save_ca_record(ca, &r)?;
         done.push(repaired(
             env,
-            &ws.ca_record_path(env),
+            &ws.ca_record_path(ca),
             format!("highest CRL number raised to {floor}"),
         ));
     }

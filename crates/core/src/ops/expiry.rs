@@ -22,6 +22,7 @@ use crate::net::tls;
 pub use crate::net::tls::Target;
 use crate::pki::inspect::{self, Brief, CrlInfo, brief};
 use crate::profile::{Dur, Profiles};
+use crate::workspace::hierarchy::{CaRole, CaStatus};
 use crate::workspace::inventory::{Filter, LeafRecord, Status as LeafStatus};
 use crate::workspace::{Workspace, absolute};
 
@@ -115,6 +116,10 @@ pub struct Finding {
     /// Why the source could not be read (status unreadable), or why a CRL whose
     /// nextUpdate has not passed is stale (stale-crl: older than the last one signed).
     pub error: Option<String>,
+    /// Why it is due before its window: `ca-rotation` (its CA was replaced), or for a CA
+    /// the day issuing with it starts to fail and the command that fixes it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 impl Finding {
@@ -135,6 +140,7 @@ impl Finding {
             critical_seconds: None,
             revoked_at: None,
             error: Some(error),
+            reason: None,
         }
     }
 
@@ -250,6 +256,7 @@ fn cert_finding(
         critical_seconds: Some(critical.whole_seconds()),
         revoked_at,
         error: None,
+        reason: None,
     }
 }
 
@@ -277,6 +284,7 @@ fn crl_finding(
         critical_seconds: None,
         revoked_at: None,
         error: None,
+        reason: None,
     };
     if let Some(next) = info.next_update {
         let (w, c) = crl_windows(next - info.this_update, within, critical);
@@ -361,40 +369,116 @@ pub fn scan_workspace(
     now: OffsetDateTime,
 ) -> Result<Scan> {
     let mut scan = Scan::default();
-    let critical = opts.critical.to_time();
     for env in profiles.env_names() {
-        let ca_path = ws.ca_cert(&env);
-        if ca_path.is_file() {
-            let within = opts
-                .within
-                .map_or(Duration::days(CA_WITHIN_DAYS), Dur::to_time);
+        ca_findings(ws, profiles, opts, &env, now, &mut scan);
+        leaf_findings(ws, profiles, opts, &env, now, &mut scan);
+    }
+    Ok(scan)
+}
+
+/// Every CA certificate and CRL of `env`'s sets (its own and each tenant's). A CA that
+/// signs leaves is due when its remaining life is shorter than the longest validity a
+/// tenant's profile asks of it (issuing would fail, or clip, from that day); a retired
+/// CA is not reported, its CRL still is while the CA lives.
+fn ca_findings(
+    ws: &Workspace,
+    profiles: &Profiles,
+    opts: &Options,
+    env: &str,
+    now: OffsetDateTime,
+    scan: &mut Scan,
+) {
+    let critical = opts.critical.to_time();
+    let bases = super::ca::set_bases(ws, env);
+    let longest = longest_validity(profiles, env);
+    for base in &bases {
+        let set = match super::ca::read_set_unchecked(ws, base) {
+            Ok(s) => s,
+            Err(e) => {
+                scan.findings.push(Finding::unreadable(
+                    path_string(&ws.hierarchy_path(base)),
+                    e.to_string(),
+                ));
+                continue;
+            }
+        };
+        let signing: Vec<_> = [crate::pki::Kind::Client, crate::pki::Kind::Server]
+            .into_iter()
+            .filter_map(|k| set.signing(k).map(|v| v.loc.clone()))
+            .collect();
+        for c in &set.cas {
+            let cross = c.entry.role == CaRole::Cross;
+            let retired = c.entry.status == CaStatus::Retired;
+            let ca_path = ws.ca_cert(&c.loc);
             let owner = Owner {
                 kind: Some("ca"),
-                tenant: None,
-                env: Some(env.clone()),
+                tenant: base.tenant.clone(),
+                env: Some(env.to_string()),
             };
-            match ws_read(ws, &ca_path).and_then(|d| certs_of(&d)) {
-                Ok(infos) => {
-                    for i in &infos {
-                        scan.findings.push(cert_finding(
-                            path_string(&ca_path),
-                            owner.clone(),
-                            i,
-                            within,
-                            critical,
-                            None,
-                            now,
-                        ));
+            if !retired {
+                let within = opts
+                    .within
+                    .map_or(Duration::days(CA_WITHIN_DAYS), Dur::to_time);
+                match ws_read(ws, &ca_path).and_then(|d| certs_of(&d)) {
+                    Ok(infos) => {
+                        for i in infos.iter().take(1) {
+                            let mut f = cert_finding(
+                                path_string(&ca_path),
+                                owner.clone(),
+                                i,
+                                within,
+                                critical,
+                                None,
+                                now,
+                            );
+                            if signing.contains(&c.loc)
+                                && let Some(l) = longest
+                            {
+                                let fails = i.not_after - l;
+                                if fails <= now + within && f.status == Status::Ok {
+                                    f.status = Status::Due;
+                                }
+                                if fails <= now + within {
+                                    let tf = base
+                                        .tenant
+                                        .as_ref()
+                                        .map(|t| format!(" --tenant {t}"))
+                                        .unwrap_or_default();
+                                    let tier = if set.hierarchy.two_tier() {
+                                        "issuing"
+                                    } else {
+                                        "root"
+                                    };
+                                    f.reason = Some(format!(
+                                        "its remaining life is shorter than the longest validity it issues ({}): from {} a new certificate would outlive it; rotate it with `mtlsctl ca rotate --env {env}{tf} --tier {tier}`",
+                                        Dur::from_secs(l.whole_seconds()),
+                                        crate::pki::text::rfc3339(fails)
+                                    ));
+                                }
+                            }
+                            scan.findings.push(f);
+                        }
                     }
+                    Err(e) => scan
+                        .findings
+                        .push(Finding::unreadable(path_string(&ca_path), e)),
                 }
-                Err(e) => scan
-                    .findings
-                    .push(Finding::unreadable(path_string(&ca_path), e)),
+                if !cross {
+                    scan.warnings.extend(super::doctor::ca_warning(ws, &c.loc));
+                }
             }
-            scan.warnings.extend(super::doctor::ca_warning(ws, &env));
-        }
-        let crl_path = ws.crl(&env);
-        if crl_path.is_file() {
+            if cross || c.entry.not_after <= now {
+                continue;
+            }
+            let crl_path = ws.crl(&c.loc);
+            if !crl_path.is_file() {
+                scan.warnings.push(format!(
+                    "the {} CA has no CRL ({}): run `mtlsctl crl --env {env}`",
+                    c.loc,
+                    crl_path.display()
+                ));
+                continue;
+            }
             let within = opts
                 .within
                 .map_or(Duration::days(FOREIGN_WITHIN_DAYS), Dur::to_time);
@@ -402,17 +486,23 @@ pub fn scan_workspace(
                 Ok(info) => {
                     let mut f = crl_finding(
                         path_string(&crl_path),
-                        Some(env.clone()),
+                        Some(env.to_string()),
                         &info,
                         within,
                         critical,
                         now,
                     );
+                    f.tenant = base.tenant.clone();
                     // older than the last one signed: gateways would get back revoked clients
-                    if let Some(why) = super::doctor::stale_crl(ws, &env) {
+                    if let Some(why) = super::doctor::stale_crl(ws, &c.loc) {
                         f.status = Status::StaleCrl;
                         f.error = Some(why.clone());
                         scan.warnings.push(why);
+                    }
+                    if c.entry.offline && f.status != Status::Ok {
+                        f.reason = Some(format!(
+                            "the root key is offline: re-sign this CRL with `mtlsctl crl --env {env} --root-key FILE`"
+                        ));
                     }
                     scan.findings.push(f)
                 }
@@ -420,15 +510,18 @@ pub fn scan_workspace(
                     .findings
                     .push(Finding::unreadable(path_string(&crl_path), e)),
             }
-        } else if ca_path.is_file() {
-            scan.warnings.push(format!(
-                "the {env} CA has no CRL ({}): run `mtlsctl crl --env {env}`",
-                crl_path.display()
-            ));
         }
-        leaf_findings(ws, profiles, opts, &env, now, &mut scan);
     }
-    Ok(scan)
+}
+
+/// The longest validity any tenant's profile asks of `env` (None: no tenant lists it).
+fn longest_validity(profiles: &Profiles, env: &str) -> Option<Duration> {
+    profiles
+        .tenant_names()
+        .iter()
+        .filter_map(|t| profiles.resolve_kind(t, env, None).ok())
+        .map(|r| r.validity.value.to_time())
+        .max()
 }
 
 /// The current leaves of `env`; a folder that cannot be read (a corrupt meta.json, a
@@ -449,6 +542,7 @@ fn leaf_findings(
         scan.findings
             .push(Finding::unreadable(path_string(&p.path), p.to_string()));
     }
+    let index = super::ca::CaIndex::load(ws, &[env.to_string()]);
     for rec in current_leaves(inv.leaves) {
         let within = match opts.within {
             Some(w) => w.to_time(),
@@ -463,8 +557,17 @@ fn leaf_findings(
                 }
             },
         };
-        scan.findings
-            .push(leaf_finding(&rec, within, opts.critical.to_time(), now));
+        let mut f = leaf_finding(&rec, within, opts.critical.to_time(), now);
+        if let Some(st) = index.rotated_away(&rec.meta) {
+            if f.status == Status::Ok {
+                f.status = Status::Due;
+            }
+            f.reason = Some(format!(
+                "ca-rotation: the CA that signed it is {}; `mtlsctl renew --env {env}` reissues it from the new one",
+                st.as_str()
+            ));
+        }
+        scan.findings.push(f);
     }
 }
 

@@ -310,14 +310,19 @@ pub fn other_env(
 /// Today every environment has one CA that all its tenants share, so another tenant's
 /// certificate is as good as this tenant's at the TLS layer and the case does not apply;
 /// when profiles gain `ca.scope: tenant`, this is the one place to say so.
-pub fn tenants_isolated(_profiles: &Profiles, _env: &str) -> bool {
-    false
+pub fn tenants_isolated(profiles: &Profiles, env: &str) -> bool {
+    profiles
+        .resolve_ca(env)
+        .is_ok_and(|c| c.scope.value == crate::profile::CaScope::Tenant)
 }
 
 /// The signers a run may use: the environment's own, and another environment's for the
 /// other-environment case (or why there is none).
 pub struct Signers<'a> {
     pub own: Option<&'a CaSigner<'a>>,
+    /// The passphrase of the environment's CA keys (a revocation loads the key of the
+    /// CA that signed the certificate).
+    pub passphrase: Option<&'a secrecy::SecretString>,
     pub other: std::result::Result<&'a CaSigner<'a>, String>,
 }
 
@@ -412,7 +417,15 @@ pub fn prepare(
                 };
                 let (rec, reused) = own_fixture(ws, profiles, req, own, case, &existing, now)?;
                 if case == Case::Revoked {
-                    crl = Some(revoke_fixture(ws, own, &rec, reused, now)?);
+                    crl = Some(revoke_fixture(
+                        ws,
+                        profiles,
+                        own,
+                        signers.passphrase,
+                        &rec,
+                        reused,
+                        now,
+                    )?);
                 }
                 fixture_planned(ws, case, &rec, reused)?
             }
@@ -565,8 +578,7 @@ fn own_fixture(
         r.env = signer.ca.env.clone();
         r.fixture = true;
     }
-    let rep: IssueReport =
-        issue::issue(ws, &r, &signer.signer, signer.ca.chain(), now, ORIGIN, None)?;
+    let rep: IssueReport = issue::issue(ws, &r, &signer.with(), now, ORIGIN, None)?;
     let rec = ws
         .leaf_by_serial(&r.env, &rep.serial)?
         .ok_or_else(|| OpError::NoSuchSerial {
@@ -579,7 +591,9 @@ fn own_fixture(
 /// Revokes the revoked case's fixture (re-signing the CRL) unless it is revoked already.
 fn revoke_fixture(
     ws: &Workspace,
+    profiles: &Profiles,
     own: &CaSigner<'_>,
+    passphrase: Option<&secrecy::SecretString>,
     rec: &LeafRecord,
     reused: bool,
     now: OffsetDateTime,
@@ -587,18 +601,26 @@ fn revoke_fixture(
     if reused && rec.meta.status == Status::Revoked {
         // listed by the CRL on disk (a run killed between recording the revocation and
         // signing the CRL leaves one that does not: sign it now)
-        let listed = super::doctor::disk_crl(ws, &own.ca.env)
+        let listed = super::doctor::disk_crl(ws, &own.loc)
             .is_some_and(|(_, info)| info.revoked.iter().any(|r| r.serial == rec.meta.serial));
         if listed {
-            let number = ws.load_ca_state(&own.ca.env)?.crl_number;
+            let number = ws.load_ca_state(&own.loc)?.crl_number;
             return Ok(CrlNote {
-                path: ws.crl(&own.ca.env),
+                path: ws.crl(&own.loc),
                 crl_number: number,
                 serial: rec.meta.serial.clone(),
                 resigned_now: false,
             });
         }
-        let crl = super::lifecycle::crl(ws, &own.ca.settings, &own.signer, None, now)?;
+        let validity = super::ca::crl_validity_for(
+            &own.ca.settings,
+            &own.ca.set,
+            own.ca
+                .set
+                .by_loc(&own.loc)
+                .expect("the signing CA is in its set"),
+        );
+        let crl = super::lifecycle::crl(ws, &own.loc, validity, &own.signer, None, now)?;
         return Ok(CrlNote {
             path: crl.path,
             crl_number: crl.crl_number,
@@ -606,14 +628,8 @@ fn revoke_fixture(
             resigned_now: true,
         });
     }
-    let rep = super::lifecycle::revoke(
-        ws,
-        &own.ca.settings,
-        &own.signer,
-        rec,
-        "cessation-of-operation",
-        now,
-    )?;
+    let rep =
+        super::lifecycle::revoke(ws, profiles, passphrase, rec, "cessation-of-operation", now)?;
     let crl = rep.crl.expect("revoke signs a CRL");
     Ok(CrlNote {
         path: crl.path,

@@ -13,6 +13,7 @@ use crate::pki::keys::{PrivateKey, generate_password};
 use crate::pki::pkcs12::{self, PfxCompat};
 use crate::pki::{Kind, PkiError, fingerprint, serial};
 use crate::profile::Resolved;
+use crate::workspace::CaLoc;
 use crate::workspace::Workspace;
 use crate::workspace::audit::Event;
 use crate::workspace::fsutil::{self, NewFile, PUBLIC, SECRET};
@@ -53,6 +54,10 @@ pub struct IssueReport {
     /// A test fixture (never the tenant's current certificate); absent when false.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub fixture: bool,
+    /// The CA that signed it (`<env>[/<tenant>]:ca[/<folder>]`); absent for a certificate
+    /// of an external CA and for those issued before hierarchies.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ca: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
 }
@@ -89,6 +94,7 @@ pub fn report_of(rec: &LeafRecord, action: &'static str) -> Result<IssueReport> 
         sha256: rec.meta.sha256.clone(),
         files: files_of(rec),
         fixture: rec.meta.fixture,
+        ca: rec.meta.ca.as_ref().map(ToString::to_string),
         warnings: Vec::new(),
     })
 }
@@ -146,9 +152,20 @@ pub struct NewLeaf<'a> {
     pub renewed_from: Option<String>,
     /// The certificate's own renewal window (seconds), when not the profile's.
     pub renew_before_secs: Option<i64>,
+    /// The CA of this workspace that signed it (None: an external CA's certificate).
+    pub ca: Option<CaLoc>,
     /// A test fixture: recorded, never current, supersedes nothing.
     pub fixture: bool,
     pub now: OffsetDateTime,
+}
+
+/// The CA a leaf is signed with: its signer, the chain handed with the leaf, and where
+/// the CA lives (recorded in the leaf's meta.json).
+#[derive(Clone, Copy)]
+pub struct SignWith<'a> {
+    pub signer: &'a Signer,
+    pub chain: &'a [X509],
+    pub ca: &'a CaLoc,
 }
 
 /// A leaf built in memory: the files of its folder and its metadata.
@@ -205,6 +222,7 @@ impl Prepared {
                 pfx_password: has(PFX_PASS),
             },
             fixture: self.meta.fixture,
+            ca: self.meta.ca.as_ref().map(ToString::to_string),
             warnings: Vec::new(),
         }
     }
@@ -240,6 +258,7 @@ fn prepare(ws: &Workspace, n: &NewLeaf<'_>) -> Result<Prepared> {
         revoked_at: None,
         revocation_reason: None,
         renew_before_secs: n.renew_before_secs,
+        ca: n.ca.clone(),
         fixture: n.fixture,
     };
     let meta_json = serde_json::to_vec_pretty(&meta).expect("meta serialises");
@@ -283,10 +302,12 @@ pub(crate) struct LeafPlan<'a> {
     /// Whether it replaces the active certificate of tenant/env/kind (not for leaves
     /// signed for no tenant: partners may hold several at once).
     pub supersede: bool,
+    /// The CA that signs it.
+    pub ca: Option<&'a CaLoc>,
 }
 
 impl<'a> LeafPlan<'a> {
-    fn of(r: &'a Resolved, origin: &'a str, renewed_from: Option<&'a str>) -> Self {
+    fn of(r: &'a Resolved, origin: &'a str, renewed_from: Option<&'a str>, ca: &'a CaLoc) -> Self {
         LeafPlan {
             tenant: &r.tenant,
             env: &r.env,
@@ -296,6 +317,7 @@ impl<'a> LeafPlan<'a> {
             has_key: true,
             // a test fixture never replaces the tenant's certificate
             supersede: !r.fixture,
+            ca: Some(ca),
         }
     }
 
@@ -318,6 +340,7 @@ impl<'a> LeafPlan<'a> {
             supersedes: previous.map(|p| p.meta.serial),
             has_key: self.has_key,
             audit,
+            ca: self.ca.cloned(),
         });
         Ok(())
     }
@@ -349,6 +372,7 @@ pub fn store(ws: &Workspace, n: &NewLeaf<'_>) -> Result<LeafRecord> {
         renewed_from: n.renewed_from.as_deref(),
         has_key: n.key.is_some(),
         supersede: !n.fixture,
+        ca: n.ca.as_ref(),
     }
     .add_to(ws, &mut intent, &p.meta.serial)?;
     let journal = ws.begin(&intent)?;
@@ -377,8 +401,7 @@ fn prepare_issue(
     ws: &Workspace,
     r: &Resolved,
     key: &PrivateKey,
-    signer: &Signer,
-    chain: &[X509],
+    with: &SignWith<'_>,
     now: OffsetDateTime,
     origin: &str,
     renewed_from: Option<String>,
@@ -389,7 +412,7 @@ fn prepare_issue(
         &r.window,
         &key.to_rcgen()?,
         key.algorithm().is_rsa(),
-        signer,
+        with.signer,
         now,
         serial,
     )?;
@@ -407,10 +430,11 @@ fn prepare_issue(
             origin,
             key: Some(key),
             cert_der: &built.der,
-            chain,
+            chain: with.chain,
             pfx,
             renewed_from,
             renew_before_secs: own_window(r),
+            ca: Some(with.ca.clone()),
             fixture: r.fixture,
             now,
         },
@@ -431,8 +455,7 @@ fn own_window(r: &Resolved) -> Option<i64> {
 /// One certificate of a batch: its settings and the CA that signs it.
 pub struct BatchItem<'a> {
     pub resolved: &'a Resolved,
-    pub signer: &'a Signer,
-    pub chain: &'a [X509],
+    pub with: SignWith<'a>,
 }
 
 /// Issues several certificates with one durability barrier instead of one fsync per
@@ -469,7 +492,7 @@ pub fn issue_batch(
         let drawn = serial::random_serial()
             .map_err(OpError::from)
             .and_then(|s| {
-                LeafPlan::of(it.resolved, origin, None).add_to(
+                LeafPlan::of(it.resolved, origin, None, it.with.ca).add_to(
                     ws,
                     &mut intent,
                     &serial::to_hex(&s),
@@ -522,8 +545,7 @@ fn stage_batch(
         let r = it.resolved;
         let one = || -> Result<(Prepared, Vec<String>, fsutil::Staged)> {
             let key = PrivateKey::generate(r.key.value)?;
-            let (p, warnings) =
-                prepare_issue(ws, r, &key, it.signer, it.chain, now, origin, None, serial)?;
+            let (p, warnings) = prepare_issue(ws, r, &key, &it.with, now, origin, None, serial)?;
             let st = fsutil::stage_dir(&p.dir, &p.new_files())?;
             Ok((p, warnings, st))
         };
@@ -596,14 +618,13 @@ fn commit_batch(
 pub fn issue(
     ws: &Workspace,
     r: &Resolved,
-    signer: &Signer,
-    chain: &[X509],
+    with: &SignWith<'_>,
     now: OffsetDateTime,
     origin: &str,
     renewed_from: Option<String>,
 ) -> Result<IssueReport> {
     let key = PrivateKey::generate(r.key.value)?;
-    issue_with_key(ws, r, signer, chain, now, origin, renewed_from, &key)
+    issue_with_key(ws, r, with, now, origin, renewed_from, &key)
 }
 
 /// Like [`issue`] with a given key (renewal with --reuse-key). The serial is drawn and
@@ -612,8 +633,7 @@ pub fn issue(
 pub fn issue_with_key(
     ws: &Workspace,
     r: &Resolved,
-    signer: &Signer,
-    chain: &[X509],
+    with: &SignWith<'_>,
     now: OffsetDateTime,
     origin: &str,
     renewed_from: Option<String>,
@@ -622,20 +642,19 @@ pub fn issue_with_key(
     ws.audit_preflight()?;
     let drawn = serial::random_serial()?;
     let mut intent = Intent::new(origin, now);
-    LeafPlan::of(r, origin, renewed_from.as_deref()).add_to(
+    LeafPlan::of(r, origin, renewed_from.as_deref(), with.ca).add_to(
         ws,
         &mut intent,
         &serial::to_hex(&drawn),
     )?;
     let journal = ws.begin(&intent)?;
-    let (p, warnings) =
-        match prepare_issue(ws, r, key, signer, chain, now, origin, renewed_from, &drawn) {
-            Ok(x) => x,
-            Err(e) => {
-                journal.done(); // nothing was written
-                return Err(e);
-            }
-        };
+    let (p, warnings) = match prepare_issue(ws, r, key, with, now, origin, renewed_from, &drawn) {
+        Ok(x) => x,
+        Err(e) => {
+            journal.done(); // nothing was written
+            return Err(e);
+        }
+    };
     place(ws, &p, &intent.leaves[0])?;
     journal.done();
     let mut rep = p.report("issued");

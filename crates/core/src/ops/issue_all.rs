@@ -12,9 +12,10 @@ use time::OffsetDateTime;
 use super::ca::CaSigner;
 use super::issue::{self, BatchItem, IssueReport};
 use super::{OpError, Result};
+use crate::pki::Kind;
 use crate::pki::cert::Signer;
 use crate::profile::{LeafFlags, Profiles, Resolved};
-use crate::workspace::Workspace;
+use crate::workspace::{CaLoc, Workspace};
 
 /// At most this many certificates share one durability barrier.
 const BATCH: usize = 32;
@@ -35,6 +36,8 @@ pub struct Request<'a> {
 #[derive(Default)]
 pub struct Plan {
     pub todo: Vec<Resolved>,
+    /// The CA of each of `todo`, once [`Plan::signer_keys`] has found them.
+    keys: Vec<SignerKey>,
     pub unchanged: usize,
     pub failed: Vec<Failure>,
 }
@@ -47,16 +50,34 @@ pub struct Failure {
     pub error: OpError,
 }
 
-/// The signers of the environments with work, each with its issuing chain.
+/// Which CA signs a planned certificate: its environment, the tenant when the tenant
+/// has CAs of its own there (`ca.scope: tenant`), and the kind.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct SignerKey {
+    pub env: String,
+    pub tenant: Option<String>,
+    pub kind: Kind,
+}
+
+/// The signers the plan needs, each with its issuing chain and where it lives.
 #[derive(Default)]
-pub struct Signers(BTreeMap<String, (Signer, Vec<X509>)>);
+pub struct Signers(BTreeMap<SignerKey, (Signer, Vec<X509>, CaLoc)>);
 
 impl Signers {
-    pub fn add(&mut self, unlocked: CaSigner<'_>) {
+    pub fn add(&mut self, key: SignerKey, unlocked: CaSigner<'_>) {
         let chain = unlocked.ca.chain().to_vec();
-        self.0
-            .insert(unlocked.ca.env.clone(), (unlocked.signer, chain));
+        self.0.insert(key, (unlocked.signer, chain, unlocked.loc));
     }
+}
+
+/// The CA that signs a certificate of `r`'s settings.
+pub fn key_of(profiles: &Profiles, r: &Resolved) -> Result<SignerKey> {
+    let ca = profiles.resolve_ca_for(&r.env, Some(&r.tenant))?;
+    Ok(SignerKey {
+        env: r.env.clone(),
+        tenant: ca.tenant,
+        kind: r.kind.value,
+    })
 }
 
 /// Plans on every core: reading and resolving a thousand profiles is a tenth of a
@@ -140,6 +161,19 @@ impl Plan {
         envs
     }
 
+    /// The CAs that must sign: one per environment, tenant with its own CAs, and kind.
+    pub fn signer_keys(&mut self, profiles: &Profiles) -> Result<Vec<SignerKey>> {
+        self.keys = self
+            .todo
+            .iter()
+            .map(|r| key_of(profiles, r))
+            .collect::<Result<Vec<_>>>()?;
+        let mut keys = self.keys.clone();
+        keys.sort();
+        keys.dedup();
+        Ok(keys)
+    }
+
     /// Issues the plan on `jobs` workers; `progress` hears how many are done after each
     /// chunk. Workers take chunks of the plan, each written with one durability barrier
     /// (see [`issue::issue_batch`]) rather than an fsync per file. Reports come sorted by
@@ -165,8 +199,10 @@ impl Plan {
                         if i >= todo.len() {
                             break;
                         }
-                        let part = &todo[i..(i + chunk).min(todo.len())];
-                        let (ok, bad) = issue_part(ws, signers, part, now);
+                        let end = (i + chunk).min(todo.len());
+                        let part = &todo[i..end];
+                        let keys = self.keys.get(i..end).unwrap_or(&[]);
+                        let (ok, bad) = issue_part(ws, signers, part, keys, now);
                         issued.lock().expect("no worker panics").extend(ok);
                         failed.lock().expect("no worker panics").extend(bad);
                         progress(part.len());
@@ -184,16 +220,17 @@ fn issue_part(
     ws: &Workspace,
     signers: &Signers,
     part: &[Resolved],
+    keys: &[SignerKey],
     now: OffsetDateTime,
 ) -> (Vec<IssueReport>, Vec<Failure>) {
     let mut items = Vec::with_capacity(part.len());
     let mut failed = Vec::new();
-    for r in part {
-        match signers.0.get(&r.env) {
-            Some((signer, chain)) => items.push(BatchItem {
+    for (n, r) in part.iter().enumerate() {
+        let found = keys.get(n).and_then(|k| signers.0.get(k));
+        match found {
+            Some((signer, chain, ca)) => items.push(BatchItem {
                 resolved: r,
-                signer,
-                chain,
+                with: issue::SignWith { signer, chain, ca },
             }),
             None => failed.push(Failure {
                 tenant: r.tenant.clone(),

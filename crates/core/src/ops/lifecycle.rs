@@ -5,7 +5,6 @@
 
 use std::path::PathBuf;
 
-use openssl::x509::X509;
 use serde::Serialize;
 use time::{Duration, OffsetDateTime};
 
@@ -15,11 +14,12 @@ use crate::fault::{self, Fault};
 use crate::pki::cert::{Signer, whole_seconds};
 use crate::pki::keys::PrivateKey;
 use crate::pki::{Kind, crl, inspect, serial};
-use crate::profile::{Dur, LeafFlags, Profiles, Resolved, ResolvedCa};
-use crate::workspace::Workspace;
+use crate::profile::{Dur, LeafFlags, Profiles, Resolved};
 use crate::workspace::fsutil::{self, PUBLIC};
+use crate::workspace::hierarchy::{CaRole, CaStatus};
 use crate::workspace::inventory::{CaState, Filter, LeafRecord, Revocation, Status};
 use crate::workspace::journal::{CrlStep, Intent, RevocationStep};
+use crate::workspace::{CaLoc, Workspace};
 
 // ---------------------------------------------------------------------------------------
 // renew
@@ -136,6 +136,11 @@ pub fn plan_renewals(
         env,
         kind: None,
     })?;
+    let envs = match env {
+        Some(e) => vec![e.to_string()],
+        None => profiles.env_names(),
+    };
+    let index = super::ca::CaIndex::load(ws, &envs);
     let current: Vec<LeafRecord> = super::expiry::current_leaves(leaves)
         .into_iter()
         .filter(|r| r.meta.status == Status::Active)
@@ -172,7 +177,15 @@ pub fn plan_renewals(
             reason: None,
             certificate: None,
         };
-        if !force && now < item.renew_after {
+        let rotated = index.rotated_away(&rec.meta);
+        if let Some(st) = rotated {
+            item.reason = Some(format!(
+                "ca-rotation: the CA that signed it ({}) is {}; a new certificate comes from its successor",
+                super::ca::issuer_of(&rec.meta),
+                st.as_str()
+            ));
+        }
+        if !force && now < item.renew_after && rotated.is_none() {
             plan.settled.push(item);
             continue;
         }
@@ -191,7 +204,7 @@ pub fn plan_renewals(
                 continue;
             }
         };
-        if !force && window >= resolved.validity.value.to_time() {
+        if !force && rotated.is_none() && window >= resolved.validity.value.to_time() {
             item.action = RenewAction::Failed;
             item.reason = Some(format!(
                 "the window {} is not shorter than the validity {} of a new certificate, so it would be due again at once: use a smaller --within",
@@ -261,8 +274,7 @@ fn keep_sans(profiles: &Profiles, rec: &LeafRecord, r: Resolved) -> Resolved {
 pub fn renew_one(
     ws: &Workspace,
     due: &Due,
-    signer: &Signer,
-    chain: &[X509],
+    with: &issue::SignWith<'_>,
     reuse_key: bool,
     now: OffsetDateTime,
 ) -> Result<IssueReport> {
@@ -279,9 +291,9 @@ pub fn renew_one(
                 reason,
             }
         })?;
-        issue::issue_with_key(ws, &due.resolved, signer, chain, now, "renew", from, &key)
+        issue::issue_with_key(ws, &due.resolved, with, now, "renew", from, &key)
     } else {
-        issue::issue(ws, &due.resolved, signer, chain, now, "renew", from)
+        issue::issue(ws, &due.resolved, with, now, "renew", from)
     }
 }
 
@@ -292,6 +304,8 @@ pub fn renew_one(
 #[derive(Debug, Serialize, Clone)]
 pub struct CrlReport {
     pub env: String,
+    /// The CA that signed it (`<env>[/<tenant>]:ca[/<folder>]`).
+    pub ca: String,
     pub crl_number: u64,
     #[serde(with = "time::serde::rfc3339")]
     pub this_update: OffsetDateTime,
@@ -307,32 +321,32 @@ pub struct CrlReport {
     pub restored: Vec<String>,
 }
 
-/// The number the next CRL of `env` carries: one above the highest recorded anywhere
-/// (state.json, ca.json, the CRL on disk). Under the lock it is known before signing, so
-/// a journal can name it.
-fn next_crl_number(ws: &Workspace, env: &str, state: &CaState) -> Result<u64> {
-    super::doctor::crl_floor(ws, env, state)
+/// The number the next CRL of the CA `ca` carries: one above the highest recorded
+/// anywhere (state.json, ca.json, the CRL on disk). Under the lock it is known before
+/// signing, so a journal can name it.
+fn next_crl_number(ws: &Workspace, ca: &CaLoc, state: &CaState) -> Result<u64> {
+    super::doctor::crl_floor(ws, ca, state)
         .checked_add(1)
         .ok_or(OpError::CrlNumberExhausted)
 }
 
-/// Re-signs `env`'s CRL from the CA state: the next CRL number (above the ones recorded
-/// in state.json and ca.json and the one on disk), every revocation with its reason,
-/// nextUpdate from the profile's crl_validity. Revocations that state.json lacks but a
+/// Re-signs the CRL of the CA `ca` from its state: the next CRL number (above the ones
+/// recorded in state.json and ca.json and the one on disk), every revocation with its
+/// reason, nextUpdate `validity` from now. Revocations that state.json lacks but a
 /// meta.json file or the previous CRL records are restored first, so no CRL forgets
 /// one. The state is saved before the CRL is written, so a crash between the two never
 /// reuses a number. The file is replaced atomically.
 pub fn resign_crl(
     ws: &Workspace,
-    ca: &ResolvedCa,
+    ca: &CaLoc,
+    validity: Duration,
     signer: &Signer,
     out: Option<&std::path::Path>,
     now: OffsetDateTime,
 ) -> Result<CrlReport> {
-    let env = &ca.env;
-    let mut state = ws.load_ca_state(env)?;
-    let restored = super::doctor::restore_revocations(ws, env, Some(&signer.cert_der), &mut state)?;
-    let number = next_crl_number(ws, env, &state)?;
+    let mut state = ws.load_ca_state(ca)?;
+    let restored = super::doctor::restore_revocations(ws, ca, Some(&signer.cert_der), &mut state)?;
+    let number = next_crl_number(ws, ca, &state)?;
     let entries: Vec<crl::Entry<'_>> = state
         .revocations
         .iter()
@@ -342,74 +356,201 @@ pub fn resign_crl(
             reason: &r.reason,
         })
         .collect();
-    let (pem, next_update) = crl::sign(
-        signer,
-        number,
-        &entries,
-        ca.crl_validity.value.to_time(),
-        now,
-    )?;
+    let (pem, next_update) = crl::sign(signer, number, &entries, validity, now)?;
     fault::hit(Fault::AfterSign);
     let revoked = entries.len();
     state.crl_number = number;
-    ws.save_ca_state(env, &state)?;
+    ws.save_ca_state(ca, &state)?;
     fault::hit(Fault::AfterRecord);
-    super::doctor::note_crl_number(ws, env, &signer.cert_der, number)?;
-    fsutil::write_atomic(&ws.crl(env), pem.as_bytes(), PUBLIC)?;
+    super::doctor::note_crl_number(ws, ca, &signer.cert_der, number)?;
+    fsutil::write_atomic(&ws.crl(ca), pem.as_bytes(), PUBLIC)?;
     fault::hit(Fault::AfterCrl);
     if let Some(o) = out {
         fsutil::write_atomic(o, pem.as_bytes(), PUBLIC)?;
     }
     Ok(CrlReport {
-        env: env.clone(),
+        env: ca.env.clone(),
+        ca: ca.to_string(),
         crl_number: number,
         this_update: whole_seconds(now) - crate::pki::cert::CLOCK_SKEW,
         next_update,
         revoked,
-        path: ws.crl(env),
+        path: ws.crl(ca),
         copy: out.map(crate::workspace::absolute),
         restored,
     })
 }
 
 /// The detail of a `crl` audit line.
-fn crl_detail(number: u64, revoked: usize, next_update: OffsetDateTime) -> String {
+fn crl_detail(ca: &CaLoc, number: u64, revoked: usize, next_update: OffsetDateTime) -> String {
+    let of = if ca.sub.is_none() && ca.tenant.is_none() {
+        String::new()
+    } else {
+        format!("{ca}: ")
+    };
     format!(
-        "crl_number {number}, {revoked} revoked, next_update {}",
+        "{of}crl_number {number}, {revoked} revoked, next_update {}",
         crate::pki::text::rfc3339(next_update)
     )
 }
 
-/// `crl`: re-signs the CRL and writes the audit line, under a journal that names the CRL
-/// number before it is signed.
+/// Re-signs the CRL of one CA and writes the audit line, under a journal that names the
+/// CRL number before it is signed.
 pub fn crl(
     ws: &Workspace,
-    ca: &ResolvedCa,
+    ca: &CaLoc,
+    validity: Duration,
     signer: &Signer,
     out: Option<&std::path::Path>,
     now: OffsetDateTime,
 ) -> Result<CrlReport> {
     ws.audit_preflight()?;
-    let state = ws.load_ca_state(&ca.env)?;
-    let number = next_crl_number(ws, &ca.env, &state)?;
-    let next_update = whole_seconds(now) + ca.crl_validity.value.to_time();
+    let state = ws.load_ca_state(ca)?;
+    let number = next_crl_number(ws, ca, &state)?;
+    let next_update = whole_seconds(now) + validity;
     let mut intent = Intent::new("crl", now);
-    let detail = crl_detail(number, state.revocations.len(), next_update);
+    let detail = crl_detail(ca, number, state.revocations.len(), next_update);
     let audit = intent.audit_step("crl", Some(detail));
     intent.crls.push(CrlStep {
         env: ca.env.clone(),
         crl_number: number,
         audit: Some(audit),
+        ca: Some(ca.clone()),
     });
     let journal = ws.begin(&intent)?;
-    let rep = resign_crl(ws, ca, signer, out, now)?;
+    let rep = resign_crl(ws, ca, validity, signer, out, now)?;
     let step = intent.crls[0].audit.as_ref().expect("journaled above");
     let mut ev = step.event();
     ev.env = Some(&ca.env);
-    ev.detail = Some(crl_detail(rep.crl_number, rep.revoked, rep.next_update));
+    ev.tenant = ca.tenant.as_deref();
+    ev.detail = Some(crl_detail(ca, rep.crl_number, rep.revoked, rep.next_update));
     issue::audit(ws, &[ev], true)?;
     journal.done();
     Ok(rep)
+}
+
+/// [`crl`] for the CA `ca`, its key loaded with `passphrase` (from the workspace).
+pub fn crl_of(
+    ws: &Workspace,
+    profiles: &Profiles,
+    ca: &CaLoc,
+    passphrase: Option<&secrecy::SecretString>,
+    now: OffsetDateTime,
+) -> Result<CrlReport> {
+    let set = super::ca::read_set(ws, &ca.set())?;
+    let view = set.by_loc(ca).ok_or_else(|| OpError::CaHierarchy {
+        path: ws.hierarchy_path(ca),
+        reason: format!("does not list the CA {ca}"),
+    })?;
+    let settings = profiles.resolve_ca_for(&ca.env, ca.tenant.as_deref())?;
+    let validity = super::ca::crl_validity_for(&settings, &set, view);
+    let signer = super::ca::load_signer(ws, ca, passphrase, None)?;
+    crl(ws, ca, validity, &signer, None, now)
+}
+
+/// A CA whose CRL `crl` could not re-sign, and why.
+#[derive(Debug, Serialize, Clone)]
+pub struct CrlSkipped {
+    pub ca: String,
+    pub reason: String,
+}
+
+/// What `crl --env E` reports: the CRL of the CA that signs the env's client
+/// certificates at the top level (the fields older versions had), every CRL signed in
+/// `crls`, and the CAs left out in `skipped`.
+#[derive(Debug, Serialize)]
+pub struct CrlRun {
+    #[serde(flatten)]
+    pub primary: CrlReport,
+    pub crls: Vec<CrlReport>,
+    pub skipped: Vec<CrlSkipped>,
+}
+
+/// Re-signs the CRL of every CA of `env` (its own set and each tenant's) that still has
+/// certificates to vouch for: every root and issuing CA that has not expired, retired
+/// ones too. An offline root's needs `root_key` (its set's key file); without it, it is
+/// skipped and said so. `out` gets a copy of the primary CRL.
+pub fn crl_env(
+    ws: &Workspace,
+    profiles: &Profiles,
+    env: &str,
+    passphrase: Option<&secrecy::SecretString>,
+    root_key: Option<&std::path::Path>,
+    out: Option<&std::path::Path>,
+    now: OffsetDateTime,
+) -> Result<CrlRun> {
+    profiles.check_env(env)?;
+    let bases = super::ca::set_bases(ws, env);
+    if bases.is_empty() {
+        super::ca::ca_cert_der(ws, profiles, env)?;
+    }
+    let primary_loc = super::ca::open(ws, profiles, env)
+        .ok()
+        .and_then(|c| c.signing.clone());
+    let mut crls = Vec::new();
+    let mut skipped = Vec::new();
+    for base in bases {
+        let set = super::ca::read_set(ws, &base)?;
+        let settings = profiles.resolve_ca_for(env, base.tenant.as_deref())?;
+        for c in set.cas.iter().filter(|c| c.entry.role != CaRole::Cross) {
+            if c.entry.not_after <= now {
+                skipped.push(CrlSkipped {
+                    ca: c.loc.to_string(),
+                    reason: "expired: the certificates it issued have expired with it".into(),
+                });
+                continue;
+            }
+            let key = if c.entry.offline {
+                match root_key {
+                    Some(k) if c.entry.status == CaStatus::Active || c.entry.dir.is_empty() => {
+                        Some(k)
+                    }
+                    _ => {
+                        skipped.push(CrlSkipped {
+                            ca: c.loc.to_string(),
+                            reason: format!(
+                                "the root key is kept offline: re-sign its CRL with `mtlsctl crl --env {env} --root-key FILE` before {}",
+                                crate::pki::text::rfc3339(
+                                    ws.read_crl(&c.loc)
+                                        .and_then(|i| i.next_update)
+                                        .unwrap_or(c.entry.not_after)
+                                )
+                            ),
+                        });
+                        continue;
+                    }
+                }
+            } else {
+                None
+            };
+            let signer = super::ca::load_signer(ws, &c.loc, passphrase, key)?;
+            let validity = super::ca::crl_validity_for(&settings, &set, c);
+            let copy = if primary_loc.as_ref() == Some(&c.loc) {
+                out
+            } else {
+                None
+            };
+            crls.push(crl(ws, &c.loc, validity, &signer, copy, now)?);
+        }
+    }
+    let primary = primary_loc
+        .and_then(|p| crls.iter().find(|r| r.ca == p.to_string()).cloned())
+        .or_else(|| crls.first().cloned())
+        .ok_or_else(|| {
+            OpError::Msg(format!(
+                "no CRL of {env} could be signed: {}",
+                skipped
+                    .iter()
+                    .map(|s| format!("{}: {}", s.ca, s.reason))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ))
+        })?;
+    Ok(CrlRun {
+        primary,
+        crls,
+        skipped,
+    })
 }
 
 // ---------------------------------------------------------------------------------------
@@ -609,8 +750,8 @@ fn record_revocation(
 /// it is marked and the CRL re-signed without a second entry.
 pub fn revoke(
     ws: &Workspace,
-    ca: &ResolvedCa,
-    signer: &Signer,
+    profiles: &Profiles,
+    passphrase: Option<&secrecy::SecretString>,
     rec: &LeafRecord,
     reason: &str,
     now: OffsetDateTime,
@@ -623,12 +764,38 @@ pub fn revoke(
     if reason == "key-compromise" {
         targets.extend(sharing_key(ws, rec)?);
     }
-    let mut state = ws.load_ca_state(env)?;
-    let when: Vec<(OffsetDateTime, String)> = targets
-        .iter()
-        .map(|t| record_revocation(&mut state, t, reason, now))
-        .collect();
-    let number = next_crl_number(ws, env, &state)?;
+    // each certificate is listed by the CA that signed it (after a rotation, renewals
+    // sharing a key may have different ones); every one of those CAs must unlock first
+    let mut cas: Vec<(CaLoc, Signer, Duration)> = Vec::new();
+    for t in &targets {
+        let loc = super::ca::issuer_of(&t.meta);
+        if cas.iter().any(|(l, _, _)| *l == loc) {
+            continue;
+        }
+        let set = super::ca::read_set(ws, &loc.set())?;
+        let Some(view) = set.by_loc(&loc) else {
+            return Err(OpError::CaHierarchy {
+                path: t.dir.join("meta.json"),
+                reason: format!(
+                    "names the CA {loc}, which {env} does not have: restore meta.json from backup"
+                ),
+            });
+        };
+        let settings = profiles.resolve_ca_for(env, loc.tenant.as_deref())?;
+        let validity = super::ca::crl_validity_for(&settings, &set, view);
+        let signer = super::ca::load_signer(ws, &loc, passphrase, None)?;
+        cas.push((loc, signer, validity));
+    }
+    let mut numbers = Vec::new();
+    let mut when: Vec<(OffsetDateTime, String)> = Vec::new();
+    for (loc, _, _) in &cas {
+        numbers.push(next_crl_number(ws, loc, &ws.load_ca_state(loc)?)?);
+    }
+    for t in &targets {
+        let loc = super::ca::issuer_of(&t.meta);
+        let mut state = ws.load_ca_state(&loc)?;
+        when.push(record_revocation(&mut state, t, reason, now));
+    }
     let mut intent = Intent::new("revoke", now);
     for (i, (t, (at, why))) in targets.iter().zip(&when).enumerate() {
         let shares = if i == 0 {
@@ -636,7 +803,12 @@ pub fn revoke(
         } else {
             format!(" (shares the key of {})", rec.meta.serial)
         };
-        let detail = format!("{}{shares}", revoke_detail(why, number));
+        let loc = super::ca::issuer_of(&t.meta);
+        let k = cas
+            .iter()
+            .position(|(l, _, _)| *l == loc)
+            .expect("loaded above");
+        let detail = format!("{}{shares}", revoke_detail(why, numbers[k]));
         let audit = intent.audit_step("revoke", Some(detail));
         intent.revocations.push(RevocationStep {
             env: env.clone(),
@@ -646,19 +818,27 @@ pub fn revoke(
             reason: why.clone(),
             revoked_at: *at,
             audit,
+            ca: t.meta.ca.clone(),
         });
     }
-    intent.crls.push(CrlStep {
-        env: env.clone(),
-        crl_number: number,
-        audit: None,
-    });
+    for ((loc, _, _), n) in cas.iter().zip(&numbers) {
+        intent.crls.push(CrlStep {
+            env: env.clone(),
+            crl_number: *n,
+            audit: None,
+            ca: Some(loc.clone()),
+        });
+    }
     let journal = ws.begin(&intent)?;
     for step in &intent.revocations {
         step.record(ws)?;
     }
     fault::hit(Fault::AfterRecord);
-    let crl_rep = resign_crl(ws, ca, signer, None, now)?;
+    let mut crl_reps = Vec::new();
+    for (loc, signer, validity) in &cas {
+        crl_reps.push(resign_crl(ws, loc, *validity, signer, None, now)?);
+    }
+    let crl_rep = crl_reps.remove(0);
     let mut events = Vec::new();
     for (step, t) in intent.revocations.iter().zip(&targets) {
         if step.mark(ws)? {

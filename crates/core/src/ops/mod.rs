@@ -42,6 +42,51 @@ pub enum OpError {
     /// An environment without its CA: `ca init` makes it.
     #[error("environment '{env}' has no CA yet: run `mtlsctl ca init --env {env}`")]
     NoCa { env: String },
+    /// A tenant whose leaves chain to a CA of its own (`ca.scope: tenant`) before it exists.
+    #[error(
+        "tenant '{tenant}' has its own CA in '{env}' (ca.scope: tenant) and it does not exist yet: run `mtlsctl ca init --env {env} --tenant {tenant}`"
+    )]
+    NoTenantCa { env: String, tenant: String },
+    /// A CA file that is not what the set's records say.
+    #[error("{}: {reason}", path.display())]
+    CaHierarchy { path: PathBuf, reason: String },
+    /// Two tiers, and no issuing CA for this kind of leaf yet.
+    #[error(
+        "environment '{env}' has no issuing CA for {kind} certificates yet: make one with `mtlsctl ca rotate --env {env}{tenant_flag} --tier issuing --kind {kind}`"
+    )]
+    NoIssuingCa {
+        env: String,
+        kind: Kind,
+        tenant_flag: String,
+    },
+    /// An operation that signs with a root whose key is kept outside the workspace.
+    #[error(
+        "the {env} root CA key is kept offline, and {what} needs it: pass --root-key FILE (the file `ca init --root-key-out` wrote) with the CA passphrase"
+    )]
+    RootKeyNeeded { env: String, what: String },
+    /// A root rotation of an offline root, without a place for the new root's key.
+    #[error(
+        "the {env} root CA key is kept offline, so the new root's key must be too: pass --root-key-out DIR (removable media or a vault), where it is written once"
+    )]
+    RootKeyOutNeeded { env: String },
+    #[error("environment '{env}' has no CA with serial {serial}; its CAs: {}", known.join(", "))]
+    NoSuchCa {
+        env: String,
+        serial: String,
+        known: Vec<String>,
+    },
+    #[error("CA {serial} of '{env}' is active: {fix}")]
+    CaActive {
+        env: String,
+        serial: String,
+        fix: String,
+    },
+    #[error("CA {serial} still issued {} current certificate(s): {}; {fix}", leaves.len(), leaves.join(", "))]
+    CaStillUsed {
+        serial: String,
+        leaves: Vec<String>,
+        fix: String,
+    },
     /// An environment whose CA is someone else's (`ca.external: true`).
     #[error(
         "environment '{env}' uses an external CA (ca.external in its profile): make a request with `mtlsctl csr --tenant T --env {env}` and bring the certificate back with `mtlsctl import`"
@@ -215,6 +260,23 @@ pub enum OpError {
     PfxPassword { path: PathBuf },
     #[error("{} holds no certificate with its key", path.display())]
     PfxIncomplete { path: PathBuf },
+    /// A file given to a `serve` flag that could not be used.
+    #[error("{flag} {}: {source}", path.display())]
+    ServeFile {
+        flag: &'static str,
+        path: PathBuf,
+        #[source]
+        source: Box<OpError>,
+    },
+    #[error("--client-ca {} holds '{subject}', which is not a CA certificate: give the CA that issued the client certificates", path.display())]
+    ClientCaNotCa { path: PathBuf, subject: String },
+    /// An encrypted `serve --key`.
+    #[error("--key {} is encrypted: serve takes an unencrypted key file, such as the key.pem that `mtlsctl issue --kind server` writes", path.display())]
+    ServeKeyEncrypted { path: PathBuf },
+    #[error(
+        "--allow-fingerprint '{value}' is not a SHA-256 fingerprint: give 64 hex digits, with or without colons (`mtlsctl inspect` shows it)"
+    )]
+    BadFingerprint { value: String },
     /// A key (or bundle) given to `probe` whose key is not the certificate's.
     #[error("the key {} does not belong to the certificate", key.display())]
     KeyNotOfCert { key: PathBuf },

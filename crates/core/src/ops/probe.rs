@@ -30,6 +30,68 @@ pub struct ProbeReport {
     pub local_notes: Vec<String>,
     pub ok: bool,
     pub diagnosis: Vec<String>,
+    /// What our certificate says and the workspace knows, for the diagnosis.
+    #[serde(skip)]
+    facts: Facts,
+}
+
+/// What is wrong with the certificate we present, as far as we can tell without the
+/// server: its dates, its EKU, this workspace's records.
+#[derive(Clone, Debug, Default)]
+struct Facts {
+    expired: Option<OffsetDateTime>,
+    not_yet_valid: Option<OffsetDateTime>,
+    /// The EKUs it has, when they do not include clientAuth.
+    wrong_eku: Option<Vec<String>>,
+    revoked: bool,
+    /// Tenant and environment, when the certificate is one of this workspace's.
+    owner: Option<(String, String)>,
+}
+
+impl Facts {
+    fn of(ws: Option<&Workspace>, cert: &X509, now: OffsetDateTime) -> Facts {
+        let mut f = Facts::default();
+        let Ok(der) = cert.to_der() else {
+            return f;
+        };
+        if let Ok(info) = crate::pki::inspect::cert_info(&der) {
+            if info.not_after <= now {
+                f.expired = Some(info.not_after);
+            }
+            if info.not_before > now {
+                f.not_yet_valid = Some(info.not_before);
+            }
+            let eku = &info.extended_key_usage;
+            if !eku.is_empty()
+                && !eku
+                    .iter()
+                    .any(|e| e == "clientAuth" || e == "anyExtendedKeyUsage")
+            {
+                f.wrong_eku = Some(eku.clone());
+            }
+        }
+        if let (Some(ws), Some(b)) = (ws, brief(cert))
+            && let Ok(leaves) = ws.leaves(&Filter::default())
+            && let Some(rec) = leaves.into_iter().find(|r| r.meta.serial == b.serial)
+        {
+            // the state of the CA that signed it (an issuing CA in two tiers)
+            let revoked_in_state = ws
+                .load_ca_state(crate::ops::ca::issuer_of(&rec.meta))
+                .ok()
+                .is_some_and(|st| st.revocations.iter().any(|r| r.serial == b.serial));
+            f.revoked = revoked_in_state || rec.meta.status == Status::Revoked;
+            f.owner = Some((rec.meta.tenant.clone(), rec.meta.env.clone()));
+        }
+        f
+    }
+
+    /// The `issue` command that replaces it, with its tenant and env when known.
+    fn reissue(&self) -> String {
+        match &self.owner {
+            Some((t, e)) => format!("mtlsctl issue --tenant {t} --env {e} --force"),
+            None => "mtlsctl issue --tenant TENANT --env ENV --force".into(),
+        }
+    }
 }
 
 /// Runs the probe: what the workspace (when there is one) knows about the certificate we
@@ -47,15 +109,22 @@ pub fn basic_auth(user_password: &str) -> (String, String) {
 }
 
 pub fn probe(ws: Option<&Workspace>, req: &Request<'_>) -> Result<ProbeReport> {
+    let now = OffsetDateTime::now_utc();
     let local_notes = match (ws, req.identity) {
-        (Some(ws), Some(id)) => local_notes(ws, &id.cert, OffsetDateTime::now_utc()),
+        (Some(ws), Some(id)) => local_notes(ws, &id.cert, now),
+        (None, Some(id)) => local_notes_of(None, &id.cert, now),
         _ => Vec::new(),
     };
+    let facts = req
+        .identity
+        .map(|id| Facts::of(ws, &id.cert, now))
+        .unwrap_or_default();
     let mut rep = ProbeReport {
         exchange: exchange(req)?,
         local_notes,
         ok: false,
         diagnosis: Vec::new(),
+        facts,
     };
     diagnose(&mut rep);
     Ok(rep)
@@ -154,10 +223,15 @@ pub fn load_certs(p: &Path) -> Result<Vec<X509>> {
 /// What the workspace knows about a certificate we present: revoked, superseded or
 /// expired. Empty when the certificate is not from this workspace.
 pub fn local_notes(ws: &Workspace, cert: &X509, now: OffsetDateTime) -> Vec<String> {
+    local_notes_of(Some(ws), cert, now)
+}
+
+fn local_notes_of(ws: Option<&Workspace>, cert: &X509, now: OffsetDateTime) -> Vec<String> {
     let mut notes = Vec::new();
     let Some(b) = brief(cert) else {
         return notes;
     };
+    let f = Facts::of(None, cert, now);
     if b.not_after <= now {
         notes.push(format!(
             "our certificate {} expired on {}",
@@ -165,6 +239,23 @@ pub fn local_notes(ws: &Workspace, cert: &X509, now: OffsetDateTime) -> Vec<Stri
             crate::pki::text::rfc3339(b.not_after)
         ));
     }
+    if let Some(nb) = f.not_yet_valid {
+        notes.push(format!(
+            "our certificate {} is not valid before {}",
+            b.serial,
+            crate::pki::text::rfc3339(nb)
+        ));
+    }
+    if let Some(eku) = &f.wrong_eku {
+        notes.push(format!(
+            "our certificate {} is not for client authentication (extended key usage: {})",
+            b.serial,
+            eku.join(", ")
+        ));
+    }
+    let Some(ws) = ws else {
+        return notes;
+    };
     let Ok(leaves) = ws.leaves(&Filter::default()) else {
         return notes;
     };
@@ -258,13 +349,13 @@ fn diagnose(rep: &mut ProbeReport) {
     }
     let refused = refusal(x);
     let accepted = match &refused {
-        Refusal::None => answer_advice(x, &mut d),
+        Refusal::None => answer_advice(x, &rep.facts, &mut d),
         Refusal::NoCertSent => {
             no_cert_advice(x, &mut d);
             Some(false)
         }
         Refusal::CertRefused(how) => {
-            refused_advice(x, &rep.local_notes, how, &mut d);
+            refused_advice(x, &rep.facts, how, &mut d);
             Some(false)
         }
     };
@@ -283,7 +374,9 @@ fn diagnose(rep: &mut ProbeReport) {
         && x.http_status.is_some_and(|s| (200..400).contains(&s))
         && x.client_cert_requested
         && x.client_certificate.is_some()
-        && x.client_cert_accepted == Some(true);
+        && x.client_cert_accepted == Some(true)
+        // a gateway that lets in what we revoked is not working
+        && !rep.facts.revoked;
     rep.diagnosis = d;
 }
 
@@ -318,7 +411,7 @@ fn no_cert_advice(x: &Exchange, d: &mut Vec<String>) {
 }
 
 /// The server refused the certificate we sent; `how` is the alert or HTTP status.
-fn refused_advice(x: &Exchange, local_notes: &[String], how: &str, d: &mut Vec<String>) {
+fn refused_advice(x: &Exchange, facts: &Facts, how: &str, d: &mut Vec<String>) {
     let (names, ours_issuer) = names_and_issuer(x);
     if x.client_chains_to_acceptable_ca == Some(false) {
         d.push(format!(
@@ -337,7 +430,6 @@ fn refused_advice(x: &Exchange, local_notes: &[String], how: &str, d: &mut Vec<S
     if l.contains("unknown ca") {
         why.push("the server does not trust our CA".to_string());
     }
-    let revoked_locally = local_notes.iter().any(|n| n.contains("revoked"));
     let base = if x.acceptable_ca_names.is_empty() {
         "The server refused our certificate".to_string()
     } else {
@@ -345,9 +437,25 @@ fn refused_advice(x: &Exchange, local_notes: &[String], how: &str, d: &mut Vec<S
             "The server refused our certificate although it chains to a CA the server asks for ({names})"
         )
     };
-    if revoked_locally {
+    let fix = facts.reissue();
+    if facts.revoked {
         d.push(format!(
-            "{base}: our certificate is revoked and the gateway's CRL lists it. Issue a new certificate (`mtlsctl issue --force` or `renew`) and probe again."
+            "{base}: our certificate is revoked in this workspace's records and the gateway's CRL lists it. Issue a new one with `{fix}` (`renew` skips revoked certificates), hand it over, and probe again."
+        ));
+    } else if let Some(t) = facts.expired {
+        d.push(format!(
+            "{base}: our certificate expired on {}. Issue a new one with `{fix}` and probe again.",
+            crate::pki::text::rfc3339(t)
+        ));
+    } else if let Some(t) = facts.not_yet_valid {
+        d.push(format!(
+            "{base}: our certificate is not valid before {}. Wait until then, check the clocks of this machine and the gateway, or issue one valid now with `{fix}`.",
+            crate::pki::text::rfc3339(t)
+        ));
+    } else if let Some(eku) = &facts.wrong_eku {
+        d.push(format!(
+            "{base}: our certificate is not a client certificate (extended key usage {}, no clientAuth). Present the tenant's client certificate (`probe --tenant T --env E`), or issue one with `{fix}`.",
+            eku.join(", ")
         ));
     } else if !why.is_empty() {
         d.push(format!("{base}: {}.", why.join("; ")));
@@ -360,7 +468,7 @@ fn refused_advice(x: &Exchange, local_notes: &[String], how: &str, d: &mut Vec<S
 
 /// No refusal: what the HTTP answer, or the error that ended the exchange, says. Returns
 /// whether our certificate was accepted (None: not known).
-fn answer_advice(x: &Exchange, d: &mut Vec<String>) -> Option<bool> {
+fn answer_advice(x: &Exchange, facts: &Facts, d: &mut Vec<String>) -> Option<bool> {
     let Some(status) = x.http_status else {
         if let Some(e) = &x.error {
             if x.handshake && x.client_cert_requested {
@@ -380,18 +488,51 @@ fn answer_advice(x: &Exchange, d: &mut Vec<String>) -> Option<bool> {
                 d.push("The server did not ask for a client certificate: mutual TLS is not enforced on this endpoint.".into());
             } else if x.client_certificate.is_none() {
                 d.push("The server asked for a client certificate but answered without one: client certificates are optional here (ssl_verify_client optional?).".into());
+            } else if facts.revoked {
+                let (send, crl) = match &facts.owner {
+                    Some((t, e)) => (
+                        format!("`mtlsctl export --tenant {t} --env {e}` (its crl.pem)"),
+                        format!("`mtlsctl crl --env {e}`"),
+                    ),
+                    None => (
+                        "the export's crl.pem".to_string(),
+                        "`mtlsctl crl --env ENV`".to_string(),
+                    ),
+                };
+                d.push(format!(
+                    "The gateway accepted our certificate although this workspace revoked it (HTTP {status}): it holds an old CRL or checks none. Send it the current CRL, {send} (re-signed by {crl}), and have its operator turn CRL checking on (nginx ssl_crl, F5 CRL file or CRLDP), or check by OCSP where the certificates name a responder."
+                ));
+            } else if !x.server_verified {
+                d.push(format!(
+                    "The gateway accepted our certificate and answered HTTP {status}, but the server's certificate is not verified, so the path is not proven (see below)."
+                ));
             } else {
                 d.push(format!(
                     "The whole path works: the gateway accepted our certificate and the request was answered with HTTP {status}."
                 ));
             }
         }
+        401 if x.credentials_sent => d.push("The gateway accepted the TLS connection but refused the credentials we sent (HTTP 401): check the user and password in --basic-auth-file (or the token in --header) with the backend's owner.".into()),
         401 => d.push("The gateway accepted the TLS connection but the request got HTTP 401: the backend wants credentials; send them with --basic-auth-file or --header.".into()),
+        403 if x.client_certificate.is_none() => {
+            d.push(format!(
+                "HTTP 403 and we sent no client certificate: the gateway wants one on this path ({}) although TLS let us in without (optional at TLS, required at HTTP, as Express Gateway and Tyk do). Probe with --tenant/--env, --cert/--key or --pfx.",
+                path_of(&x.url)
+            ));
+            return None;
+        }
         403 => d.push("HTTP 403: the gateway or backend refuses this client after TLS; check certificate mappings or allow-lists (IIS mapping, Tyk certificate ID, a fingerprint or subject check).".into()),
         502..=504 => d.push(format!("HTTP {status}: the gateway accepted us but could not get an answer from its backend.")),
         _ => d.push(format!("The request got HTTP {status} {}.", x.http_reason.clone().unwrap_or_default())),
     }
     accepted
+}
+
+/// The path of a URL, for the report.
+fn path_of(url: &str) -> String {
+    crate::net::probe::Target::parse(url)
+        .map(|t| t.path)
+        .unwrap_or_else(|_| "/".into())
 }
 
 #[cfg(test)]
@@ -404,6 +545,7 @@ mod tests {
             local_notes: Vec::new(),
             ok: false,
             diagnosis: Vec::new(),
+            facts: Facts::default(),
         };
         diagnose(&mut r);
         r

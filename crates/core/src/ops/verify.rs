@@ -120,7 +120,28 @@ pub fn tenant(
         Vec::new()
     };
     let mut ca_files = Vec::new();
-    let (trusted, untrusted): (Vec<Vec<u8>>, Vec<Vec<u8>>) = if ws.ca_cert(env).is_file() {
+    let mut crl_files = Vec::new();
+    let issuer = super::ca::issuer_of(&rec.meta);
+    let ours = rec.meta.origin != "import" && ws.ca_cert(issuer.set()).is_file();
+    let (trusted, untrusted): (Vec<Vec<u8>>, Vec<Vec<u8>>) = if ours {
+        // the roots of the set that signed it are the anchors; its issuing CAs and any
+        // cross-certificate may stand between
+        let set = super::ca::read_set(ws, &issuer.set())?;
+        let mut trusted = Vec::new();
+        let mut untrusted = chain;
+        for c in &set.cas {
+            if c.entry.role == super::ca::CaRole::Root {
+                ca_files.push(ws.ca_cert(&c.loc));
+                trusted.push(c.der.clone());
+            } else {
+                untrusted.push(c.der.clone());
+            }
+            if c.entry.role != super::ca::CaRole::Cross && ws.crl(&c.loc).is_file() {
+                crl_files.push(ws.crl(&c.loc));
+            }
+        }
+        (trusted, untrusted)
+    } else if ws.ca_cert(env).is_file() {
         ca_files.push(ws.ca_cert(env));
         (certs_of(&ws.ca_cert(env), "CA certificate")?, chain)
     } else {
@@ -138,14 +159,15 @@ pub fn tenant(
             chain: rec.chain_path(),
         });
     }
-    let crl_path = ws.crl(env);
-    let (crls, crl) = if crl_path.is_file() {
-        let data = ws.read(&crl_path)?;
-        let c = verify::crls_from(&data).map_err(|e| OpError::input(&crl_path, e))?;
-        (c, vec![crl_path])
-    } else {
-        (Vec::new(), Vec::new())
-    };
+    if crl_files.is_empty() && ws.crl(env).is_file() {
+        crl_files.push(ws.crl(env));
+    }
+    let mut crls = Vec::new();
+    for crl_path in &crl_files {
+        let data = ws.read(crl_path)?;
+        crls.extend(verify::crls_from(&data).map_err(|e| OpError::input(crl_path, e))?);
+    }
+    let crl = crl_files;
     let mut outcome = verify::verify(&Input {
         leaf: leaf.clone(),
         untrusted,

@@ -22,6 +22,7 @@ use thiserror::Error;
 use crate::pki::text::sanitize;
 use crate::workspace::{Workspace, WsError, check_name};
 pub use duration::Dur;
+pub use model::{CaScope, EkuMode};
 pub use model::{ConfigFile, EnvFile, TenantFile};
 pub use resolve::{LeafFlags, Resolved, ResolvedCa, Source, Val};
 
@@ -430,6 +431,7 @@ impl Profiles {
     fn check_placeholders_config(&self) -> Result<(), ProfileError> {
         if let Some(l) = &self.config.defaults {
             resolve::check_leaf_placeholders(&self.config_path, l)?;
+            resolve::check_no_leaf_ca(&self.config_path, l)?;
         }
         if let Some(ca) = &self.config.ca {
             resolve::check_ca_placeholders(&self.config_path, ca)?;
@@ -437,6 +439,7 @@ impl Profiles {
         for (path, f) in self.envs.values() {
             if let Some(l) = &f.leaf {
                 resolve::check_leaf_placeholders(path, l)?;
+                resolve::check_no_leaf_ca(path, l)?;
             }
             if let Some(ca) = &f.ca {
                 resolve::check_ca_placeholders(path, ca)?;

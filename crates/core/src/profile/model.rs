@@ -62,6 +62,78 @@ pub struct CaLayer {
     pub crl_validity: S<Dur>,
     #[serde(default)]
     pub external: S<bool>,
+    /// 2 (default): a root and issuing CAs below it; 1: the root signs leaves itself.
+    #[serde(default)]
+    pub tiers: S<u8>,
+    /// `env` (default): one CA for every tenant of the environment; `tenant`: each
+    /// tenant gets its own.
+    #[serde(default)]
+    pub scope: S<CaScope>,
+    #[serde(default)]
+    pub root: Option<RootLayer>,
+    #[serde(default)]
+    pub issuing: Option<IssuingLayer>,
+}
+
+/// Whose CA an environment's certificates chain to.
+#[derive(Clone, Copy, Debug, Deserialize, serde::Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum CaScope {
+    /// One CA hierarchy for every tenant of the environment.
+    #[default]
+    Env,
+    /// A CA hierarchy of the tenant's own in the environment.
+    Tenant,
+}
+
+impl CaScope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CaScope::Env => "env",
+            CaScope::Tenant => "tenant",
+        }
+    }
+}
+
+/// The root of a two-tier hierarchy.
+#[derive(Debug, Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct RootLayer {
+    #[serde(default)]
+    pub validity: S<Dur>,
+    #[serde(default)]
+    pub crl_validity: S<Dur>,
+}
+
+/// Whether an issuing CA carries the EKU of the leaves it issues.
+#[derive(Clone, Copy, Debug, Deserialize, serde::Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum EkuMode {
+    /// clientAuth for a client-issuing CA, serverAuth for a server-issuing one.
+    #[default]
+    Auto,
+    /// No EKU: the CA vouches for whatever its root allows.
+    None,
+}
+
+/// The issuing (intermediate) CAs of a two-tier hierarchy.
+#[derive(Debug, Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct IssuingLayer {
+    #[serde(default)]
+    pub validity: S<Dur>,
+    #[serde(default)]
+    pub eku: S<EkuMode>,
+    #[serde(default)]
+    pub name_constraints: S<crate::pki::hierarchy::NameConstraintSpec>,
+}
+
+/// CA settings a tenant may set for itself in one environment (`overrides.<env>.ca`).
+#[derive(Debug, Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct TenantCaLayer {
+    #[serde(default)]
+    pub scope: S<CaScope>,
 }
 
 /// Leaf settings; each file may set any of them.
@@ -86,6 +158,9 @@ pub struct LeafLayer {
     pub client: Option<KindLayer>,
     #[serde(default)]
     pub server: Option<KindLayer>,
+    /// Only in a tenant's `overrides.<env>`: the tenant's own CA settings there.
+    #[serde(default)]
+    pub ca: Option<TenantCaLayer>,
 }
 
 /// Settings that depend on the certificate's kind.
@@ -174,6 +249,7 @@ impl TenantFile {
             pfx: self.pfx.clone(),
             client: self.client.clone(),
             server: self.server.clone(),
+            ca: None,
         }
     }
 }

@@ -8,11 +8,12 @@ use serde::Serialize;
 use serde_saphyr::Spanned;
 
 use super::duration::Dur;
-use super::model::{CaLayer, LeafLayer, TenantFile};
+use super::model::{CaLayer, CaScope, EkuMode, LeafLayer, TenantFile};
 use super::{ProfileError, Profiles};
 use crate::pki::Kind;
 use crate::pki::cert::{CaRequest, LeafRequest, Sans, Window};
 use crate::pki::dn::{Subject, escape_value};
+use crate::pki::hierarchy::{NameConstraintSpec, SubCaRequest};
 use crate::pki::keys::KeyAlgorithm;
 use crate::pki::pkcs12::PfxCompat;
 
@@ -34,6 +35,12 @@ pub mod defaults {
     pub const CA_VALIDITY_YEARS: i64 = 10;
     pub const CA_PATH_LENGTH: u8 = 0;
     pub const CRL_VALIDITY_DAYS: i64 = 7;
+    pub const CA_TIERS: u8 = 2;
+    pub const ROOT_VALIDITY_YEARS: i64 = 20;
+    pub const ROOT_CRL_VALIDITY_DAYS: i64 = 365;
+    pub const ISSUING_VALIDITY_YEARS: i64 = 5;
+    /// Appended to the CA subject's CN for an issuing CA.
+    pub const ISSUING_CN_SUFFIX: &str = " Issuing";
 }
 
 /// Where an effective value came from.
@@ -151,6 +158,18 @@ pub struct ResolvedCa {
     pub path_length: Val<u8>,
     pub crl_validity: Val<Dur>,
     pub external: Val<bool>,
+    /// 2: root + issuing CAs; 1: the root signs leaves. Applies when the CA is made.
+    pub tiers: Val<u8>,
+    pub scope: Val<CaScope>,
+    /// The tenant whose own CA this is (scope tenant), else None.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    /// Of a two-tier root (a one-tier root uses `validity` and `crl_validity`).
+    pub root_validity: Val<Dur>,
+    pub root_crl_validity: Val<Dur>,
+    pub issuing_validity: Val<Dur>,
+    pub issuing_eku: Val<EkuMode>,
+    pub issuing_name_constraints: Val<NameConstraintSpec>,
     #[serde(skip)]
     subject_parsed: Subject,
 }
@@ -254,12 +273,56 @@ impl Resolved {
 }
 
 impl ResolvedCa {
+    /// The root: the only CA of a one-tier environment, or the top of two tiers.
     pub fn ca_request(&self) -> CaRequest {
+        let two = self.tiers.value >= 2;
         CaRequest {
             subject: self.subject_parsed.clone(),
-            validity: self.validity.value.to_time(),
+            validity: if two {
+                self.root_validity.value.to_time()
+            } else {
+                self.validity.value.to_time()
+            },
             path_length: self.path_length.value,
         }
+    }
+
+    /// The CRL validity of the root: its own in two tiers, the leaves' CRL in one.
+    pub fn root_crl_validity(&self) -> time::Duration {
+        if self.tiers.value >= 2 {
+            self.root_crl_validity.value.to_time()
+        } else {
+            self.crl_validity.value.to_time()
+        }
+    }
+
+    /// An issuing CA for leaves of `kind`, its subject the root's with " Issuing" and the
+    /// kind (and the generation from the second on) added to the CN.
+    pub fn issuing_request(&self, kind: Kind, generation: u32) -> SubCaRequest {
+        let mut suffix = format!("{} {}", defaults::ISSUING_CN_SUFFIX, kind_word(kind));
+        if generation > 1 {
+            suffix.push_str(&format!(" G{generation}"));
+        }
+        SubCaRequest {
+            subject: self.subject_parsed.with_cn_suffix(&suffix),
+            validity: self.issuing_validity.value.to_time(),
+            path_length: 0,
+            eku: match self.issuing_eku.value {
+                EkuMode::Auto => Some(kind),
+                EkuMode::None => None,
+            },
+            name_constraints: self.issuing_name_constraints.value.clone(),
+        }
+    }
+
+    /// The root of generation `generation` (a rotation's new root is generation 2, ...):
+    /// the CN gets " G<n>" from the second on, so old and new roots differ by name.
+    pub fn root_request(&self, generation: u32) -> CaRequest {
+        let mut r = self.ca_request();
+        if generation > 1 {
+            r.subject = r.subject.with_cn_suffix(&format!(" G{generation}"));
+        }
+        r
     }
 
     pub fn rows(&self) -> Vec<(&'static str, String, String)> {
@@ -294,7 +357,56 @@ impl ResolvedCa {
                 self.external.value.to_string(),
                 self.external.source.to_string(),
             ),
+            (
+                "ca.tiers",
+                self.tiers.value.to_string(),
+                self.tiers.source.to_string(),
+            ),
+            (
+                "ca.scope",
+                self.scope.value.as_str().to_string(),
+                self.scope.source.to_string(),
+            ),
+            (
+                "ca.root.validity",
+                self.root_validity.value.to_string(),
+                self.root_validity.source.to_string(),
+            ),
+            (
+                "ca.root.crl_validity",
+                self.root_crl_validity.value.to_string(),
+                self.root_crl_validity.source.to_string(),
+            ),
+            (
+                "ca.issuing.validity",
+                self.issuing_validity.value.to_string(),
+                self.issuing_validity.source.to_string(),
+            ),
+            (
+                "ca.issuing.eku",
+                match self.issuing_eku.value {
+                    EkuMode::Auto => "auto".to_string(),
+                    EkuMode::None => "none".to_string(),
+                },
+                self.issuing_eku.source.to_string(),
+            ),
+            (
+                "ca.issuing.name_constraints",
+                if self.issuing_name_constraints.value.is_empty() {
+                    "-".to_string()
+                } else {
+                    serde_json::to_string(&self.issuing_name_constraints.value).unwrap_or_default()
+                },
+                self.issuing_name_constraints.source.to_string(),
+            ),
         ]
+    }
+}
+
+fn kind_word(k: Kind) -> &'static str {
+    match k {
+        Kind::Client => "Client",
+        Kind::Server => "Server",
     }
 }
 
@@ -371,6 +483,20 @@ pub(super) fn check_leaf_placeholders(path: &Path, l: &LeafLayer) -> Result<(), 
         && let Some(n) = &p.friendly_name
     {
         check_template(path, n, LEAF_PLACEHOLDERS)?;
+    }
+    Ok(())
+}
+
+/// `ca:` inside a `leaf:` or `defaults:` layer: it belongs in a tenant's overrides.
+pub(super) fn check_no_leaf_ca(path: &Path, l: &LeafLayer) -> Result<(), ProfileError> {
+    if let Some(c) = &l.ca
+        && let Some(s) = &c.scope
+    {
+        return Err(ProfileError::at_spanned(
+            path,
+            s,
+            "a tenant's own CA scope goes under overrides.<env>.ca in the tenant's profile; an environment sets ca.scope under its top-level ca:",
+        ));
     }
     Ok(())
 }
@@ -631,8 +757,114 @@ impl Profiles {
                 "crl_validity must be at least 1h".into(),
             ));
         }
+        let tiers = pick_ca(self, &layers, |l| l.tiers.as_ref(), defaults::CA_TIERS);
+        if !(1..=2).contains(&tiers.value) {
+            return Err(err_at(
+                self,
+                &tiers.source,
+                format!(
+                    "ca.tiers is {}: use 2 (a root and issuing CAs) or 1 (the root signs leaves)",
+                    tiers.value
+                ),
+            ));
+        }
+        let two = tiers.value == 2;
+        let mut path_length = pick_ca(
+            self,
+            &layers,
+            |l| l.path_length.as_ref(),
+            defaults::CA_PATH_LENGTH,
+        );
+        if two {
+            if path_length.source == Source::Default {
+                path_length = Val {
+                    value: 1,
+                    source: Source::Derived {
+                        why: "ca.tiers 2: the root certifies issuing CAs".into(),
+                    },
+                };
+            } else if path_length.value < 1 {
+                // an older mtlsctl.yaml says 0 for its one-tier CAs; a new root of two
+                // tiers needs room for its issuing CA
+                path_length = Val {
+                    value: 1,
+                    source: Source::Derived {
+                        why: format!(
+                            "ca.tiers 2 needs a root path length of at least 1 ({} says 0)",
+                            path_length.source
+                        ),
+                    },
+                };
+            }
+        }
+        let mut root_validity = pick_ca(
+            self,
+            &layers,
+            |l| l.root.as_ref().and_then(|r| r.validity.as_ref()),
+            Dur::from_secs(defaults::ROOT_VALIDITY_YEARS * 365 * 86_400),
+        );
+        if root_validity.source == Source::Default && validity.source != Source::Default {
+            root_validity = Val {
+                value: validity.value,
+                source: validity.source.clone(),
+            };
+        }
+        let root_crl_validity = pick_ca(
+            self,
+            &layers,
+            |l| l.root.as_ref().and_then(|r| r.crl_validity.as_ref()),
+            Dur::days(defaults::ROOT_CRL_VALIDITY_DAYS),
+        );
+        let issuing_validity = pick_ca(
+            self,
+            &layers,
+            |l| l.issuing.as_ref().and_then(|r| r.validity.as_ref()),
+            Dur::from_secs(defaults::ISSUING_VALIDITY_YEARS * 365 * 86_400),
+        );
+        for v in [&root_validity, &issuing_validity] {
+            if v.value.secs() < 86_400 {
+                return Err(err_at(
+                    self,
+                    &v.source,
+                    "a CA valid for less than a day cannot issue anything useful".into(),
+                ));
+            }
+        }
+        if root_crl_validity.value.secs() < 3600 {
+            return Err(err_at(
+                self,
+                &root_crl_validity.source,
+                "ca.root.crl_validity must be at least 1h".into(),
+            ));
+        }
+        let issuing_name_constraints = pick_ca(
+            self,
+            &layers,
+            |l| l.issuing.as_ref().and_then(|r| r.name_constraints.as_ref()),
+            NameConstraintSpec::default(),
+        );
+        if let Err(e) = issuing_name_constraints.value.extension() {
+            return Err(err_at(
+                self,
+                &issuing_name_constraints.source,
+                e.to_string(),
+            ));
+        }
         Ok(ResolvedCa {
             env: env.to_string(),
+            tiers,
+            scope: pick_ca(self, &layers, |l| l.scope.as_ref(), CaScope::Env),
+            tenant: None,
+            root_validity,
+            root_crl_validity,
+            issuing_validity,
+            issuing_eku: pick_ca(
+                self,
+                &layers,
+                |l| l.issuing.as_ref().and_then(|r| r.eku.as_ref()),
+                EkuMode::Auto,
+            ),
+            issuing_name_constraints,
             subject: Val {
                 value: subject_s,
                 source: subject_t.source,
@@ -644,16 +876,41 @@ impl Profiles {
                 defaults::CA_KEY.parse().expect("default key"),
             ),
             validity,
-            path_length: pick_ca(
-                self,
-                &layers,
-                |l| l.path_length.as_ref(),
-                defaults::CA_PATH_LENGTH,
-            ),
+            path_length,
             crl_validity,
             external: pick_ca(self, &layers, |l| l.external.as_ref(), false),
             subject_parsed,
         })
+    }
+
+    /// The CA settings that apply to `tenant`'s certificates in `env`: the
+    /// environment's, with the tenant's `overrides.<env>.ca.scope` on top. With scope
+    /// `tenant` the result names the tenant and its subject's CN ends in " (<tenant>)".
+    pub fn resolve_ca_for(
+        &self,
+        env: &str,
+        tenant: Option<&str>,
+    ) -> Result<ResolvedCa, ProfileError> {
+        let mut ca = self.resolve_ca(env)?;
+        let Some(t) = tenant else {
+            return Ok(ca);
+        };
+        let (tpath, tf) = self.tenant(t)?;
+        if let Some(o) = tf.overrides.get(env)
+            && let Some(c) = &o.value.ca
+            && let Some(sc) = &c.scope
+        {
+            ca.scope = Val {
+                value: sc.value,
+                source: src(self, &tpath, sc),
+            };
+        }
+        if ca.scope.value == CaScope::Tenant {
+            ca.subject_parsed = ca.subject_parsed.with_cn_suffix(&format!(" ({t})"));
+            ca.subject.value = ca.subject_parsed.to_string();
+            ca.tenant = Some(t.to_string());
+        }
+        Ok(ca)
     }
 
     /// The effective settings of `tenant`'s certificate in `env`.

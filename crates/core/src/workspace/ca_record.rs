@@ -40,13 +40,13 @@ pub struct CaRecord {
 }
 
 impl Workspace {
-    pub fn ca_record_path(&self, env: &str) -> PathBuf {
-        self.ca_dir(env).join(CA_RECORD)
+    pub fn ca_record_path(&self, ca: impl Into<super::CaLoc>) -> PathBuf {
+        self.ca_dir(ca).join(CA_RECORD)
     }
 
     /// The record, or None when there is none yet.
-    pub fn load_ca_record(&self, env: &str) -> Result<Option<CaRecord>, WsError> {
-        let p = self.ca_record_path(env);
+    pub fn load_ca_record(&self, ca: impl Into<super::CaLoc>) -> Result<Option<CaRecord>, WsError> {
+        let p = self.ca_record_path(ca);
         if !p.exists() {
             return Ok(None);
         }
@@ -60,8 +60,12 @@ impl Workspace {
     }
 
     /// Writes the record atomically (0644: it holds only public facts).
-    pub fn save_ca_record(&self, rec: &CaRecord) -> Result<(), WsError> {
+    pub fn save_ca_record(
+        &self,
+        ca: impl Into<super::CaLoc>,
+        rec: &CaRecord,
+    ) -> Result<(), WsError> {
         let json = serde_json::to_vec_pretty(rec).expect("record serialises");
-        fsutil::write_atomic(&self.ca_record_path(&rec.env), &json, PUBLIC)
+        fsutil::write_atomic(&self.ca_record_path(ca), &json, PUBLIC)
     }
 }

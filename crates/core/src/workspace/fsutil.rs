@@ -277,7 +277,16 @@ fn stage(dir: &Path, files: &[NewFile<'_>], sync_each: bool) -> Result<Staged, W
         dir: dir.to_path_buf(),
     };
     for f in files {
-        create_file(&tmp.join(f.name), f, sync_each)?;
+        let rel = Path::new(f.name);
+        if !rel.components().all(|c| matches!(c, Component::Normal(_))) {
+            let e = std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a plain name");
+            return Err(io_err(rel, "create", e));
+        }
+        let p = tmp.join(rel);
+        if let Some(sub) = p.parent().filter(|s| *s != tmp.as_path()) {
+            make_dir(sub, 0o700)?;
+        }
+        create_file(&p, f, sync_each)?;
         crate::fault::hit(crate::fault::Fault::StageFile);
     }
     Ok(staged)
@@ -296,12 +305,15 @@ fn create_file(p: &Path, f: &NewFile<'_>, sync: bool) -> Result<(), WsError> {
         .map_err(|e| io_err(p, "write", e))
 }
 
-/// Fsyncs every file directly inside `dir`, then `dir` itself: makes a folder found
-/// staged by an earlier run durable before it is renamed into place.
+/// Fsyncs every file inside `dir` (and its subfolders), then `dir` itself: makes a
+/// folder found staged by an earlier run durable before it is renamed into place.
 pub fn sync_tree(dir: &Path) -> Result<(), WsError> {
     let rd = fs::read_dir(dir).map_err(|e| io_err(dir, "list", e))?;
     for e in rd.flatten() {
-        if e.file_type().map(|t| t.is_file()).unwrap_or(false) {
+        let ft = e.file_type();
+        if ft.as_ref().is_ok_and(|t| t.is_dir()) {
+            sync_tree(&e.path())?;
+        } else if ft.map(|t| t.is_file()).unwrap_or(false) {
             let p = e.path();
             File::open(&p)
                 .and_then(|f| f.sync_all())

@@ -71,6 +71,9 @@ pub struct LeafMeta {
     /// did not fit. Absent, the profile's current window applies.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub renew_before_secs: Option<i64>,
+    /// The CA that signed it (absent: the env's first root, as older versions issued).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca: Option<super::CaLoc>,
     /// A test fixture (`issue --fixture`, `gateway-test`): never the current certificate
     /// of its tenant/env/kind, never renewed or reissued by `issue --all`, left to expire.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -404,8 +407,8 @@ pub struct CaState {
 }
 
 impl Workspace {
-    pub fn load_ca_state(&self, env: &str) -> Result<CaState, WsError> {
-        let p = self.ca_state(env);
+    pub fn load_ca_state(&self, ca: impl Into<super::CaLoc>) -> Result<CaState, WsError> {
+        let p = self.ca_state(ca);
         if !p.exists() {
             return Ok(CaState::default());
         }
@@ -416,9 +419,9 @@ impl Workspace {
         })
     }
 
-    pub fn save_ca_state(&self, env: &str, st: &CaState) -> Result<(), WsError> {
+    pub fn save_ca_state(&self, ca: impl Into<super::CaLoc>, st: &CaState) -> Result<(), WsError> {
         let json = serde_json::to_vec_pretty(st).expect("state serialises");
-        fsutil::write_atomic(&self.ca_state(env), &json, PUBLIC)
+        fsutil::write_atomic(&self.ca_state(ca), &json, PUBLIC)
     }
 }
 
@@ -445,6 +448,7 @@ mod tests {
             revoked_at: None,
             revocation_reason: None,
             renew_before_secs: None,
+            ca: None,
             fixture: false,
         }
     }

@@ -18,6 +18,7 @@ use time::OffsetDateTime;
 
 use super::audit::Event;
 use super::fsutil::{self, SECRET};
+use super::hierarchy::{CaLoc, Hierarchy};
 use super::inventory::{LeafMeta, META, Revocation, Status};
 use super::recover::{self, Recovered};
 use super::{Lock, Workspace, WsError};
@@ -75,6 +76,10 @@ pub struct LeafStep {
     /// does not).
     pub has_key: bool,
     pub audit: AuditStep,
+    /// The CA that signs it (absent: the env's first root, or an external CA's
+    /// certificate): where recovery records the revocation of one never placed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca: Option<CaLoc>,
 }
 
 /// A revocation the run will record: CA state, then (after the CRL) the leaf's meta.json.
@@ -88,6 +93,10 @@ pub struct RevocationStep {
     #[serde(with = "time::serde::rfc3339")]
     pub revoked_at: OffsetDateTime,
     pub audit: AuditStep,
+    /// The CA that signed the leaf, whose state and CRL list it (absent: the env's
+    /// first root).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca: Option<CaLoc>,
 }
 
 /// A CRL the run will sign, with the number it will carry.
@@ -98,14 +107,60 @@ pub struct CrlStep {
     /// `crl` writes a line of its own; `revoke` accounts for its CRL in its revoke line.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audit: Option<AuditStep>,
+    /// The CA that signs it (absent: the env's first root).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca: Option<CaLoc>,
 }
 
-/// A CA the run will create: staged in `pki/<env>/.stage-ca`, renamed to `pki/<env>/ca`.
+impl CrlStep {
+    pub fn loc(&self) -> CaLoc {
+        self.ca.clone().unwrap_or_else(|| CaLoc::env(&self.env))
+    }
+}
+
+/// A change to an environment's CAs. `ca init` (no `dirs`): the set's folder staged in
+/// `.stage-ca` beside it and renamed into place (with its issuing CA inside in two
+/// tiers). A rotation: each CA folder of `dirs` staged and placed, then `hierarchy`
+/// written to the set's hierarchy.json, the step that makes them count. A retirement:
+/// `hierarchy` alone.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct CaStep {
     pub env: String,
+    /// The serial of the (first) CA made; for a retirement, the retired one's.
     pub serial: String,
     pub audit: AuditStep,
+    /// The set's first root (absent: the env's own set, as older versions wrote).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub set: Option<CaLoc>,
+    /// The CA folders a rotation places.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dirs: Vec<CaLoc>,
+    /// What the set's hierarchy.json becomes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hierarchy: Option<Hierarchy>,
+    /// A root key written outside the workspace (`--root-key-out`), removed again when
+    /// the CA it belongs to is not placed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root_key_out: Option<PathBuf>,
+    /// A CA certificate the change re-issues in place (a one-tier root given room for an
+    /// issuing CA): written before hierarchy.json, which records its SHA-256.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reissued: Option<ReissuedCert>,
+}
+
+/// A CA certificate re-issued with the same name and key.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ReissuedCert {
+    pub ca: CaLoc,
+    /// The new certificate, PEM (public).
+    pub pem: String,
+}
+
+impl CaStep {
+    /// The set the step changes.
+    pub fn set_loc(&self) -> CaLoc {
+        self.set.clone().unwrap_or_else(|| CaLoc::env(&self.env))
+    }
 }
 
 /// A fresh operation id: the time in seconds and 48 random bits, so journal files sort
@@ -249,10 +304,14 @@ pub(crate) fn mark_superseded(dir: &Path, by: &str) -> Result<bool, WsError> {
 }
 
 impl RevocationStep {
+    pub fn loc(&self) -> CaLoc {
+        self.ca.clone().unwrap_or_else(|| CaLoc::env(&self.env))
+    }
+
     /// Adds the revocation to the CA state unless it lists the serial already. Returns
     /// whether it changed anything.
     pub fn record(&self, ws: &Workspace) -> Result<bool, WsError> {
-        let mut state = ws.load_ca_state(&self.env)?;
+        let mut state = ws.load_ca_state(self.loc())?;
         if state.revocations.iter().any(|r| r.serial == self.serial) {
             return Ok(false);
         }
@@ -262,7 +321,7 @@ impl RevocationStep {
             reason: self.reason.clone(),
             tenant: Some(self.tenant.clone()),
         });
-        ws.save_ca_state(&self.env, &state)?;
+        ws.save_ca_state(self.loc(), &state)?;
         Ok(true)
     }
 
@@ -318,6 +377,7 @@ mod tests {
             supersedes: None,
             has_key: true,
             audit: a,
+            ca: None,
         });
         let b = i.audit_step("issue", Some("renews x".into()));
         assert_ne!(i.leaves[0].audit.op_id, b.op_id);

@@ -4,11 +4,13 @@
 pub mod audit;
 pub mod ca_record;
 pub mod fsutil;
+pub mod hierarchy;
 pub mod inventory;
 pub mod journal;
 pub mod lock;
 pub mod recover;
 
+pub use hierarchy::CaLoc;
 pub use lock::{Holder, Lock, LockWait, OnWait};
 
 use std::path::{Path, PathBuf};
@@ -155,25 +157,27 @@ impl Workspace {
         self.root.join("profiles/environments")
     }
 
-    pub fn ca_dir(&self, env: &str) -> PathBuf {
-        self.root.join("pki").join(env).join("ca")
+    /// A CA's folder: an env name means the env's first root (`pki/<env>/ca`), a
+    /// [`CaLoc`] any CA.
+    pub fn ca_dir(&self, ca: impl Into<CaLoc>) -> PathBuf {
+        self.ca_dir_of(&ca.into())
     }
 
-    pub fn ca_cert(&self, env: &str) -> PathBuf {
-        self.ca_dir(env).join("ca.crt")
+    pub fn ca_cert(&self, ca: impl Into<CaLoc>) -> PathBuf {
+        self.ca_dir(ca).join("ca.crt")
     }
 
-    pub fn ca_key(&self, env: &str) -> PathBuf {
-        self.ca_dir(env).join("ca.key")
+    pub fn ca_key(&self, ca: impl Into<CaLoc>) -> PathBuf {
+        self.ca_dir(ca).join("ca.key")
     }
 
-    pub fn crl(&self, env: &str) -> PathBuf {
-        self.ca_dir(env).join("crl.pem")
+    pub fn crl(&self, ca: impl Into<CaLoc>) -> PathBuf {
+        self.ca_dir(ca).join("crl.pem")
     }
 
     /// CA state that a certificate cannot hold: CRL number, revocations.
-    pub fn ca_state(&self, env: &str) -> PathBuf {
-        self.ca_dir(env).join("state.json")
+    pub fn ca_state(&self, ca: impl Into<CaLoc>) -> PathBuf {
+        self.ca_dir(ca).join("state.json")
     }
 
     pub fn kind_dir(&self, env: &str, tenant: &str, kind: Kind) -> PathBuf {

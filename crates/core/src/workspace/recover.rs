@@ -98,7 +98,7 @@ struct Recovery<'a> {
     ws: &'a Workspace,
     done: Vec<Recovered>,
     /// Environments whose CRL must list a revocation recovery saw.
-    crl_envs: BTreeSet<String>,
+    crl_envs: BTreeSet<super::CaLoc>,
     now: OffsetDateTime,
 }
 
@@ -114,6 +114,26 @@ struct Expect<'a> {
     fallback: Option<String>,
     /// Whether it must hold a key; unknown for a folder no journal names.
     has_key: Option<bool>,
+    /// The CA that signed it: whose state records its revocation if it is never placed.
+    ca: super::CaLoc,
+}
+
+/// For a folder no journal names: the CA that signs `kind` leaves of `tenant` in `env`
+/// now, as hierarchy.json says (the tenant's own set when it has one).
+fn signing_ca_guess(ws: &Workspace, env: &str, tenant: &str, kind: Kind) -> super::CaLoc {
+    let tenant_set = super::CaLoc::base(env, Some(tenant));
+    let set = if ws.ca_cert(&tenant_set).is_file() {
+        tenant_set
+    } else {
+        super::CaLoc::env(env)
+    };
+    match ws.load_hierarchy(&set).ok().flatten() {
+        Some(h) if h.two_tier() => match h.issuing(kind) {
+            Some(e) => set.child(&e.dir),
+            None => set,
+        },
+        _ => set,
+    }
 }
 
 /// How far a staged leaf folder got.
@@ -201,6 +221,7 @@ impl Recovery<'_> {
             serial: Some(l.serial.clone()),
             fallback: None,
             has_key: Some(l.has_key),
+            ca: l.ca.clone().unwrap_or_else(|| super::CaLoc::env(&l.env)),
         };
         let settle = |r: &mut Self| Ok(r.settle_stage(&stage, &ex, op)?.is_some());
         if !self.in_place(&l.env, is_placed(&dir), &stage, settle)? {
@@ -291,7 +312,7 @@ impl Recovery<'_> {
             )?;
             return Ok(None);
         }
-        if self.revoked_in_state(ex.env, &serial)? {
+        if self.revoked_in_state(&ex.ca, &serial)? {
             self.remove(ex.env, stage, "a leftover of a certificate already revoked")?;
             return Ok(None);
         }
@@ -327,8 +348,8 @@ impl Recovery<'_> {
         Ok(())
     }
 
-    fn revoked_in_state(&self, env: &str, serial: &str) -> Result<bool, WsError> {
-        let st = self.ws.load_ca_state(env)?;
+    fn revoked_in_state(&self, ca: &super::CaLoc, serial: &str) -> Result<bool, WsError> {
+        let st = self.ws.load_ca_state(ca)?;
         Ok(st.revocations.iter().any(|r| r.serial == serial))
     }
 
@@ -348,6 +369,7 @@ impl Recovery<'_> {
             serial: serial.to_string(),
             reason: UNFINISHED_REASON.to_string(),
             revoked_at: self.now,
+            ca: Some(ex.ca.clone()),
             audit: AuditStep {
                 op_id: format!("recovered-revoke-{serial}"),
                 op: "revoke".into(),
@@ -361,7 +383,7 @@ impl Recovery<'_> {
             self.ws.audit(&by_recovery(step.event(None)))?;
         }
         fsutil::destroy_dir(stage, &[KEY, PFX, PFX_PASS])?;
-        self.crl_envs.insert(ex.env.to_string());
+        self.crl_envs.insert(ex.ca.clone());
         self.note(
             Action::Revoked,
             ex.env,
@@ -414,7 +436,7 @@ impl Recovery<'_> {
     fn settle_revocation(&mut self, rv: &RevocationStep) -> Result<(), WsError> {
         let recorded = rv.record(self.ws)?;
         let marked = rv.mark(self.ws)?;
-        self.crl_envs.insert(rv.env.clone());
+        self.crl_envs.insert(rv.loc());
         if recorded || marked {
             self.note(
                 Action::RevocationCompleted,
@@ -431,7 +453,7 @@ impl Recovery<'_> {
             let dir = self.ws.leaf_dir(&rv.env, &rv.tenant, rv.kind, &rv.serial);
             let sha = read_record(&dir).map(|r| r.meta.sha256);
             let mut ev = rv.event(sha.as_deref());
-            if !self.ws.crl_lists(&rv.env, &rv.serial) {
+            if !self.ws.crl_lists(rv.loc(), &rv.serial) {
                 ev.detail = Some(format!(
                     "reason {}; the CRL is not re-signed yet",
                     rv.reason
@@ -446,17 +468,17 @@ impl Recovery<'_> {
     fn settle_crl(&mut self, c: &CrlStep, op: &str) -> Result<(), WsError> {
         let signed = self
             .ws
-            .read_crl(&c.env)
+            .read_crl(c.loc())
             .and_then(|i| i.crl_number)
             .and_then(|n| u64::from_str_radix(&n, 16).ok())
             .is_some_and(|n| n >= c.crl_number);
         let Some(a) = &c.audit else {
-            self.crl_envs.insert(c.env.clone());
+            self.crl_envs.insert(c.loc());
             return Ok(());
         };
         if !signed {
             self.crl_needed(
-                &c.env,
+                &c.loc(),
                 format!(
                     "an interrupted {op} run did not write CRL number {}",
                     c.crl_number
@@ -471,11 +493,13 @@ impl Recovery<'_> {
         Ok(())
     }
 
-    fn crl_needed(&mut self, env: &str, why: String) {
+    fn crl_needed(&mut self, ca: &super::CaLoc, why: String) {
+        let env = ca.env.as_str();
+        let path = self.ws.crl(ca);
         if self
             .done
             .iter()
-            .any(|d| d.action == Action::CrlNeeded && d.env.as_deref() == Some(env))
+            .any(|d| d.action == Action::CrlNeeded && d.path.as_deref() == Some(path.as_path()))
         {
             return;
         }
@@ -483,7 +507,7 @@ impl Recovery<'_> {
             Action::CrlNeeded,
             env,
             None,
-            Some(&self.ws.crl(env)),
+            Some(&path),
             format!("the {env} CRL must be re-signed ({why}): run `mtlsctl crl --env {env}`"),
         );
     }
@@ -519,21 +543,100 @@ impl Recovery<'_> {
 
 impl Recovery<'_> {
     fn settle_ca(&mut self, c: &CaStep, op: &str) -> Result<(), WsError> {
-        let stage = fsutil::stage_path(&self.ws.ca_dir(&c.env));
-        let placed = self.ws.ca_cert(&c.env).is_file();
-        let settle = |r: &mut Self| r.settle_ca_stage(&c.env, &stage, Some(&c.serial), op);
-        if !self.in_place(&c.env, placed, &stage, settle)? {
+        if c.hierarchy.is_some() {
+            return self.settle_ca_change(c, op);
+        }
+        let set = c.set_loc();
+        let env = c.env.as_str();
+        let stage = fsutil::stage_path(&self.ws.ca_dir(&set));
+        let placed = self.ws.ca_cert(&set).is_file();
+        let settle = |r: &mut Self| r.settle_ca_stage(&set, &stage, Some(&c.serial), op);
+        if !self.in_place(env, placed, &stage, settle)? {
+            // never made: an offline root key written for it certifies nothing
+            if let Some(k) = &c.root_key_out {
+                let _ = fs::remove_file(k);
+            }
             return Ok(());
         }
-        let cert = fsutil::read(&self.ws.ca_cert(&c.env))?;
+        let cert = fsutil::read(&self.ws.ca_cert(&set))?;
         let (serial, sha) = cert_serial_sha(&cert).unwrap_or_default();
         if serial == c.serial && !self.ws.audit_has(&c.audit.op_id)? {
             let mut ev = c.audit.event();
-            ev.env = Some(&c.env);
+            ev.env = Some(env);
+            ev.tenant = set.tenant.as_deref();
             ev.serial = Some(&c.serial);
             ev.sha256 = Some(&sha);
             self.ws.audit(&by_recovery(ev))?;
-            self.audited(&c.env, &c.serial, &c.audit.op);
+            self.audited(env, &c.serial, &c.audit.op);
+        }
+        Ok(())
+    }
+
+    /// A rotation or retirement: it took effect when the set's hierarchy.json is the one
+    /// journaled. Otherwise, when every new CA folder is complete (placed, or staged with
+    /// its ca.crt), they are placed and the record written; else what was made is
+    /// removed (nothing was signed with it). Then the audit line, if missing.
+    fn settle_ca_change(&mut self, c: &CaStep, op: &str) -> Result<(), WsError> {
+        let set = c.set_loc();
+        let env = c.env.as_str();
+        let want = c.hierarchy.as_ref().expect("checked by the caller");
+        let took = self.ws.load_hierarchy(&set).ok().flatten().as_ref() == Some(want);
+        if !took {
+            let complete = c.dirs.iter().all(|d| {
+                self.ws.ca_cert(d).is_file()
+                    || fs::metadata(fsutil::stage_path(&self.ws.ca_dir(d)).join("ca.crt"))
+                        .is_ok_and(|m| m.len() > 0)
+            });
+            if !complete {
+                for d in &c.dirs {
+                    let dir = self.ws.ca_dir(d);
+                    fsutil::destroy_dir(&fsutil::stage_path(&dir), &["ca.key"])?;
+                    fsutil::destroy_dir(&dir, &["ca.key"])?;
+                }
+                if let Some(k) = &c.root_key_out {
+                    let _ = fs::remove_file(k);
+                }
+                self.note(
+                    Action::CaRemoved,
+                    env,
+                    Some(&c.serial),
+                    Some(&self.ws.ca_dir(&set)),
+                    format!(
+                        "removed the CAs an interrupted {op} run had begun (they signed nothing); run it again"
+                    ),
+                );
+                return Ok(());
+            }
+            for d in &c.dirs {
+                let dir = self.ws.ca_dir(d);
+                let stage = fsutil::stage_path(&dir);
+                if !dir.exists() && stage.exists() {
+                    fsutil::sync_tree(&stage)?;
+                    fsutil::place_staged(&stage, &dir)?;
+                    fsutil::sync_dir(dir.parent().unwrap_or(self.ws.root()))?;
+                }
+            }
+            if let Some(r) = &c.reissued
+                && fsutil::read(&self.ws.ca_cert(&r.ca)).ok().as_deref() != Some(r.pem.as_bytes())
+            {
+                fsutil::write_atomic(&self.ws.ca_cert(&r.ca), r.pem.as_bytes(), fsutil::PUBLIC)?;
+            }
+            self.ws.save_hierarchy(&set, want)?;
+            self.note(
+                Action::CaPlaced,
+                env,
+                Some(&c.serial),
+                Some(&self.ws.hierarchy_path(&set)),
+                format!("completed the {op} an interrupted run had prepared"),
+            );
+        }
+        if !self.ws.audit_has(&c.audit.op_id)? {
+            let mut ev = c.audit.event();
+            ev.env = Some(env);
+            ev.tenant = set.tenant.as_deref();
+            ev.serial = Some(&c.serial);
+            self.ws.audit(&by_recovery(ev))?;
+            self.audited(env, &c.serial, &c.audit.op);
         }
         Ok(())
     }
@@ -542,11 +645,12 @@ impl Recovery<'_> {
     /// removes a half-made one; true when placed.
     fn settle_ca_stage(
         &mut self,
-        env: &str,
+        set: &super::CaLoc,
         stage: &Path,
         serial: Option<&str>,
         op: &str,
     ) -> Result<bool, WsError> {
+        let env = set.env.as_str();
         if !ca_stage_complete(stage, serial) {
             fsutil::destroy_dir(stage, &["ca.key"])?;
             self.note(
@@ -560,10 +664,10 @@ impl Recovery<'_> {
             );
             return Ok(false);
         }
-        if let Some(aside) = self.ws.move_aside_broken_ca(env)? {
+        if let Some(aside) = self.ws.move_aside_broken_ca(set)? {
             self.moved_aside(env, &aside);
         }
-        let ca_dir = self.ws.ca_dir(env);
+        let ca_dir = self.ws.ca_dir(set);
         fsutil::sync_tree(stage)?;
         fsutil::place_staged(stage, &ca_dir)?;
         fsutil::sync_dir(ca_dir.parent().unwrap_or(self.ws.root()))?;
@@ -593,7 +697,12 @@ impl Recovery<'_> {
 
 /// Whether a staged CA folder has every file, its certificate whole (with `serial`).
 fn ca_stage_complete(stage: &Path, serial: Option<&str>) -> bool {
-    let key_ok = fs::metadata(stage.join("ca.key")).is_ok_and(|m| m.len() > 0);
+    // an offline root has no key in the workspace: its hierarchy.json says so
+    let offline = fs::read(stage.join(super::hierarchy::HIERARCHY))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<super::hierarchy::Hierarchy>(&b).ok())
+        .is_some_and(|h| h.get("").is_some_and(|r| r.offline));
+    let key_ok = offline || fs::metadata(stage.join("ca.key")).is_ok_and(|m| m.len() > 0);
     let state_ok = fs::read(stage.join("state.json"))
         .ok()
         .and_then(|b| serde_json::from_slice::<CaState>(&b).ok())
@@ -619,7 +728,7 @@ impl Recovery<'_> {
             let env = file_name(&env_dir);
             let ca_stage = fsutil::stage_path(&self.ws.ca_dir(&env));
             if ca_stage.is_dir() && !self.ws.ca_cert(&env).is_file() {
-                self.settle_ca_stage(&env, &ca_stage, None, UNJOURNALED)?;
+                self.settle_ca_stage(&super::CaLoc::env(&env), &ca_stage, None, UNJOURNALED)?;
             } else if ca_stage.is_dir() {
                 self.remove(
                     &env,
@@ -663,10 +772,11 @@ impl Recovery<'_> {
                 .filter(|s| is_hex(s))
                 .map(str::to_string),
             has_key: None,
+            ca: signing_ca_guess(self.ws, env, tenant, kind),
         };
         let dir = |s: &str| self.ws.leaf_dir(env, tenant, kind, s);
         let serial = match examine(stray, &ex) {
-            Found::Complete(s) if !is_placed(&dir(&s)) && !self.revoked_in_state(env, &s)? => s,
+            Found::Complete(s) if !is_placed(&dir(&s)) && !self.revoked_in_state(&ex.ca, &s)? => s,
             // revoked or removed: each step of that is safe to repeat if killed
             _ => return self.settle_stage(stray, &ex, UNJOURNALED).map(|_| ()),
         };
@@ -685,6 +795,7 @@ impl Recovery<'_> {
             supersedes: None,
             has_key: stray.join(KEY).is_file(),
             audit,
+            ca: rec.meta.ca.clone(),
         });
         let journal = self.ws.begin(&intent)?;
         let stage = fsutil::stage_path(&dir(&serial));
@@ -839,8 +950,8 @@ fn file_name(p: &Path) -> String {
 
 impl Workspace {
     /// The CRL on disk of `env`, if it reads.
-    pub fn read_crl(&self, env: &str) -> Option<crate::pki::inspect::CrlInfo> {
-        let data = fs::read(self.crl(env)).ok()?;
+    pub fn read_crl(&self, ca: impl Into<super::CaLoc>) -> Option<crate::pki::inspect::CrlInfo> {
+        let data = fs::read(self.crl(ca)).ok()?;
         let block = crate::pki::inspect::blocks(&data)
             .ok()?
             .into_iter()
@@ -849,17 +960,21 @@ impl Workspace {
     }
 
     /// Whether the CRL on disk of `env` lists `serial`.
-    pub fn crl_lists(&self, env: &str, serial: &str) -> bool {
-        self.read_crl(env)
+    pub fn crl_lists(&self, ca: impl Into<super::CaLoc>, serial: &str) -> bool {
+        self.read_crl(ca)
             .is_some_and(|i| i.revoked.iter().any(|r| r.serial == serial))
     }
 
     /// Moves `pki/<env>/ca` aside to `pki/<env>/.ca-broken-<unix time>` when it has no
     /// ca.crt (a `ca init` of an older version killed half-way), so that a CA can be made
     /// there. Nothing is deleted. Returns where it went.
-    pub fn move_aside_broken_ca(&self, env: &str) -> Result<Option<PathBuf>, WsError> {
-        let ca = self.ca_dir(env);
-        if !ca.exists() || self.ca_cert(env).is_file() {
+    pub fn move_aside_broken_ca(
+        &self,
+        ca: impl Into<super::CaLoc>,
+    ) -> Result<Option<PathBuf>, WsError> {
+        let loc = ca.into();
+        let ca = self.ca_dir(&loc);
+        if !ca.exists() || self.ca_cert(&loc).is_file() {
             return Ok(None);
         }
         let parent = ca.parent().unwrap_or(self.root()).to_path_buf();

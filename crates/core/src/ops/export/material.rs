@@ -43,7 +43,8 @@ pub struct Material {
     pub crl_pem: String,
     /// `client.pem`.
     pub client_pem: String,
-    /// The verify depth to configure: the CAs plus the leaf, at least 2.
+    /// The verify depth to configure: the longest path's certificates, leaf and trust
+    /// anchor included (2 in one tier, 3 in two, 4 during a root rotation's overlap).
     pub depth: usize,
     /// What the operator should know about the material itself (expiring CRL, ...).
     pub warnings: Vec<String>,
@@ -85,6 +86,8 @@ impl Cert {
             self_signed: info.self_signed,
             san: info.san.clone(),
             fingerprints: prints(x, &der)?,
+            role: None,
+            status: None,
         };
         Ok(Cert { entry, info, der })
     }
@@ -97,22 +100,29 @@ impl Material {
         let env = req.env;
         // refuses a ca.crt that is not the CA recorded at creation (a substituted CA is
         // never handed to a gateway)
-        let ca = crate::ops::ca::open(ws, profiles, env)?;
-        let chain = ca.chain().to_vec();
-        if chain.is_empty() {
+        let ca = crate::ops::ca::open_for(ws, profiles, env, Some(req.tenant), Kind::Client)?;
+        if ca.trust.is_empty() {
             return Err(OpError::NoCaCert {
                 env: env.to_string(),
             });
         }
         let client = current_client(ws, req, &ca)?;
-        let crl_ders = crl_file(ws, env)?;
         let mut warnings = Vec::new();
         let mut cas = Vec::new();
         let mut crls = Vec::new();
         let mut crl_pem = String::new();
-        for ca in &chain {
-            let cert = Cert::from_x509(ca)?;
-            let der = crl_of(ca, &cert.entry.subject, &crl_ders, ws, env)?;
+        // every CA a gateway must trust now (old and new during a rotation), each with
+        // the current CRL from its own folder
+        for (der, loc) in ca.trust.iter().zip(&ca.trust_locs) {
+            let x = X509::from_der(der).map_err(pki)?;
+            let mut cert = Cert::from_x509(&x)?;
+            if let Some(v) = ca.set.by_loc(loc) {
+                cert.entry.role = Some(v.entry.role.as_str());
+                cert.entry.status = Some(v.entry.status.as_str());
+            }
+            let crl_path = ws.crl(loc);
+            let crl_ders = crl_file(&crl_path, env)?;
+            let der = crl_of(&x, &cert.entry.subject, &crl_ders, &crl_path, env)?;
             crls.push(crl_entry(
                 &der,
                 &cert.entry,
@@ -138,8 +148,9 @@ impl Material {
             ),
             chain_pem: cas.iter().map(|c| pem("CERTIFICATE", &c.der)).collect(),
             client_pem: pem("CERTIFICATE", &client.der),
-            // leaf + every CA: OpenSSL counts the CAs above the leaf
-            depth: (chain.len() + 1).max(2),
+            // the longest path a gateway must accept, leaf and trust anchor included:
+            // 2 in one tier, 3 in two, 4 while a cross-certificate carries a new root
+            depth: ca.verify_depth + 2,
             client,
             cas,
             crls,
@@ -218,17 +229,16 @@ fn current_client(ws: &Workspace, req: &Request<'_>, ca: &crate::ops::ca::EnvCa)
     Cert::from_x509(&X509::from_der(&der).map_err(pki)?)
 }
 
-/// The CRLs of the environment's CRL file, DER.
-fn crl_file(ws: &Workspace, env: &str) -> Result<Vec<Vec<u8>>> {
-    let path = ws.crl(env);
+/// The CRLs of a CA's CRL file, DER.
+fn crl_file(path: &std::path::Path, env: &str) -> Result<Vec<Vec<u8>>> {
     if !path.is_file() {
         return Err(OpError::CrlMissing {
-            path,
+            path: path.to_path_buf(),
             env: env.to_string(),
         });
     }
-    Ok(inspect::blocks(&ws.read(&path)?)
-        .map_err(|e| OpError::input(&path, e))?
+    Ok(inspect::blocks(&fsutil::read_nofollow(path)?)
+        .map_err(|e| OpError::input(path, e))?
         .into_iter()
         .filter(|b| b.label == "X509 CRL" || b.label == "DER")
         .map(|b| b.der)
@@ -240,7 +250,7 @@ fn crl_of(
     ca: &X509,
     subject: &str,
     crls: &[Vec<u8>],
-    ws: &Workspace,
+    path: &std::path::Path,
     env: &str,
 ) -> Result<Vec<u8>> {
     let key = ca.public_key().map_err(pki)?;
@@ -257,7 +267,7 @@ fn crl_of(
         .find(|d| signed_by_ca(d))
         .cloned()
         .ok_or_else(|| OpError::CrlNotSigned {
-            path: ws.crl(env),
+            path: path.to_path_buf(),
             subject: subject.to_string(),
             env: env.to_string(),
         })

@@ -119,6 +119,12 @@ pub struct CertEntry {
     #[serde(skip_serializing_if = "SanInfo::is_empty")]
     pub san: SanInfo,
     pub fingerprints: Prints,
+    /// For a CA: root or issuing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<&'static str>,
+    /// For a CA: active, or retiring during a rotation's overlap.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<&'static str>,
 }
 
 /// The tenant's certificate, with the identifiers gateways key on.

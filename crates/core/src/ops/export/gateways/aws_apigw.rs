@@ -21,7 +21,8 @@ impl Gateway for AwsApigw {
     }
 
     fn check_limits(&self, m: &Material, out: &mut Findings) {
-        let n = m.cas.len() + 1;
+        // the longest path from a client certificate to its root
+        let n = m.depth;
         out.check(
             "chain length at most 4",
             n <= AWS_MAX_CHAIN,
