@@ -37,6 +37,9 @@ pub struct Row {
     /// A test fixture (`issue --fixture`, `gateway-test`): never the current certificate.
     pub fixture: bool,
     pub path: std::path::PathBuf,
+    /// `pki/<env>/<tenant>/<kind>/current` when that stable link designates this
+    /// certificate (the active one), else null.
+    pub current: Option<std::path::PathBuf>,
 }
 
 pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
@@ -67,7 +70,7 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
     } else {
         Exit::Error
     };
-    let rows = rows_of(ctx, &profiles, inv.leaves, a.all, now);
+    let rows = rows_of(ctx, &ws, &profiles, inv.leaves, a.all, now);
     ctx.emit(&rows, |out| table_of(ctx, out, &rows, code))?;
     Ok(code)
 }
@@ -88,6 +91,7 @@ fn table_of(ctx: &Ctx, out: &Out, rows: &[Row], code: Exit) -> Result<()> {
             "not after",
             "days left",
             "status",
+            "current",
         ],
         ctx.stdout_tty,
     );
@@ -106,9 +110,15 @@ fn table_of(ctx: &Ctx, out: &Out, rows: &[Row], code: Exit) -> Result<()> {
             } else {
                 r.status.to_string()
             },
+            if r.current.is_some() { "yes" } else { "" }.to_string(),
         ]);
     }
     say!(out, "{t}");
+    if rows.iter().any(|r| r.current.is_some()) {
+        ctx.note(
+            "current: the certificate at pki/<env>/<tenant>/<kind>/current, the stable path a platform points to once (docs/lifecycle.md).",
+        )?;
+    }
     Ok(())
 }
 
@@ -116,6 +126,7 @@ fn table_of(ctx: &Ctx, out: &Out, rows: &[Row], code: Exit) -> Result<()> {
 /// its profile's renewal window.
 fn rows_of(
     ctx: &Ctx,
+    ws: &crate::workspace::Workspace,
     profiles: &crate::profile::Profiles,
     recs: Vec<crate::workspace::inventory::LeafRecord>,
     all: bool,
@@ -163,7 +174,20 @@ fn rows_of(
             status,
             fixture: r.meta.fixture,
             path: r.dir.clone(),
+            current: current_of(ws, &r),
         });
     }
     rows
+}
+
+/// The stable path of `r` when its `current` link designates it.
+fn current_of(
+    ws: &crate::workspace::Workspace,
+    r: &crate::workspace::inventory::LeafRecord,
+) -> Option<std::path::PathBuf> {
+    let m = &r.meta;
+    match ws.current_serial(&m.env, &m.tenant, m.kind) {
+        Ok(Some(s)) if s == m.serial => Some(ws.current_path(&m.env, &m.tenant, m.kind)),
+        _ => None,
+    }
 }

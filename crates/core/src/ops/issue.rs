@@ -385,6 +385,9 @@ fn place(ws: &Workspace, p: &Prepared, step: &LeafStep) -> Result<()> {
     fault::hit(Fault::AfterPlace);
     step.supersede(ws)?;
     fault::hit(Fault::AfterSupersede);
+    if !p.meta.fixture && step.tenant != crate::ops::csr::SIGNED_TENANT {
+        ws.refresh_current(&step.env, &step.tenant, step.kind)?;
+    }
     audit(ws, &[step.event(&p.meta)], true)
 }
 
@@ -587,6 +590,14 @@ fn commit_batch(
         match step.supersede(ws) {
             Ok(_) => fault::hit(Fault::AfterSupersede),
             Err(_) => clean = false,
+        }
+        if !p.meta.fixture
+            && step.tenant != crate::ops::csr::SIGNED_TENANT
+            && ws
+                .refresh_current(&step.env, &step.tenant, step.kind)
+                .is_err()
+        {
+            clean = false;
         }
         let mut rep = p.report("issued");
         rep.warnings = w;

@@ -844,6 +844,9 @@ pub fn revoke(
         if step.mark(ws)? {
             events.push(step.event(Some(&t.meta.sha256)));
         }
+        if step.tenant != crate::ops::csr::SIGNED_TENANT {
+            ws.refresh_current(&step.env, &step.tenant, step.kind)?;
+        }
     }
     fault::hit(Fault::AfterMeta);
     issue::audit(ws, &events, true)?;

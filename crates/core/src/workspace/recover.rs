@@ -414,7 +414,7 @@ impl Recovery<'_> {
             .filter(|r| r.meta.status == Status::Active && !r.meta.fixture)
             .collect();
         let Some((newest, older)) = active.split_last() else {
-            return Ok(());
+            return self.ws.refresh_current(env, tenant, kind);
         };
         for old in older {
             if mark_superseded(&old.dir, &newest.meta.serial)? {
@@ -430,12 +430,16 @@ impl Recovery<'_> {
                 );
             }
         }
-        Ok(())
+        // the stable path follows what is active (a kill may have come before it moved)
+        self.ws.refresh_current(env, tenant, kind)
     }
 
     fn settle_revocation(&mut self, rv: &RevocationStep) -> Result<(), WsError> {
         let recorded = rv.record(self.ws)?;
         let marked = rv.mark(self.ws)?;
+        if rv.tenant != crate::ops::csr::SIGNED_TENANT {
+            self.ws.refresh_current(&rv.env, &rv.tenant, rv.kind)?;
+        }
         self.crl_envs.insert(rv.loc());
         if recorded || marked {
             self.note(
@@ -740,8 +744,14 @@ impl Recovery<'_> {
                     let Ok(kind) = file_name(&kind_dir).parse::<Kind>() else {
                         continue;
                     };
-                    for stray in subdirs(&kind_dir, true) {
-                        self.stray_leaf(&env, &tenant, kind, &stray)?;
+                    let strays = subdirs(&kind_dir, true);
+                    for stray in &strays {
+                        self.stray_leaf(&env, &tenant, kind, stray)?;
+                    }
+                    if !strays.is_empty() && tenant != crate::ops::csr::SIGNED_TENANT {
+                        // a stray placed or revoked may change which one is active; a
+                        // folder that cannot be read is reported by the run's own checks
+                        let _ = self.ws.refresh_current(&env, &tenant, kind);
                     }
                 }
             }
