@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod ca;
 pub mod csr;
+pub mod deliver;
 pub mod doctor;
 pub mod expiry;
 pub mod export;
