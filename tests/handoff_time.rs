@@ -333,3 +333,104 @@ fn deliver_writes_pem_dir_pfx_and_a_kubernetes_tls_secret_each_audited() {
     }
     ws.ok(&["audit", "verify"]);
 }
+
+fn next_of(v: &Value) -> Vec<String> {
+    v["next"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no next array: {v:#}"))
+        .iter()
+        .map(|n| s(n).to_string())
+        .collect()
+}
+
+#[test]
+fn every_lifecycle_command_says_what_to_do_next() {
+    let ws = Ws::with_cas(&["acme"]);
+    let pf = pass(&ws);
+    // issue: hand off, and where the platform reads it
+    let i = ws.issue("acme", "prod", &[]);
+    let n = next_of(&i);
+    assert!(
+        n.iter()
+            .any(|l| l.contains("mtlsctl export --tenant acme --env prod")),
+        "{n:?}"
+    );
+    assert!(
+        n.iter()
+            .any(|l| l.contains("pki/prod/acme/client/current/")),
+        "{n:?}"
+    );
+    let again = ws.json(&[
+        "issue",
+        "--tenant",
+        "acme",
+        "--env",
+        "prod",
+        "--ca-passphrase-file",
+        &pf,
+    ]);
+    assert!(next_of(&again)[0].starts_with("nothing"), "{again:#}");
+    // renew: which case applies, in one or two lines
+    let r = ws.json(&["renew", "--ca-passphrase-file", &pf]);
+    assert!(next_of(&r)[0].starts_with("nothing"), "{r:#}");
+    let r = ws.json(&["renew", "--force", "--dry-run"]);
+    assert!(next_of(&r)[0].contains("without --dry-run"), "{r:#}");
+    let r = ws.json(&["renew", "--force", "--ca-passphrase-file", &pf]);
+    let n = next_of(&r);
+    assert!(
+        n[0].contains("trust our CA need nothing") && n[0].contains("pins"),
+        "{n:?}"
+    );
+    let out = ws.ok(&["renew", "--force", "--ca-passphrase-file", &pf]);
+    let lines: Vec<&str> = out.lines().filter(|l| l.starts_with("next: ")).collect();
+    assert!((1..=2).contains(&lines.len()), "{out}");
+    // revoke: send the CRL, and the replacement
+    let v = ws.json(&[
+        "revoke",
+        "--tenant",
+        "acme",
+        "--env",
+        "prod",
+        "--ca-passphrase-file",
+        &pf,
+    ]);
+    let n = next_of(&v);
+    assert!(
+        n[0].contains("CRL") && n[0].contains("mtlsctl export"),
+        "{n:?}"
+    );
+    assert!(
+        n.iter()
+            .any(|l| l.contains("mtlsctl issue --tenant acme --env prod")),
+        "{n:?}"
+    );
+    let out = ws.ok(&[
+        "revoke",
+        "--tenant",
+        "acme",
+        "--env",
+        "prod",
+        "--serial",
+        s(&v["serial"]),
+        "--ca-passphrase-file",
+        &pf,
+    ]);
+    assert!(out.lines().any(|l| l.starts_with("next: ")), "{out}");
+}
+
+#[test]
+fn ca_rotate_says_to_send_the_new_trust_bundle() {
+    let ws = Ws::two_tier_with_cas(&["acme"]);
+    ws.issue("acme", "prod", &[]);
+    let r = ws.json(&[
+        "ca",
+        "rotate",
+        "--env",
+        "prod",
+        "--ca-passphrase-file",
+        &pass(&ws),
+    ]);
+    let n = next_of(&r);
+    assert!(!n.is_empty() && n.len() <= 3, "{n:?}");
+    assert!(n.iter().any(|l| l.contains("export")), "{n:?}");
+}

@@ -56,6 +56,32 @@ pub struct IssueReport {
     pub fixture: bool,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// What the operator does next (`issue` of one certificate; absent where a report
+    /// is part of another, `renew` or `issue --all`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub next: Vec<String>,
+}
+
+impl IssueReport {
+    /// What follows `issue` of this certificate: hand it off, and point the platform at
+    /// its stable path.
+    pub fn next_steps(&self) -> Vec<String> {
+        let (t, e, k) = (&self.tenant, &self.env, self.kind);
+        if self.fixture {
+            return vec!["use it in the test it was made for: a fixture never becomes the current certificate".into()];
+        }
+        if self.action == "unchanged" {
+            return vec!["nothing: the current certificate is valid and not due".into()];
+        }
+        vec![
+            format!(
+                "hand off to the customer's gateway: mtlsctl export --tenant {t} --env {e} --format FORMAT --out DIR"
+            ),
+            format!(
+                "point the platform at pki/{e}/{t}/{k}/current/ (same host), or mtlsctl deliver --tenant {t} --env {e} --format pem-dir|pfx|k8s-tls-secret --out PATH"
+            ),
+        ]
+    }
 }
 
 pub fn files_of(rec: &LeafRecord) -> LeafFiles {
@@ -91,6 +117,7 @@ pub fn report_of(rec: &LeafRecord, action: &'static str) -> Result<IssueReport> 
         files: files_of(rec),
         fixture: rec.meta.fixture,
         warnings: Vec::new(),
+        next: Vec::new(),
     })
 }
 
@@ -218,6 +245,7 @@ impl Prepared {
             },
             fixture: self.meta.fixture,
             warnings: Vec::new(),
+            next: Vec::new(),
         }
     }
 }
