@@ -434,3 +434,195 @@ fn ca_rotate_says_to_send_the_new_trust_bundle() {
     assert!(!n.is_empty() && n.len() <= 3, "{n:?}");
     assert!(n.iter().any(|l| l.contains("export")), "{n:?}");
 }
+
+#[test]
+fn tenant_remove_revokes_archives_and_leaves_it_out() {
+    let ws = Ws::with_cas(&["acme", "globex"]);
+    let pf = pass(&ws);
+    let first = s(&ws.issue("acme", "prod", &[])["serial"]).to_string();
+    let r = ws.json(&[
+        "renew",
+        "--force",
+        "--tenant",
+        "acme",
+        "--ca-passphrase-file",
+        &pf,
+    ]);
+    let second = s(&r["items"][0]["certificate"]["serial"]).to_string();
+    let non = s(&ws.issue("acme", "nonprod", &[])["serial"]).to_string();
+    ws.issue("globex", "prod", &[]);
+
+    // a dry run changes nothing
+    let d = ws.json(&["tenant", "remove", "acme", "--dry-run"]);
+    assert_eq!(d["dry_run"], true);
+    assert_eq!(d["revoke"].as_array().unwrap().len(), 3, "{d:#}");
+    assert!(ws.path("pki/prod/acme").is_dir());
+
+    let rep = ws.json(&["tenant", "remove", "acme", "--ca-passphrase-file", &pf]);
+    assert_eq!(rep["dry_run"], false);
+    assert!(!next_of(&rep).is_empty());
+    // every serial, current and superseded, in its CRL with cessationOfOperation
+    for (env, serials) in [("prod", vec![&first, &second]), ("nonprod", vec![&non])] {
+        let text = openssl(&[
+            "crl",
+            "-in",
+            &ws.path(&format!("pki/{env}/ca/crl.pem"))
+                .display()
+                .to_string(),
+            "-noout",
+            "-text",
+        ]);
+        for sn in serials {
+            let at = text
+                .to_lowercase()
+                .find(&sn.to_lowercase())
+                .unwrap_or_else(|| panic!("{sn} not in the {env} CRL:\n{text}"));
+            let after = &text[at..];
+            let reason = after
+                .find("CRL Reason Code")
+                .map(|i| &after[i..])
+                .unwrap_or("");
+            assert!(
+                reason
+                    .lines()
+                    .nth(1)
+                    .unwrap_or("")
+                    .contains("Cessation Of Operation"),
+                "{env} {sn}:\n{after}"
+            );
+        }
+    }
+    // archived without keys; gone from pki/ and profiles/
+    assert!(!ws.path("pki/prod/acme").exists() && !ws.path("pki/nonprod/acme").exists());
+    assert!(!ws.path("profiles/tenants/acme.yaml").exists());
+    let archive = ws.root().join(s(&rep["archive"]));
+    assert!(archive.join("profiles/tenants/acme.yaml").is_file());
+    assert!(
+        archive
+            .join(format!("pki/prod/acme/client/{second}/cert.pem"))
+            .is_file()
+    );
+    assert!(
+        !archive
+            .join(format!("pki/prod/acme/client/{second}/key.pem"))
+            .exists()
+    );
+    // expiry exits 0 (globex is fine), issue --all does not mint acme again
+    let out = ws.run(&["expiry"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).0);
+    let all = ws.json(&["issue", "--all", "--ca-passphrase-file", &pf]);
+    assert!(
+        all["issued"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["tenant"] != "acme"),
+        "{all:#}"
+    );
+    let rn = ws.json(&["renew", "--force", "--dry-run"]);
+    assert!(
+        rn["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["tenant"] != "acme")
+    );
+    let audit = std::fs::read_to_string(ws.path("audit.log")).unwrap();
+    assert!(audit.contains("\"op\":\"tenant-remove\""), "{audit}");
+    ws.ok(&["audit", "verify"]);
+    let doc = ws.run(&["-o", "json", "doctor"]);
+    let doc: Value = serde_json::from_slice(&doc.stdout).unwrap();
+    assert_eq!(doc["errors"], 0, "{doc:#}");
+    // a later tenant add starts clean
+    ws.ok(&["tenant", "add", "acme"]);
+    let fresh = ws.issue("acme", "prod", &[]);
+    assert_eq!(s(&fresh["action"]), "issued");
+}
+
+#[test]
+fn tenant_remove_from_one_env_keeps_the_others() {
+    let ws = Ws::with_cas(&["acme"]);
+    let pf = pass(&ws);
+    ws.issue("acme", "prod", &[]);
+    let keep = s(&ws.issue("acme", "nonprod", &[])["serial"]).to_string();
+    let rep = ws.json(&[
+        "tenant",
+        "remove",
+        "acme",
+        "--env",
+        "prod",
+        "--yes",
+        "--ca-passphrase-file",
+        &pf,
+    ]);
+    assert_eq!(rep["profile"], "edited");
+    let prof = std::fs::read_to_string(ws.path("profiles/tenants/acme.yaml")).unwrap();
+    let envs = prof
+        .lines()
+        .find(|l| l.starts_with("environments:"))
+        .unwrap();
+    assert!(
+        envs.contains("nonprod") && !envs.contains(" prod") && !envs.contains("[prod"),
+        "{envs}"
+    );
+    assert!(!ws.path("pki/prod/acme").exists());
+    let list = ws.json(&["list"]);
+    assert_eq!(row(&list, &keep)["status"], "valid");
+    let all = ws.json(&["issue", "--all", "--ca-passphrase-file", &pf]);
+    assert!(all["issued"].as_array().unwrap().is_empty(), "{all:#}");
+}
+
+#[test]
+fn tenant_remove_killed_at_any_point_is_finished_by_the_next_run() {
+    for point in [
+        "after-journal",
+        "after-place",
+        "after-place:2",
+        "before-audit",
+        "after-audit",
+        "after-crl",
+        "after-record",
+    ] {
+        let ws = Ws::with_cas(&["acme", "globex"]);
+        let pf = pass(&ws);
+        ws.issue("acme", "prod", &[]);
+        ws.issue("acme", "nonprod", &[]);
+        ws.issue("globex", "prod", &[]);
+        let out = ws
+            .cmd()
+            .env("MTLSCTL_FAULT", point)
+            .args(["tenant", "remove", "acme", "--ca-passphrase-file", &pf])
+            .output()
+            .unwrap();
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(
+            out.status.signal(),
+            Some(9),
+            "{point}: not killed: {}",
+            text(&out).1
+        );
+        // one more run of anything that takes the lock completes the archive, or a
+        // second `tenant remove` does what is left
+        ws.ok(&["crl", "--env", "prod", "--ca-passphrase-file", &pf]);
+        if ws.path("profiles/tenants/acme.yaml").exists() {
+            ws.ok(&["tenant", "remove", "acme", "--ca-passphrase-file", &pf]);
+        }
+        assert!(!ws.path("pki/prod/acme").exists(), "{point}");
+        assert!(!ws.path("pki/nonprod/acme").exists(), "{point}");
+        assert!(
+            std::fs::read_dir(ws.path("journal"))
+                .map(|mut d| d.next().is_none())
+                .unwrap_or(true),
+            "{point}"
+        );
+        let out = ws.run(&["expiry"]);
+        assert_eq!(out.status.code(), Some(0), "{point}: {}", text(&out).0);
+        ws.ok(&["audit", "verify"]);
+        let audit = std::fs::read_to_string(ws.path("audit.log")).unwrap();
+        assert_eq!(
+            audit.matches("\"op\":\"tenant-remove\"").count(),
+            1,
+            "{point}"
+        );
+    }
+}

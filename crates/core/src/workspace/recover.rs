@@ -60,6 +60,8 @@ pub enum Action {
     CaRemoved,
     /// A CA folder without its certificate (from an older version) was moved aside.
     CaMovedAside,
+    /// An off-boarded tenant's folders were moved under archive/.
+    Archived,
 }
 
 /// One line of the recovery report.
@@ -203,6 +205,35 @@ impl Recovery<'_> {
         for rv in &i.revocations {
             sane(path, &rv.env, Some(&rv.tenant), &rv.serial)?;
             self.settle_revocation(rv)?;
+        }
+        if let Some(o) = &i.offboard {
+            check_name("tenant", &o.tenant).map_err(|m| corrupt(path, &m))?;
+            for e in &o.envs {
+                check_name("environment", e).map_err(|m| corrupt(path, &m))?;
+            }
+            if o.archive.is_absolute()
+                || o.archive
+                    .components()
+                    .any(|c| !matches!(c, std::path::Component::Normal(_)))
+                || !o.archive.starts_with(crate::ops::offboard::ARCHIVE_DIR)
+            {
+                return Err(corrupt(path, "its archive folder is not under archive/"));
+            }
+            if crate::ops::offboard::complete(self.ws, o)
+                .map_err(|e| corrupt(path, &e.to_string()))?
+            {
+                self.note(
+                    Action::Archived,
+                    o.envs.first().map(String::as_str).unwrap_or_default(),
+                    None,
+                    Some(&self.ws.root().join(&o.archive)),
+                    format!(
+                        "finished archiving tenant {} ({}) that an interrupted tenant remove run had begun",
+                        o.tenant,
+                        o.envs.join(", ")
+                    ),
+                );
+            }
         }
         for c in &i.crls {
             sane(path, &c.env, None, "00")?;
