@@ -626,3 +626,112 @@ fn tenant_remove_killed_at_any_point_is_finished_by_the_next_run() {
         );
     }
 }
+
+#[test]
+fn each_export_is_a_handoff_record_and_since_last_says_what_changed() {
+    let ws = Ws::with_cas(&["acme"]);
+    let pf = pass(&ws);
+    let s1 = s(&ws.issue("acme", "prod", &[])["serial"]).to_string();
+    let list = ws.json(&["list"]);
+    assert!(row(&list, &s1)["handed_off_at"].is_null());
+    let out = ws.dir.path().join("h");
+    let o = out.display().to_string();
+    let e = ws.json(&[
+        "export",
+        "--tenant",
+        "acme",
+        "--env",
+        "prod",
+        "--format",
+        "nginx",
+        "--out",
+        &o,
+        "--since-last",
+    ]);
+    assert_eq!(
+        e["since_last"]["changes"],
+        serde_json::json!(["first"]),
+        "{e:#}"
+    );
+    // the audit line names what it carried with each file's SHA-256
+    let audit = std::fs::read_to_string(ws.path("audit.log")).unwrap();
+    let line: Value = audit
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .rfind(|v| v["op"] == "export")
+        .unwrap();
+    assert_eq!(line["serial"], s1.as_str());
+    assert_eq!(line["tenant"], "acme");
+    for f in e["files"].as_array().unwrap() {
+        let p = s(&f["path"]);
+        if p != "manifest.json" && p != "README.txt" {
+            assert!(
+                s(&line["detail"]).contains(&format!("{p}={}", s(&f["sha256"]))),
+                "{p}: {line}"
+            );
+        }
+    }
+    assert!(s(&line["detail"]).starts_with("formats nginx"), "{line}");
+    let list = ws.json(&["list"]);
+    assert!(!row(&list, &s1)["handed_off_at"].is_null(), "{list:#}");
+    // nothing changed
+    let e = ws.json(&[
+        "export",
+        "--tenant",
+        "acme",
+        "--env",
+        "prod",
+        "--format",
+        "nginx",
+        "--out",
+        &o,
+        "--force",
+        "--since-last",
+    ]);
+    assert_eq!(e["since_last"]["changes"], serde_json::json!([]), "{e:#}");
+    // a renewal: new pins, and the new certificate is not handed off yet
+    let r = ws.json(&["renew", "--force", "--ca-passphrase-file", &pf]);
+    let s2 = s(&r["items"][0]["certificate"]["serial"]).to_string();
+    let (table, _) = text(&ws.run(&["list"]));
+    assert!(
+        table.contains("handed off")
+            && table
+                .lines()
+                .any(|l| l.contains(&s2) && l.contains("| no ")),
+        "{table}"
+    );
+    // a CRL re-signed: new CRL
+    ws.ok(&["crl", "--env", "prod", "--ca-passphrase-file", &pf]);
+    let e = ws.json(&[
+        "export",
+        "--tenant",
+        "acme",
+        "--env",
+        "prod",
+        "--format",
+        "nginx",
+        "--out",
+        &o,
+        "--force",
+        "--since-last",
+    ]);
+    assert_eq!(
+        e["since_last"]["changes"],
+        serde_json::json!(["new-pins", "new-crl"]),
+        "{e:#}"
+    );
+    assert_eq!(e["since_last"]["previous_serial"], s1.as_str());
+    let (t, _) = text(&ws.run(&[
+        "export",
+        "--tenant",
+        "acme",
+        "--env",
+        "prod",
+        "--out",
+        &o,
+        "--force",
+        "--since-last",
+    ]));
+    assert!(t.contains("since last:"), "{t}");
+    ws.ok(&["audit", "verify"]);
+}

@@ -40,6 +40,10 @@ pub struct Row {
     /// `pki/<env>/<tenant>/<kind>/current` when that stable link designates this
     /// certificate (the active one), else null.
     pub current: Option<std::path::PathBuf>,
+    /// When this certificate was last handed off (`export` to its tenant/env), from the
+    /// audit trail; null: never.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub handed_off_at: Option<OffsetDateTime>,
 }
 
 pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
@@ -92,6 +96,7 @@ fn table_of(ctx: &Ctx, out: &Out, rows: &[Row], code: Exit) -> Result<()> {
             "days left",
             "status",
             "current",
+            "handed off",
         ],
         ctx.stdout_tty,
     );
@@ -111,6 +116,11 @@ fn table_of(ctx: &Ctx, out: &Out, rows: &[Row], code: Exit) -> Result<()> {
                 r.status.to_string()
             },
             if r.current.is_some() { "yes" } else { "" }.to_string(),
+            match r.handed_off_at {
+                Some(t) => report::date(t),
+                None if r.status == "superseded" || r.status == "revoked" => String::new(),
+                None => "no".into(),
+            },
         ]);
     }
     say!(out, "{t}");
@@ -134,6 +144,7 @@ fn rows_of(
 ) -> Vec<Row> {
     let mut rows = Vec::new();
     let mut windows = std::collections::HashMap::new();
+    let handed = handoffs(ctx, ws);
     for r in recs {
         if !all && r.meta.status != Status::Active {
             continue;
@@ -175,6 +186,13 @@ fn rows_of(
             fixture: r.meta.fixture,
             path: r.dir.clone(),
             current: current_of(ws, &r),
+            handed_off_at: handed
+                .get(&(
+                    r.meta.env.clone(),
+                    r.meta.tenant.clone(),
+                    r.meta.serial.clone(),
+                ))
+                .copied(),
         });
     }
     rows
@@ -190,4 +208,27 @@ fn current_of(
         Ok(Some(s)) if s == m.serial => Some(ws.current_path(&m.env, &m.tenant, m.kind)),
         _ => None,
     }
+}
+
+/// (env, tenant, serial) -> the time of the last hand-off (`export`) that carried it.
+fn handoffs(
+    ctx: &Ctx,
+    ws: &crate::workspace::Workspace,
+) -> std::collections::HashMap<(String, String, String), OffsetDateTime> {
+    let q = crate::ops::audit::Query {
+        op: Some(crate::ops::export::AUDIT_OP),
+        ..Default::default()
+    };
+    let mut m = std::collections::HashMap::new();
+    match crate::ops::audit::list(ws, &q) {
+        Ok(l) => {
+            for r in l.records {
+                if let (Some(e), Some(t), Some(s)) = (r.env, r.tenant, r.serial) {
+                    m.insert((e, t, s), r.time);
+                }
+            }
+        }
+        Err(e) => ctx.warn(format!("{e}; `handed off` is not known")),
+    }
+    m
 }
