@@ -238,6 +238,22 @@ fn deliver_writes_pem_dir_pfx_and_a_kubernetes_tls_secret_each_audited() {
     ]);
     assert_eq!(inside.status.code(), Some(1));
     assert!(text(&inside).1.contains("inside the workspace"));
+    // nor through a link that leads there
+    let link = ws.dir.path().join("to-ws");
+    std::os::unix::fs::symlink(ws.root(), &link).unwrap();
+    let via = ws.run(&[
+        "deliver",
+        "--tenant",
+        "acme",
+        "--env",
+        "prod",
+        "--format",
+        "pfx",
+        "--out",
+        &link.join("k.pfx").display().to_string(),
+    ]);
+    assert_eq!(via.status.code(), Some(1), "{}", text(&via).1);
+    assert!(!ws.path("k.pfx").exists());
 
     // pfx: with its password file, both 0600, opened by openssl and keytool
     ws.ok(&[

@@ -125,7 +125,11 @@ pub fn deliver(ws: &Workspace, r: &Request<'_>) -> Result<DeliverReport> {
         )));
     }
     let out = crate::workspace::absolute(r.out);
-    if out.starts_with(ws.root()) {
+    // compared as the file system resolves them: `..` or a linked folder cannot hide
+    // that --out lies in the workspace
+    let real = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    let out_parent = out.parent().map(real).unwrap_or_else(|| out.clone());
+    if out.starts_with(ws.root()) || out_parent.starts_with(real(ws.root())) {
         return Err(refuse(format!(
             "--out {} lies inside the workspace: deliver to the platform's own place (the workspace keeps the key already, at {})",
             out.display(),

@@ -219,9 +219,7 @@ impl Recovery<'_> {
             {
                 return Err(corrupt(path, "its archive folder is not under archive/"));
             }
-            if crate::ops::offboard::complete(self.ws, o)
-                .map_err(|e| corrupt(path, &e.to_string()))?
-            {
+            if crate::ops::offboard::complete(self.ws, o)? {
                 self.note(
                     Action::Archived,
                     o.envs.first().map(String::as_str).unwrap_or_default(),
