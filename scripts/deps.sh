@@ -2,7 +2,7 @@
 # Installs what the build and the tests' independent judges need, when missing:
 # gcc, make and a full perl to build the vendored OpenSSL (the default), libssl-dev and
 # pkg-config for the system-OpenSSL build; openssl, keytool, curl, nginx, promtool and
-# Python's cryptography (a PBMAC1 reader) to judge.
+# Python's cryptography (a PBMAC1 reader) and kubernetes (the Secret schema) to judge.
 # Needs root and apt-get; otherwise it only names what is missing.
 set -euo pipefail
 need=()
@@ -33,12 +33,12 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 # the pip wheel bundles a current OpenSSL (Debian's python3-cryptography links 3.0, which
 # cannot read PBMAC1); PEP 668 systems refuse a plain pip install, hence the fallback
-if ! python3 -c 'import cryptography' >/dev/null 2>&1; then
+if ! python3 -c 'import cryptography, kubernetes, yaml' >/dev/null 2>&1; then
   if $root_apt || [ -n "${VIRTUAL_ENV:-}" ]; then
-    echo "installing: cryptography (pip)" >&2
-    python3 -m pip install --quiet cryptography ||
-      python3 -m pip install --quiet --break-system-packages cryptography
+    echo "installing: cryptography, kubernetes (pip)" >&2
+    python3 -m pip install --quiet cryptography kubernetes ||
+      python3 -m pip install --quiet --break-system-packages cryptography kubernetes
   else
-    echo "missing (the PBMAC1 test needs it): python3 -m pip install cryptography" >&2
+    echo "missing (the PBMAC1 and Kubernetes Secret tests need them): python3 -m pip install cryptography kubernetes" >&2
   fi
 fi

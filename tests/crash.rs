@@ -273,6 +273,20 @@ fn check(ws: &Ws, what: &str, b: &Before, seen: &Seen, want_one: bool) {
             "{what}: certificate {sn} is neither listed nor revoked"
         );
     }
+    // the stable `current` link designates the active certificate, and nothing else
+    for r in list.as_array().unwrap() {
+        let active = ["valid", "due", "expired"].contains(&s(&r["status"]));
+        let own = !r["fixture"].as_bool().unwrap_or(false) && s(&r["tenant"]) != "_signed";
+        assert_eq!(
+            !r["current"].is_null(),
+            active && own,
+            "{what}: `current` of {}/{} does not follow {} ({})",
+            s(&r["tenant"]),
+            s(&r["env"]),
+            s(&r["serial"]),
+            s(&r["status"])
+        );
+    }
     let counts = actives(ws);
     for (k, n) in &counts {
         assert!(*n <= 1, "{what}: {k} has {n} active certificates");

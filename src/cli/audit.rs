@@ -29,7 +29,7 @@ pub struct Args {
     #[arg(long)]
     pub env: Option<String>,
     /// Only this operation: ca-init, issue, renew, import, csr, sign, revoke, crl,
-    /// serve-cert
+    /// serve-cert, export, deliver, tenant-remove
     #[arg(long, value_name = "OP")]
     pub op: Option<String>,
     /// Only lines since this long ago (e.g. 7d) or this time (RFC 3339)

@@ -180,7 +180,11 @@ fn print_table(ctx: &Ctx, findings: &[Finding], ws_root: Option<&std::path::Path
                     .map(sanitize)
                     .unwrap_or_else(|| "-".into()),
             ),
-            Cell::new(sanitize(&source)),
+            Cell::new(match &f.current {
+                // the stable path a platform reads, then the file behind it
+                Some(_) => sanitize(&format!("{source} (current)")),
+                None => sanitize(&source),
+            }),
         ]);
     }
     say!(ctx.out, "{t}");

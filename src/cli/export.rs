@@ -38,6 +38,10 @@ pub struct Args {
     /// Tyk organisation ID to prefix Tyk certificate IDs with
     #[arg(long, value_name = "ID", default_value = "")]
     pub tyk_org_id: String,
+    /// Also say what changed since the last hand-off to this tenant (new CA, new pins,
+    /// new CRL)
+    #[arg(long)]
+    pub since_last: bool,
 }
 
 /// One `--format` value: a format of the registry, or all of them.
@@ -92,6 +96,8 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
     let formats = formats(&a.format);
     let ws = ctx.workspace()?;
     let profiles = ctx.profiles(&ws)?;
+    // every hand-off is an audit line
+    let _lock = ctx.lock_for_write(&ws)?;
     let rep = export::export(
         &ws,
         &profiles,
@@ -101,6 +107,7 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
             formats: &formats,
             tyk_org_id: &a.tyk_org_id,
             now: time::OffsetDateTime::now_utc(),
+            since_last: a.since_last,
         },
         &a.out,
         a.zip,
@@ -122,6 +129,16 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
         say!(out, "  client:       {}", sanitize(&rep.client_subject));
         say!(out, "  serial:       {}", rep.client_serial);
         say!(out, "  verify depth: {}", rep.verify_depth);
+        if let Some(sl) = &rep.since_last {
+            say!(
+                out,
+                "  since last:   {}{}",
+                sanitize(&sl.summary),
+                sl.previous_at
+                    .map(|t| format!(" (last hand-off {})", crate::report::rfc3339(t)))
+                    .unwrap_or_default()
+            );
+        }
         for c in &rep.checks {
             say!(
                 out,

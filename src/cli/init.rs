@@ -27,6 +27,31 @@ pub struct InitArgs {
 pub enum TenantCmd {
     /// Add a tenant profile from the template
     Add(TenantAddArgs),
+    /// Off-board a tenant: revoke its certificates, re-sign the CRLs, archive it
+    Remove(TenantRemoveArgs),
+}
+
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Revokes every certificate of the tenant (in --env E only, with it) that is not revoked or expired yet, each CRL re-signed, then moves pki/ENV/TENANT/ and the profile (or, with --env, that environment from its list) under archive/tenants/TENANT/TIME/, without the private keys. At a terminal it only shows what it would do unless --yes is given; elsewhere it runs. A later `tenant add` starts clean."
+)]
+pub struct TenantRemoveArgs {
+    /// Tenant name
+    pub name: String,
+    /// Remove it from this environment only (default: from all, and its profile)
+    #[arg(long, value_name = "NAME")]
+    pub env: Option<String>,
+    /// Why its certificates are revoked (RFC 5280 reason code)
+    #[arg(long, default_value = "cessation-of-operation", value_parser = clap::builder::PossibleValuesParser::new(crate::pki::crl::REASONS.iter().map(|(n, _)| *n)))]
+    pub reason: String,
+    /// Show what would be revoked and archived, change nothing
+    #[arg(long, conflicts_with = "yes")]
+    pub dry_run: bool,
+    /// Do it without the dry run a terminal gets first
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    #[command(flatten)]
+    pub pass: super::ca::CaPassArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -115,8 +140,11 @@ pub fn run_init(ctx: &Ctx, a: InitArgs) -> Result<Exit> {
 }
 
 pub fn run_tenant(ctx: &Ctx, c: TenantCmd) -> Result<Exit> {
+    let a = match c {
+        TenantCmd::Add(a) => a,
+        TenantCmd::Remove(r) => return run_tenant_remove(ctx, r),
+    };
     ctx.only_table_json("tenant add")?;
-    let TenantCmd::Add(a) = c;
     usage(check_name("tenant", &a.name))?;
     let ws = ctx.workspace()?;
     let profiles = ctx.profiles(&ws)?;
@@ -142,6 +170,78 @@ pub fn run_tenant(ctx: &Ctx, c: TenantCmd) -> Result<Exit> {
             Ok(())
         },
     )?;
+    Ok(Exit::Ok)
+}
+
+fn run_tenant_remove(ctx: &Ctx, a: TenantRemoveArgs) -> Result<Exit> {
+    use crate::ops::offboard;
+    ctx.only_table_json("tenant remove")?;
+    usage(check_name("tenant", &a.name))?;
+    let ws = ctx.workspace()?;
+    let profiles = ctx.profiles(&ws)?;
+    let now = time::OffsetDateTime::now_utc();
+    // at a terminal the first run is a dry run, unless --yes
+    let dry = a.dry_run || (!a.yes && secrets::interactive(ctx.global.no_input));
+    let rep = if dry {
+        offboard::dry(offboard::plan(
+            &ws,
+            &profiles,
+            &a.name,
+            a.env.as_deref(),
+            &a.reason,
+            now,
+        )?)
+    } else {
+        let _lock = ctx.lock_for_write(&ws)?;
+        let plan = offboard::plan(&ws, &profiles, &a.name, a.env.as_deref(), &a.reason, now)?;
+        let mut pass_for = |env: &str| {
+            a.pass
+                .for_env(ctx, &ws, env)
+                .map_err(|e| crate::ops::OpError::Msg(super::render_error(&e)))
+        };
+        offboard::remove(&ws, &profiles, plan, &mut pass_for, now)?
+    };
+    ctx.emit(&rep, |out| {
+        let p = &rep.plan;
+        ctx.note(format!(
+            "{} tenant {} ({}):",
+            if rep.dry_run {
+                "Would remove"
+            } else {
+                "Removed"
+            },
+            crate::report::sanitize(&p.tenant),
+            p.envs.join(", ")
+        ))?;
+        for r in &p.revoke {
+            super::say!(
+                out,
+                "  revoke{} {}/{} {} ({}), reason {}",
+                if rep.dry_run { "" } else { "d" },
+                r.env,
+                r.kind,
+                r.serial,
+                r.status.as_str(),
+                p.reason
+            );
+        }
+        for c in &rep.crls {
+            super::say!(
+                out,
+                "  crl      {} (number {})",
+                c.path.display(),
+                c.crl_number
+            );
+        }
+        super::say!(
+            out,
+            "  archive  {} (profile {})",
+            ws.root().join(&p.archive).display(),
+            p.profile
+        );
+        super::revoke::print_next(ctx, &rep.next)?;
+        Ok(())
+    })?;
     Ok(Exit::Ok)
 }
 

@@ -143,7 +143,8 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
             now,
         )?
     {
-        let rep = issue::report_of(&rec, "unchanged")?;
+        let mut rep = issue::report_of(&rec, "unchanged")?;
+        rep.next = rep.next_steps();
         ctx.emit(&rep, |out| {
             ctx.note(format!(
                     "{tenant}/{env} already has a valid {} certificate, not due for renewal until {} (renew_before {}); nothing changed. Use --force for a new one.",
@@ -152,6 +153,7 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
                     r.renew_before.value
                 ))?;
             print_report(out, &rep)?;
+            super::revoke::print_next(ctx, &rep.next)?;
             Ok(())
         })?;
         return Ok(Exit::Ok);
@@ -175,7 +177,8 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
     }
     let ca = crate::ops::ca::open_for(&ws, &profiles, &env, Some(&tenant), r.kind.value)?;
     let unlocked = ca.unlock(&ws, &profiles, pass.as_ref())?;
-    let rep = issue::issue(&ws, &r, &unlocked.with(), now, "issue", None)?;
+    let mut rep = issue::issue(&ws, &r, &unlocked.with(), now, "issue", None)?;
+    rep.next = rep.next_steps();
     for w in &rep.warnings {
         ctx.warn(w);
     }
@@ -186,6 +189,7 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
             r.kind.value
         ))?;
         print_report(out, &rep)?;
+        super::revoke::print_next(ctx, &rep.next)?;
         Ok(())
     })?;
     Ok(Exit::Ok)
@@ -221,6 +225,8 @@ struct AllReport {
     issued: Vec<IssueReport>,
     unchanged: usize,
     failed: Vec<Failure>,
+    /// What the operator does next.
+    next: Vec<String>,
 }
 
 /// A certificate `issue --all` could not issue, its error in words.
@@ -307,10 +313,31 @@ fn run_all(ctx: &Ctx, a: Args) -> Result<Exit> {
     } else {
         Exit::Error
     };
+    let mut next = Vec::new();
+    if !issued.is_empty() {
+        next.push(format!(
+            "hand off each new certificate ({}): mtlsctl export --tenant T --env E --format FORMAT --out DIR",
+            issued
+                .iter()
+                .map(|r| format!("{}/{}", r.tenant, r.env))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    if !failed.is_empty() {
+        next.push(format!(
+            "fix what each failure says, then run mtlsctl issue --all again ({} failed)",
+            failed.len()
+        ));
+    }
+    if next.is_empty() {
+        next.push("nothing: every tenant has a valid certificate".into());
+    }
     let rep = AllReport {
         issued,
         unchanged: plan.unchanged,
         failed,
+        next,
     };
     ctx.emit(&rep, |out| {
         for r in &rep.issued {
@@ -330,6 +357,7 @@ fn run_all(ctx: &Ctx, a: Args) -> Result<Exit> {
             rep.unchanged,
             rep.failed.len()
         );
+        super::revoke::print_next(ctx, &rep.next)?;
         Ok(())
     })?;
     Ok(code)

@@ -37,6 +37,13 @@ pub struct Row {
     /// A test fixture (`issue --fixture`, `gateway-test`): never the current certificate.
     pub fixture: bool,
     pub path: std::path::PathBuf,
+    /// `pki/<env>/<tenant>/<kind>/current` when that stable link designates this
+    /// certificate (the active one), else null.
+    pub current: Option<std::path::PathBuf>,
+    /// When this certificate was last handed off (`export` to its tenant/env), from the
+    /// audit trail; null: never.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub handed_off_at: Option<OffsetDateTime>,
 }
 
 pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
@@ -67,7 +74,7 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
     } else {
         Exit::Error
     };
-    let rows = rows_of(ctx, &profiles, inv.leaves, a.all, now);
+    let rows = rows_of(ctx, &ws, &profiles, inv.leaves, a.all, now);
     ctx.emit(&rows, |out| table_of(ctx, out, &rows, code))?;
     Ok(code)
 }
@@ -88,6 +95,8 @@ fn table_of(ctx: &Ctx, out: &Out, rows: &[Row], code: Exit) -> Result<()> {
             "not after",
             "days left",
             "status",
+            "current",
+            "handed off",
         ],
         ctx.stdout_tty,
     );
@@ -106,9 +115,20 @@ fn table_of(ctx: &Ctx, out: &Out, rows: &[Row], code: Exit) -> Result<()> {
             } else {
                 r.status.to_string()
             },
+            if r.current.is_some() { "yes" } else { "" }.to_string(),
+            match r.handed_off_at {
+                Some(t) => report::date(t),
+                None if r.status == "superseded" || r.status == "revoked" => String::new(),
+                None => "no".into(),
+            },
         ]);
     }
     say!(out, "{t}");
+    if rows.iter().any(|r| r.current.is_some()) {
+        ctx.note(
+            "current: the certificate at pki/<env>/<tenant>/<kind>/current, the stable path a platform points to once (docs/lifecycle.md).",
+        )?;
+    }
     Ok(())
 }
 
@@ -116,6 +136,7 @@ fn table_of(ctx: &Ctx, out: &Out, rows: &[Row], code: Exit) -> Result<()> {
 /// its profile's renewal window.
 fn rows_of(
     ctx: &Ctx,
+    ws: &crate::workspace::Workspace,
     profiles: &crate::profile::Profiles,
     recs: Vec<crate::workspace::inventory::LeafRecord>,
     all: bool,
@@ -123,6 +144,7 @@ fn rows_of(
 ) -> Vec<Row> {
     let mut rows = Vec::new();
     let mut windows = std::collections::HashMap::new();
+    let handed = handoffs(ctx, ws);
     for r in recs {
         if !all && r.meta.status != Status::Active {
             continue;
@@ -163,7 +185,50 @@ fn rows_of(
             status,
             fixture: r.meta.fixture,
             path: r.dir.clone(),
+            current: current_of(ws, &r),
+            handed_off_at: handed
+                .get(&(
+                    r.meta.env.clone(),
+                    r.meta.tenant.clone(),
+                    r.meta.serial.clone(),
+                ))
+                .copied(),
         });
     }
     rows
+}
+
+/// The stable path of `r` when its `current` link designates it.
+fn current_of(
+    ws: &crate::workspace::Workspace,
+    r: &crate::workspace::inventory::LeafRecord,
+) -> Option<std::path::PathBuf> {
+    let m = &r.meta;
+    match ws.current_serial(&m.env, &m.tenant, m.kind) {
+        Ok(Some(s)) if s == m.serial => Some(ws.current_path(&m.env, &m.tenant, m.kind)),
+        _ => None,
+    }
+}
+
+/// (env, tenant, serial) -> the time of the last hand-off (`export`) that carried it.
+fn handoffs(
+    ctx: &Ctx,
+    ws: &crate::workspace::Workspace,
+) -> std::collections::HashMap<(String, String, String), OffsetDateTime> {
+    let q = crate::ops::audit::Query {
+        op: Some(crate::ops::export::AUDIT_OP),
+        ..Default::default()
+    };
+    let mut m = std::collections::HashMap::new();
+    match crate::ops::audit::list(ws, &q) {
+        Ok(l) => {
+            for r in l.records {
+                if let (Some(e), Some(t), Some(s)) = (r.env, r.tenant, r.serial) {
+                    m.insert((e, t, s), r.time);
+                }
+            }
+        }
+        Err(e) => ctx.warn(format!("{e}; `handed off` is not known")),
+    }
+    m
 }

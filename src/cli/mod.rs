@@ -7,6 +7,7 @@ pub mod ca;
 pub mod completions;
 pub mod crl;
 pub mod csr;
+pub mod deliver;
 pub mod doctor;
 pub mod expiry;
 pub mod export;
@@ -146,6 +147,8 @@ pub enum Command {
     Audit(audit::Args),
     /// Pack the public trust material a gateway operator needs (never a private key)
     Export(export::Args),
+    /// Write our platform's own credential, key included (PEM folder, PFX, k8s Secret)
+    Deliver(deliver::Args),
     /// Check that the CA, certificates, revocations and CRL agree (--repair fixes some)
     Doctor(doctor::Args),
     /// Handshake with a live mTLS endpoint using a client certificate, and diagnose
@@ -335,6 +338,7 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Command::Crl(a) => crl::run(&ctx, a)?,
         Command::Audit(a) => audit::run(&ctx, a)?,
         Command::Export(a) => export::run(&ctx, a)?,
+        Command::Deliver(a) => deliver::run(&ctx, a)?,
         Command::Doctor(a) => doctor::run(&ctx, a)?,
         Command::Probe(a) => probe::run(&ctx, a)?,
         Command::GatewayTest(a) => gateway_test::run(&ctx, a)?,

@@ -209,5 +209,5 @@ fn print_human(ctx: &Ctx, rep: &RenewReport) -> Result<()> {
         rep.skipped,
         rep.failed
     );
-    Ok(())
+    super::revoke::print_next(ctx, &rep.next)
 }

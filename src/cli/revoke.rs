@@ -71,6 +71,7 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
             let now = time::OffsetDateTime::now_utc();
             let c = lifecycle::crl_of(&ws, &profiles, &issuer, pass.as_ref(), now)?;
             rep.crl = Some(c);
+            rep = rep.with_next();
         }
         ctx.emit(&rep, |_| {
             ctx.note(format!(
@@ -89,6 +90,7 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
                     None => "nothing changed.".into(),
                 }
             ))?;
+            print_next(ctx, &rep.next)?;
             Ok(())
         })?;
         return Ok(Exit::Ok);
@@ -150,16 +152,13 @@ fn print_report(ctx: &Ctx, r: &RevokeReport) -> Result<()> {
             c.restored.join(", ")
         );
     }
-    let next = match &r.replacement {
-        Some(s) => format!("the current certificate {s} is not affected"),
-        None => format!(
-            "`mtlsctl issue --tenant {} --env {} --kind {}` makes a replacement",
-            r.tenant, r.env, r.kind
-        ),
-    };
-    ctx.note(format!(
-        "Hand the new CRL to every gateway that trusts the {} CA; {next}.",
-        r.env
-    ))?;
+    print_next(ctx, &r.next)
+}
+
+/// The `next` lines of a lifecycle report, as the table output ends.
+pub fn print_next(ctx: &Ctx, next: &[String]) -> Result<()> {
+    for n in next {
+        ctx.note(format!("next: {}", sanitize(n)))?;
+    }
     Ok(())
 }

@@ -208,6 +208,7 @@ mod tests {
             revoked_at: None,
             error: None,
             reason: None,
+            current: None,
         };
         let text = expiry(&[cert.clone(), cert], now);
         assert_eq!(

@@ -120,6 +120,10 @@ pub struct Finding {
     /// the day issuing with it starts to fail and the command that fixes it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// For a workspace leaf, the stable path `pki/<env>/<tenant>/<kind>/current` (its
+    /// folder) when that link designates it; absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current: Option<String>,
 }
 
 impl Finding {
@@ -141,6 +145,7 @@ impl Finding {
             revoked_at: None,
             error: Some(error),
             reason: None,
+            current: None,
         }
     }
 
@@ -257,6 +262,7 @@ fn cert_finding(
         revoked_at,
         error: None,
         reason: None,
+        current: None,
     }
 }
 
@@ -285,6 +291,7 @@ fn crl_finding(
         revoked_at: None,
         error: None,
         reason: None,
+        current: None,
     };
     if let Some(next) = info.next_update {
         let (w, c) = crl_windows(next - info.this_update, within, critical);
@@ -558,6 +565,10 @@ fn leaf_findings(
             },
         };
         let mut f = leaf_finding(&rec, within, opts.critical.to_time(), now);
+        let m = &rec.meta;
+        if matches!(ws.current_serial(&m.env, &m.tenant, m.kind), Ok(Some(s)) if s == m.serial) {
+            f.current = Some(path_string(&ws.current_path(&m.env, &m.tenant, m.kind)));
+        }
         if let Some(st) = index.rotated_away(&rec.meta) {
             if f.status == Status::Ok {
                 f.status = Status::Due;

@@ -60,6 +60,32 @@ pub struct IssueReport {
     pub ca: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// What the operator does next (`issue` of one certificate; absent where a report
+    /// is part of another, `renew` or `issue --all`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub next: Vec<String>,
+}
+
+impl IssueReport {
+    /// What follows `issue` of this certificate: hand it off, and point the platform at
+    /// its stable path.
+    pub fn next_steps(&self) -> Vec<String> {
+        let (t, e, k) = (&self.tenant, &self.env, self.kind);
+        if self.fixture {
+            return vec!["use it in the test it was made for: a fixture never becomes the current certificate".into()];
+        }
+        if self.action == "unchanged" {
+            return vec!["nothing: the current certificate is valid and not due".into()];
+        }
+        vec![
+            format!(
+                "hand off to the customer's gateway: mtlsctl export --tenant {t} --env {e} --format FORMAT --out DIR"
+            ),
+            format!(
+                "point the platform at pki/{e}/{t}/{k}/current/ (same host), or mtlsctl deliver --tenant {t} --env {e} --format pem-dir|pfx|k8s-tls-secret --out PATH"
+            ),
+        ]
+    }
 }
 
 pub fn files_of(rec: &LeafRecord) -> LeafFiles {
@@ -96,6 +122,7 @@ pub fn report_of(rec: &LeafRecord, action: &'static str) -> Result<IssueReport> 
         fixture: rec.meta.fixture,
         ca: rec.meta.ca.as_ref().map(ToString::to_string),
         warnings: Vec::new(),
+        next: Vec::new(),
     })
 }
 
@@ -224,6 +251,7 @@ impl Prepared {
             fixture: self.meta.fixture,
             ca: self.meta.ca.as_ref().map(ToString::to_string),
             warnings: Vec::new(),
+            next: Vec::new(),
         }
     }
 }
@@ -391,6 +419,9 @@ fn place(ws: &Workspace, p: &Prepared, step: &LeafStep) -> Result<()> {
     fault::hit(Fault::AfterPlace);
     step.supersede(ws)?;
     fault::hit(Fault::AfterSupersede);
+    if !p.meta.fixture && step.tenant != crate::ops::csr::SIGNED_TENANT {
+        ws.refresh_current(&step.env, &step.tenant, step.kind)?;
+    }
     audit(ws, &[step.event(&p.meta)], true)
 }
 
@@ -593,6 +624,14 @@ fn commit_batch(
         match step.supersede(ws) {
             Ok(_) => fault::hit(Fault::AfterSupersede),
             Err(_) => clean = false,
+        }
+        if !p.meta.fixture
+            && step.tenant != crate::ops::csr::SIGNED_TENANT
+            && ws
+                .refresh_current(&step.env, &step.tenant, step.kind)
+                .is_err()
+        {
+            clean = false;
         }
         let mut rep = p.report("issued");
         rep.warnings = w;

@@ -74,6 +74,8 @@ pub struct RenewReport {
     pub not_due: usize,
     pub skipped: usize,
     pub failed: usize,
+    /// What the operator does next, in one or two sentences.
+    pub next: Vec<String>,
 }
 
 impl RenewReport {
@@ -88,9 +90,61 @@ impl RenewReport {
             not_due: n(RenewAction::NotDue),
             skipped: n(RenewAction::Skipped),
             failed: n(RenewAction::Failed),
+            next: renew_next(&items),
             items,
         }
     }
+}
+
+/// What follows a renewal: the platform reloads its `current` path; a gateway that
+/// trusts our CA needs nothing, one that pins the certificate needs the new pin.
+fn renew_next(items: &[RenewItem]) -> Vec<String> {
+    let of =
+        |a: RenewAction| -> Vec<&RenewItem> { items.iter().filter(|i| i.action == a).collect() };
+    let names = |v: &[&RenewItem]| {
+        v.iter()
+            .map(|i| format!("{}/{}", i.tenant, i.env))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut next = Vec::new();
+    let renewed = of(RenewAction::Renewed);
+    if let [one] = renewed.as_slice() {
+        next.push(format!(
+            "reload the platform that reads pki/{}/{}/{}/current/ (or deliver again); gateways that trust our CA need nothing, one that pins the certificate (IIS mapping, Tyk ID, Envoy hash, nginx fingerprint) needs: mtlsctl export --tenant {} --env {} --force",
+            one.env, one.tenant, one.kind, one.tenant, one.env
+        ));
+    } else if !renewed.is_empty() {
+        next.push(format!(
+            "reload the platforms that read the current/ path of {}; gateways that trust our CA need nothing, those that pin the certificate (IIS mapping, Tyk ID, Envoy hash, nginx fingerprint) need: mtlsctl export --tenant T --env E --force for each",
+            names(&renewed)
+        ));
+    }
+    let would = of(RenewAction::WouldRenew);
+    if !would.is_empty() {
+        next.push(format!(
+            "run it again without --dry-run to renew {} ({})",
+            would.len(),
+            names(&would)
+        ));
+    }
+    let stuck: Vec<&RenewItem> = items
+        .iter()
+        .filter(|i| matches!(i.action, RenewAction::Skipped | RenewAction::Failed))
+        .collect();
+    if !stuck.is_empty() {
+        next.push(format!(
+            "{} certificate(s) need a step of their own ({}): see the reason of each",
+            stuck.len(),
+            names(&stuck)
+        ));
+    }
+    if next.is_empty() {
+        next.push("nothing: no certificate was due".into());
+    }
+    next
 }
 
 /// A certificate found due, with what is needed to reissue it.
@@ -576,6 +630,37 @@ pub struct RevokeReport {
     pub also_revoked: Vec<AlsoRevoked>,
     /// The tenant/env/kind's active certificate after the revocation, if one is left.
     pub replacement: Option<String>,
+    /// What the operator does next, in one or two sentences.
+    pub next: Vec<String>,
+}
+
+impl RevokeReport {
+    /// Fills [`RevokeReport::next`]: the re-signed CRL goes to every gateway that checks
+    /// it, and a tenant left without a certificate needs a new one.
+    pub fn with_next(mut self) -> Self {
+        let mut next = Vec::new();
+        if self.crl.is_some() {
+            next.push(format!(
+                "hand the re-signed CRL to every gateway that checks the {} CRL: mtlsctl export --tenant {} --env {} --force (crl.pem)",
+                self.env, self.tenant, self.env
+            ));
+        }
+        match &self.replacement {
+            Some(s) if self.action == "revoked" => {
+                next.push(format!("the current certificate {s} is not affected"))
+            }
+            None if self.tenant != crate::workspace::SIGNED_TENANT => next.push(format!(
+                "mtlsctl issue --tenant {} --env {} --kind {} makes a replacement",
+                self.tenant, self.env, self.kind
+            )),
+            _ => {}
+        }
+        if next.is_empty() {
+            next.push("nothing: it was revoked already and its CRL lists it".into());
+        }
+        self.next = next;
+        self
+    }
 }
 
 /// A certificate revoked because it shares the compromised key.
@@ -684,7 +769,9 @@ pub fn unchanged(rec: &LeafRecord, at: OffsetDateTime, reason: String) -> Revoke
         crl: None,
         also_revoked: Vec::new(),
         replacement: None,
+        next: Vec::new(),
     }
+    .with_next()
 }
 
 /// The detail of a `revoke` audit line.
@@ -844,6 +931,9 @@ pub fn revoke(
         if step.mark(ws)? {
             events.push(step.event(Some(&t.meta.sha256)));
         }
+        if step.tenant != crate::ops::csr::SIGNED_TENANT {
+            ws.refresh_current(&step.env, &step.tenant, step.kind)?;
+        }
     }
     fault::hit(Fault::AfterMeta);
     issue::audit(ws, &events, true)?;
@@ -875,5 +965,7 @@ pub fn revoke(
             })
             .collect(),
         replacement,
-    })
+        next: Vec::new(),
+    }
+    .with_next())
 }

@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod ca;
 pub mod csr;
+pub mod deliver;
 pub mod doctor;
 pub mod expiry;
 pub mod export;
@@ -12,6 +13,7 @@ pub mod inspect;
 pub mod issue;
 pub mod issue_all;
 pub mod lifecycle;
+pub mod offboard;
 pub mod pfx;
 pub mod probe;
 pub mod serve;

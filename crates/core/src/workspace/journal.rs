@@ -47,6 +47,24 @@ pub struct Intent {
     pub crls: Vec<CrlStep>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca: Option<CaStep>,
+    /// `tenant remove`: the folders and profile to archive (ops::offboard).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offboard: Option<OffboardStep>,
+}
+
+/// A tenant's folders (and profile) moved under `archive/` once its certificates are
+/// revoked. Every part of it is safe to repeat: recovery completes it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct OffboardStep {
+    pub tenant: String,
+    /// The environments whose `pki/<env>/<tenant>/` folder is archived.
+    pub envs: Vec<String>,
+    /// The archive folder, relative to the workspace root.
+    pub archive: PathBuf,
+    /// Whether the whole tenant goes (its profile archived), or only `envs` (removed
+    /// from its profile's environments, the profile as it was copied to the archive).
+    pub whole: bool,
+    pub audit: AuditStep,
 }
 
 /// An audit line a step writes once it is done, found again by its `op_id`.
@@ -189,6 +207,7 @@ impl Intent {
             revocations: Vec::new(),
             crls: Vec::new(),
             ca: None,
+            offboard: None,
         }
     }
 

@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod ca_record;
+pub mod current;
 pub mod fsutil;
 pub mod hierarchy;
 pub mod inventory;

@@ -60,6 +60,8 @@ pub enum Action {
     CaRemoved,
     /// A CA folder without its certificate (from an older version) was moved aside.
     CaMovedAside,
+    /// An off-boarded tenant's folders were moved under archive/.
+    Archived,
 }
 
 /// One line of the recovery report.
@@ -203,6 +205,33 @@ impl Recovery<'_> {
         for rv in &i.revocations {
             sane(path, &rv.env, Some(&rv.tenant), &rv.serial)?;
             self.settle_revocation(rv)?;
+        }
+        if let Some(o) = &i.offboard {
+            check_name("tenant", &o.tenant).map_err(|m| corrupt(path, &m))?;
+            for e in &o.envs {
+                check_name("environment", e).map_err(|m| corrupt(path, &m))?;
+            }
+            if o.archive.is_absolute()
+                || o.archive
+                    .components()
+                    .any(|c| !matches!(c, std::path::Component::Normal(_)))
+                || !o.archive.starts_with(crate::ops::offboard::ARCHIVE_DIR)
+            {
+                return Err(corrupt(path, "its archive folder is not under archive/"));
+            }
+            if crate::ops::offboard::complete(self.ws, o)? {
+                self.note(
+                    Action::Archived,
+                    o.envs.first().map(String::as_str).unwrap_or_default(),
+                    None,
+                    Some(&self.ws.root().join(&o.archive)),
+                    format!(
+                        "finished archiving tenant {} ({}) that an interrupted tenant remove run had begun",
+                        o.tenant,
+                        o.envs.join(", ")
+                    ),
+                );
+            }
         }
         for c in &i.crls {
             sane(path, &c.env, None, "00")?;
@@ -414,7 +443,7 @@ impl Recovery<'_> {
             .filter(|r| r.meta.status == Status::Active && !r.meta.fixture)
             .collect();
         let Some((newest, older)) = active.split_last() else {
-            return Ok(());
+            return self.ws.refresh_current(env, tenant, kind);
         };
         for old in older {
             if mark_superseded(&old.dir, &newest.meta.serial)? {
@@ -430,12 +459,16 @@ impl Recovery<'_> {
                 );
             }
         }
-        Ok(())
+        // the stable path follows what is active (a kill may have come before it moved)
+        self.ws.refresh_current(env, tenant, kind)
     }
 
     fn settle_revocation(&mut self, rv: &RevocationStep) -> Result<(), WsError> {
         let recorded = rv.record(self.ws)?;
         let marked = rv.mark(self.ws)?;
+        if rv.tenant != crate::ops::csr::SIGNED_TENANT {
+            self.ws.refresh_current(&rv.env, &rv.tenant, rv.kind)?;
+        }
         self.crl_envs.insert(rv.loc());
         if recorded || marked {
             self.note(
@@ -745,8 +778,14 @@ impl Recovery<'_> {
                     let Ok(kind) = file_name(&kind_dir).parse::<Kind>() else {
                         continue;
                     };
-                    for stray in subdirs(&kind_dir, true) {
-                        self.stray_leaf(&env, &tenant, kind, &stray)?;
+                    let strays = subdirs(&kind_dir, true);
+                    for stray in &strays {
+                        self.stray_leaf(&env, &tenant, kind, stray)?;
+                    }
+                    if !strays.is_empty() && tenant != crate::ops::csr::SIGNED_TENANT {
+                        // a stray placed or revoked may change which one is active; a
+                        // folder that cannot be read is reported by the run's own checks
+                        let _ = self.ws.refresh_current(&env, &tenant, kind);
                     }
                 }
             }

@@ -60,7 +60,8 @@ fn staging(root: &Path) -> Vec<Problem> {
 }
 
 /// Symbolic links whose target lies outside the workspace, or nowhere, and any link
-/// under pki/ or profiles/, which mtlsctl refuses to follow.
+/// under pki/ or profiles/, which mtlsctl refuses to follow; the one exception is a
+/// well-formed `current` link (workspace::current).
 fn symlinks(ws_root: &Path, root: &Path) -> Vec<Problem> {
     let real_root = fs::canonicalize(ws_root).unwrap_or_else(|_| ws_root.to_path_buf());
     let mut out = Vec::new();
@@ -70,6 +71,11 @@ fn symlinks(ws_root: &Path, root: &Path) -> Vec<Problem> {
         }
         if !t.is_symlink() {
             return true;
+        }
+        // the stable `current` link of a kind folder: made by mtlsctl, checked here
+        // (a relative link to a serial folder beside it) and never followed
+        if crate::workspace::current::is_valid_current(p) {
+            return false;
         }
         let target = fs::read_link(p)
             .map(|t| t.display().to_string())

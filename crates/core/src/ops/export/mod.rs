@@ -87,6 +87,8 @@ pub struct Request<'a> {
     /// Tyk organisation ID, prefixed to Tyk certificate IDs (empty: the bare hash).
     pub tyk_org_id: &'a str,
     pub now: OffsetDateTime,
+    /// Report what changed since the last hand-off to this tenant/env.
+    pub since_last: bool,
 }
 
 /// Fingerprints of one certificate in the forms gateways ask for.
@@ -205,6 +207,110 @@ pub struct ExportReport {
     pub files: Vec<FileEntry>,
     pub checks: Vec<Check>,
     pub warnings: Vec<String>,
+    /// With `--since-last`: what changed since the last hand-off to this tenant/env.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub since_last: Option<SinceLast>,
+}
+
+/// What a hand-off carries that the previous one to the same tenant/env did not.
+#[derive(Clone, Debug, Serialize)]
+pub struct SinceLast {
+    /// When the previous hand-off was recorded (null: this is the first).
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub previous_at: Option<OffsetDateTime>,
+    /// The client serial it carried.
+    pub previous_serial: Option<String>,
+    /// `new-ca` (ca-chain.pem differs), `new-pins` (another client certificate),
+    /// `new-crl` (crl.pem differs), `first` (no earlier hand-off); empty: nothing changed.
+    pub changes: Vec<String>,
+    /// The same in words.
+    pub summary: String,
+}
+
+/// The op of the audit line every hand-off writes.
+pub const AUDIT_OP: &str = "export";
+
+/// The audit detail of a hand-off: its formats and every file it carried (but the
+/// manifest and README) with its SHA-256, `name=hex` separated by `; `.
+fn audit_detail(formats: &[Format], files: &[FileEntry]) -> String {
+    let names: Vec<&str> = formats.iter().map(|f| f.as_str()).collect();
+    let mut parts = vec![format!("formats {}", names.join(","))];
+    for f in files {
+        if f.path != "manifest.json" && f.path != "README.txt" {
+            parts.push(format!("{}={}", f.path, f.sha256));
+        }
+    }
+    parts.join("; ")
+}
+
+/// The files and SHA-256s an export audit line's detail names.
+pub fn carried(detail: &str) -> BTreeMap<String, String> {
+    detail
+        .split("; ")
+        .filter_map(|p| p.split_once('='))
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+}
+
+/// The last hand-off to tenant/env the audit trail records.
+pub fn last_handoff(
+    ws: &Workspace,
+    tenant: &str,
+    env: &str,
+) -> Result<Option<crate::workspace::audit::Record>> {
+    let l = super::audit::list(
+        ws,
+        &super::audit::Query {
+            tenant: Some(tenant),
+            env: Some(env),
+            op: Some(AUDIT_OP),
+            ..Default::default()
+        },
+    )?;
+    Ok(l.records.into_iter().last())
+}
+
+fn since_last(prev: Option<&crate::workspace::audit::Record>, files: &[FileEntry]) -> SinceLast {
+    let Some(prev) = prev else {
+        return SinceLast {
+            previous_at: None,
+            previous_serial: None,
+            changes: vec!["first".into()],
+            summary: "the first hand-off to this tenant in this environment: send everything"
+                .into(),
+        };
+    };
+    let before = carried(prev.detail.as_deref().unwrap_or_default());
+    let now: BTreeMap<&str, &str> = files
+        .iter()
+        .map(|f| (f.path.as_str(), f.sha256.as_str()))
+        .collect();
+    let differs = |name: &str| before.get(name).map(String::as_str) != now.get(name).copied();
+    let mut changes = Vec::new();
+    let mut words = Vec::new();
+    if differs("ca-chain.pem") {
+        changes.push("new-ca".to_string());
+        words.push("a new CA bundle (ca-chain.pem): the gateway must trust it");
+    }
+    if differs("client.pem") {
+        changes.push("new-pins".to_string());
+        words.push("a new client certificate (client.pem): new pins and mappings");
+    }
+    if differs("crl.pem") {
+        changes.push("new-crl".to_string());
+        words.push("a new CRL (crl.pem): install it");
+    }
+    let summary = if words.is_empty() {
+        "nothing changed since the last hand-off".to_string()
+    } else {
+        words.join("; ")
+    };
+    SinceLast {
+        previous_at: Some(prev.time),
+        previous_serial: prev.serial.clone(),
+        changes,
+        summary,
+    }
 }
 
 /// The files of a hand-off: path -> (role, bytes), sorted by path.
@@ -354,6 +460,7 @@ fn file_entry(path: &str, role: &str, bytes: &[u8]) -> FileEntry {
 /// Builds and writes the hand-off to `out` (a folder, or a zip file with `zip`).
 /// An existing `out` is replaced only with `force`; the new one appears whole or not at
 /// all.
+/// Writes the hand-off and records it in the audit trail (the caller holds the lock).
 pub fn export(
     ws: &Workspace,
     profiles: &Profiles,
@@ -362,7 +469,9 @@ pub fn export(
     zip: bool,
     force: bool,
 ) -> Result<ExportReport> {
+    ws.audit_preflight()?;
     let h = build(ws, profiles, req)?;
+    let previous = last_handoff(ws, req.tenant, req.env)?;
     let out = crate::workspace::absolute(out);
     may_replace(&out, zip, force)?;
     if zip {
@@ -389,6 +498,20 @@ pub fn export(
     files.push(file_entry("manifest.json", role, bytes));
     files.sort_by(|a, b| a.path.cmp(&b.path));
     let m = h.manifest;
+    // the record of what was handed over: the next --since-last compares against it
+    let sha = ws
+        .current_leaf(&m.tenant, &m.env, crate::pki::Kind::Client)?
+        .filter(|r| r.meta.serial == m.client.cert.serial)
+        .map(|r| r.meta.sha256);
+    let mut ev = crate::workspace::audit::Event::new(AUDIT_OP);
+    ev.tenant = Some(&m.tenant);
+    ev.env = Some(&m.env);
+    ev.kind = Some("client");
+    ev.serial = Some(&m.client.cert.serial);
+    ev.sha256 = sha.as_deref();
+    ev.detail = Some(audit_detail(&m.formats, &files));
+    ws.audit(&ev)?;
+    let since = since_last(previous.as_ref(), &files);
     Ok(ExportReport {
         tenant: m.tenant,
         env: m.env,
@@ -401,6 +524,7 @@ pub fn export(
         files,
         checks: m.checks,
         warnings: m.warnings,
+        since_last: req.since_last.then_some(since),
     })
 }
 
