@@ -129,6 +129,10 @@ pub struct Config {
     pub allow_fingerprints: Vec<String>,
     pub max_connections: usize,
     pub max_body: usize,
+    /// Ask the OCSP responder a client certificate names (its Authority Information
+    /// Access) before answering, and refuse (403) unless it says good: a revoked,
+    /// unknown or unanswered certificate is refused, as nginx's `ssl_ocsp on` does.
+    pub ocsp: bool,
 }
 
 /// One connection attempt, as logged.
@@ -864,7 +868,18 @@ fn answer_job(cfg: &Config, job: Job) -> Attempt {
             );
             403
         }
-        Ok(()) => answer(cfg, &mut tls, &req, &mut attempt),
+        Ok(()) => match ocsp_refusal(cfg, peer_der.as_deref()) {
+            Some(why) => {
+                attempt.result = "forbidden";
+                attempt.reason = why.clone();
+                let _ = write_all(
+                    &mut tls,
+                    &http::response(403, "text/plain", format!("Forbidden: {why}\n").as_bytes()),
+                );
+                403
+            }
+            None => answer(cfg, &mut tls, &req, &mut attempt),
+        },
     };
     attempt.status = Some(status);
     let _ = tls.shutdown();
@@ -895,6 +910,34 @@ fn under(path: &str, prefix: &str) -> bool {
         return p.starts_with(prefix) || p == prefix.trim_end_matches('/');
     }
     p == prefix || p.strip_prefix(prefix).is_some_and(|r| r.starts_with('/'))
+}
+
+/// Why the OCSP responder the client certificate names does not let it in, if it does
+/// not (and OCSP checking is on and the certificate names one).
+fn ocsp_refusal(cfg: &Config, peer: Option<&[u8]>) -> Option<String> {
+    if !cfg.ocsp {
+        return None;
+    }
+    let leaf = X509::from_der(peer?).ok()?;
+    let url = crate::ocsp_client::responder_url(&leaf)?;
+    let issuer = cfg.ca.iter().chain(cfg.client_ca.iter()).find(|c| {
+        c.public_key()
+            .and_then(|k| leaf.verify(&k))
+            .unwrap_or(false)
+    })?;
+    let trust: Vec<X509> = cfg.ca.iter().chain(cfg.client_ca.iter()).cloned().collect();
+    match crate::ocsp_client::check(&leaf, issuer, &trust, &url, cfg.timeout) {
+        crate::ocsp_client::Verdict::Good => None,
+        crate::ocsp_client::Verdict::Revoked { reason } => Some(format!(
+            "the client certificate is revoked (OCSP, {reason})"
+        )),
+        crate::ocsp_client::Verdict::Unknown => {
+            Some("the OCSP responder does not know the client certificate".into())
+        }
+        crate::ocsp_client::Verdict::NoAnswer(why) => Some(format!(
+            "no OCSP answer for the client certificate ({why}); refused, as a gateway with OCSP checking on does"
+        )),
+    }
 }
 
 /// Authorization after authentication: a certificate on the paths that need one, and on
