@@ -128,6 +128,14 @@ pub fn rotate(
 ) -> Result<RotateReport> {
     ws.audit_preflight()?;
     let settings = profiles.resolve_ca_for(env, tenant)?;
+    if let Some(t) = tenant
+        && settings.tenant.is_none()
+    {
+        return Err(OpError::TenantSharesCa {
+            env: env.into(),
+            tenant: t.into(),
+        });
+    }
     let base = CaLoc::base(env, settings.tenant.as_deref());
     if !ws.ca_cert(&base).is_file() {
         return Err(super::missing(&settings, env));
@@ -535,7 +543,9 @@ pub fn ensure_issuing(
         root_key: None,
         root_key_out: None,
     };
-    rotate(ws, profiles, env, tenant, &req, now).map(Some)
+    // the set the tenant's leaves chain to: its own, or the environment's
+    let own = ca.settings.tenant.clone();
+    rotate(ws, profiles, env, own.as_deref(), &req, now).map(Some)
 }
 
 /// What `ca retire` did.
@@ -565,6 +575,14 @@ pub fn retire(
 ) -> Result<RetireReport> {
     ws.audit_preflight()?;
     let settings = profiles.resolve_ca_for(env, tenant)?;
+    if let Some(t) = tenant
+        && settings.tenant.is_none()
+    {
+        return Err(OpError::TenantSharesCa {
+            env: env.into(),
+            tenant: t.into(),
+        });
+    }
     let base = CaLoc::base(env, settings.tenant.as_deref());
     if !ws.ca_cert(&base).is_file() {
         return Err(super::missing(&settings, env));
