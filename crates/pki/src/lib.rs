@@ -11,6 +11,7 @@ pub mod integrity;
 pub mod keys;
 pub mod pbe;
 pub mod pkcs12;
+pub mod pointers;
 pub mod serial;
 pub mod text;
 pub mod verify;

@@ -152,7 +152,12 @@ pub fn rotate(
         Tier::Issuing => "a new issuing CA",
         Tier::Root => "the cross-certificate of a root rotation",
     };
-    let old_signer = root_signer(ws, &set, req.passphrase, req.root_key, what)?;
+    let old_signer = super::with_urls(
+        root_signer(ws, &set, req.passphrase, req.root_key, what)?,
+        &settings,
+        profiles,
+        &old_root.loc,
+    )?;
     if req.tier == Tier::Root && old_root.entry.offline && req.root_key_out.is_none() {
         return Err(OpError::RootKeyOutNeeded { env: env.into() });
     }
@@ -229,7 +234,7 @@ pub fn rotate(
                 not_after: xbuilt.not_after,
                 created_at: cert::whole_seconds(now),
             };
-            let new_signer = root.signer()?;
+            let new_signer = super::with_urls(root.signer()?, &settings, profiles, &root.loc)?;
             for k in &kinds {
                 let s = crate::pki::serial::random_serial()?;
                 let gen_ = h.issuing_generations(*k) + 1;
