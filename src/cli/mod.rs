@@ -140,7 +140,7 @@ pub enum Command {
     Renew(renew::Args),
     /// Revoke a certificate and re-sign the environment's CRL
     Revoke(revoke::Args),
-    /// Re-sign an environment's CRL
+    /// Re-sign an environment's CRLs (only those due with --if-due), or publish them
     Crl(crl::Args),
     /// List the audit trail, or check its hash chain (`audit verify`)
     Audit(audit::Args),
