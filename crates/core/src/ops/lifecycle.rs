@@ -383,11 +383,12 @@ pub fn resign_crl(
     })
 }
 
-/// The revocations the next CRL leaves out: certificates whose notAfter is before the
-/// thisUpdate of the CRL on disk (`previous`), which therefore was signed after they
-/// expired and listed them (RFC 5280 5.1.2.6 permits dropping an entry once it has
-/// appeared on one CRL issued beyond the certificate's validity). state.json keeps every
-/// record; only the list stops growing.
+/// The revocations the next CRL leaves out: certificates that had expired and been
+/// revoked when the CRL on disk (`previous`) was signed (notAfter and revocation time
+/// both before its thisUpdate), so that CRL, or one before it signed after they expired,
+/// listed them: RFC 5280 5.1.2.6 permits dropping an entry once it has appeared on one
+/// CRL issued beyond the certificate's validity. A certificate revoked after it expired
+/// is still listed once. state.json keeps every record; only the list stops growing.
 pub(crate) fn expired_out<'a>(
     previous: Option<&crate::pki::inspect::CrlInfo>,
     revocations: &'a [Revocation],
@@ -398,6 +399,7 @@ pub(crate) fn expired_out<'a>(
     revocations
         .iter()
         .filter(|r| r.not_after.is_some_and(|t| t < prev.this_update))
+        .filter(|r| r.revoked_at < prev.this_update)
         .map(|r| r.serial.as_str())
         .collect()
 }
