@@ -118,6 +118,13 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
         }
         say!(out, "  number:      {}", rep.crl_number);
         say!(out, "  revoked:     {}", rep.revoked);
+        if rep.expired_left_out > 0 {
+            say!(
+                out,
+                "  left out:    {} expired certificate(s), listed by the previous CRL",
+                rep.expired_left_out
+            );
+        }
         say!(out, "  next update: {}", report::rfc3339(rep.next_update));
         say!(out, "  file:        {}", rep.path.display());
         if let Some(c) = &rep.copy {

@@ -313,6 +313,9 @@ pub struct CrlReport {
     pub next_update: OffsetDateTime,
     /// How many serials it lists.
     pub revoked: usize,
+    /// Revoked certificates it leaves out because they expired before the previous CRL
+    /// was signed, which listed them (RFC 5280 5.1.2.6); state.json keeps them.
+    pub expired_left_out: usize,
     pub path: PathBuf,
     /// The extra copy written with --out.
     pub copy: Option<PathBuf>,
@@ -377,6 +380,7 @@ pub fn resign_crl(
         this_update: whole_seconds(now) - crate::pki::cert::CLOCK_SKEW,
         next_update,
         revoked,
+        expired_left_out: dropped.len(),
         path: ws.crl(ca),
         copy: out.map(crate::workspace::absolute),
         restored,

@@ -1,0 +1,558 @@
+//! Revocation that runs itself (issue 12): revocation pointers in the certificates
+//! (judged by openssl), CRLs fetched from their distribution point (curl, then openssl
+//! verifies them), `crl --if-due` idempotence, `crl publish`, expired entries leaving the
+//! CRL, and the hand-off naming the URLs.
+
+mod common;
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Ws, judges_present, openssl, s};
+
+/// Turns the commented revocation URLs of the mtlsctl.yaml template on, with `crl` as
+/// the CRL URL template.
+fn set_urls(ws: &Ws, crl: &str) {
+    let p = ws.path("mtlsctl.yaml");
+    let text = std::fs::read_to_string(&p).unwrap();
+    let line = "  # crl_url: \"http://pki.example.com/crl/{env}/{ca}.crl\"";
+    assert!(text.contains(line), "the template offers ca.crl_url");
+    let text = text
+        .replacen(line, &format!("  crl_url: \"{crl}\""), 1)
+        .replacen("  # ocsp_url: ", "  ocsp_url: ", 1)
+        .replacen("  # issuer_url: ", "  issuer_url: ", 1);
+    std::fs::write(&p, text).unwrap();
+}
+
+fn ca_init(ws: &Ws, env: &str) {
+    ws.ok(&[
+        "ca",
+        "init",
+        "--env",
+        env,
+        "--ca-passphrase-file",
+        ws.pass_file.to_str().unwrap(),
+    ]);
+}
+
+/// The only issuing CA folder of prod's set.
+fn issuing_dir(ws: &Ws) -> PathBuf {
+    let d = ws.path("pki/prod/ca/issuing");
+    let mut v: Vec<PathBuf> = std::fs::read_dir(&d)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(v.len(), 1, "one issuing CA in {}", d.display());
+    v.pop().unwrap()
+}
+
+fn serial_of(cert: &Path) -> String {
+    let out = openssl(&["x509", "-in", cert.to_str().unwrap(), "-noout", "-serial"]);
+    out.trim()
+        .trim_start_matches("serial=")
+        .to_ascii_lowercase()
+}
+
+fn exts(cert: &Path) -> String {
+    openssl(&[
+        "x509",
+        "-in",
+        cert.to_str().unwrap(),
+        "-noout",
+        "-ext",
+        "crlDistributionPoints,authorityInfoAccess",
+    ])
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A static web server (python3's http.server) over `dir`; killed on drop.
+struct WebServer(Child);
+
+impl WebServer {
+    fn start(dir: &Path, port: u16) -> WebServer {
+        let child = Command::new("python3")
+            .args([
+                "-m",
+                "http.server",
+                "--bind",
+                "127.0.0.1",
+                &port.to_string(),
+            ])
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 runs");
+        let t0 = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "http.server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        WebServer(child)
+    }
+}
+
+impl Drop for WebServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn leaves_and_issuing_cas_name_crl_ocsp_and_issuer() {
+    let ws = Ws::two_tier(&["acme"]);
+    set_urls(&ws, "http://pki.example.com/crl/{env}/{ca}.crl");
+    ca_init(&ws, "prod");
+    let root_serial = serial_of(&ws.path("pki/prod/ca/ca.crt"));
+    let issuing = issuing_dir(&ws);
+    let issuing_serial = serial_of(&issuing.join("ca.crt"));
+    let rep = ws.issue("acme", "prod", &[]);
+    let cert = PathBuf::from(s(&rep["files"]["cert"]));
+
+    // the leaf points at its issuing CA's CRL and certificate, {ca} its serial
+    let e = exts(&cert);
+    assert!(
+        e.contains(&format!(
+            "URI:http://pki.example.com/crl/prod/{issuing_serial}.crl"
+        )),
+        "{e}"
+    );
+    assert!(e.contains("OCSP - URI:http://ocsp.example.com/"), "{e}");
+    assert!(
+        e.contains(&format!(
+            "CA Issuers - URI:http://pki.example.com/crl/prod/{issuing_serial}.crt"
+        )),
+        "{e}"
+    );
+    // the issuing CA points at the root's
+    let e = exts(&issuing.join("ca.crt"));
+    assert!(
+        e.contains(&format!(
+            "URI:http://pki.example.com/crl/prod/{root_serial}.crl"
+        )),
+        "{e}"
+    );
+    // neither extension is critical, and the chain still verifies
+    let text = openssl(&["x509", "-in", cert.to_str().unwrap(), "-noout", "-text"]);
+    assert!(
+        !text.contains("CRL Distribution Points: critical"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("Authority Information Access: critical"),
+        "{text}"
+    );
+    let chain = cert.with_file_name("chain.pem");
+    openssl(&[
+        "verify",
+        "-CAfile",
+        ws.path("pki/prod/ca/ca.crt").to_str().unwrap(),
+        "-untrusted",
+        chain.to_str().unwrap(),
+        "-purpose",
+        "sslclient",
+        cert.to_str().unwrap(),
+    ]);
+
+    // inspect and verify show them
+    let j = ws.json(&["inspect", cert.to_str().unwrap()]);
+    let dump = j.to_string();
+    assert!(
+        dump.contains(&format!(
+            "http://pki.example.com/crl/prod/{issuing_serial}.crl"
+        )),
+        "{dump}"
+    );
+    let t = ws.ok(&["inspect", cert.to_str().unwrap()]);
+    assert!(
+        t.contains("CRL DP:") && t.contains("OCSP:        http://ocsp.example.com/"),
+        "{t}"
+    );
+    let out = ws.run(&["verify", "--tenant", "acme", "--env", "prod"]);
+    let (o, e) = common::text(&out);
+    assert!(
+        o.contains("revocation at depth 0: CRL http://pki.example.com/crl/prod/"),
+        "{o}{e}"
+    );
+
+    // the hand-off carries the URLs and offers ssl_ocsp
+    let dir = ws.dir.path().join("handoff");
+    ws.ok(&[
+        "export",
+        "--tenant",
+        "acme",
+        "--env",
+        "prod",
+        "--format",
+        "nginx",
+        "--format",
+        "azure-appgw",
+        "--format",
+        "f5",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(m["revocation"]["ocsp_url"], "http://ocsp.example.com/");
+    let crls = m["revocation"]["crl_urls"].as_array().unwrap();
+    assert_eq!(crls.len(), 2, "{m}");
+    let conf = std::fs::read_to_string(dir.join("nginx/mtls.conf")).unwrap();
+    assert!(conf.contains("\nssl_ocsp               on;"), "{conf}");
+    let readme = std::fs::read_to_string(dir.join("README.txt")).unwrap();
+    assert!(
+        readme.contains("How the CRL stays fresh") || readme.contains("how the CRL stays fresh"),
+        "{readme}"
+    );
+    assert!(
+        readme.contains("turn on revocation checking (OCSP)"),
+        "{readme}"
+    );
+    assert!(readme.contains("CRLDP"), "{readme}");
+}
+
+#[test]
+fn without_urls_the_handoff_says_revocation_is_by_file() {
+    let ws = Ws::two_tier_with_cas(&["acme"]);
+    let rep = ws.issue("acme", "prod", &[]);
+    let cert = PathBuf::from(s(&rep["files"]["cert"]));
+    assert!(!exts(&cert).contains("URI:"));
+    let dir = ws.dir.path().join("handoff");
+    ws.ok(&[
+        "export",
+        "--tenant",
+        "acme",
+        "--env",
+        "prod",
+        "--format",
+        "nginx",
+        "--format",
+        "azure-appgw",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
+    assert!(m["revocation"]["ocsp_url"].is_null());
+    let conf = std::fs::read_to_string(dir.join("nginx/mtls.conf")).unwrap();
+    assert!(conf.contains("# ssl_ocsp               on;"), "{conf}");
+    let readme = std::fs::read_to_string(dir.join("README.txt")).unwrap();
+    assert!(readme.contains("crl.pem is a static file"), "{readme}");
+    assert!(readme.contains("is NOT refused by the gateway"), "{readme}");
+}
+
+#[test]
+fn bad_url_templates_name_the_file_and_what_to_do() {
+    let ws = Ws::two_tier(&["acme"]);
+    set_urls(&ws, "https://pki.example.com/{env}/{ca}.crl");
+    let out = ws.run(&[
+        "ca",
+        "init",
+        "--env",
+        "prod",
+        "--ca-passphrase-file",
+        ws.pass_file.to_str().unwrap(),
+    ]);
+    let (_, e) = common::text(&out);
+    assert_eq!(out.status.code(), Some(1), "{e}");
+    assert!(
+        e.contains("mtlsctl.yaml:") && e.contains("must start with http://"),
+        "{e}"
+    );
+    assert_eq!(e.trim().lines().count(), 1, "one line: {e}");
+
+    let ws = Ws::two_tier(&["acme"]);
+    set_urls(&ws, "http://pki.example.com/{env}/{cA}.crl");
+    let out = ws.run(&["profile", "show", "--tenant", "acme", "--env", "prod"]);
+    let (_, e) = common::text(&out);
+    assert!(e.contains("did you mean {ca}?"), "{e}");
+
+    // {tenant} means nothing for CAs every tenant shares
+    let ws = Ws::two_tier(&["acme"]);
+    set_urls(&ws, "http://pki.example.com/{tenant}/{ca}.crl");
+    let out = ws.run(&[
+        "ca",
+        "init",
+        "--env",
+        "prod",
+        "--ca-passphrase-file",
+        ws.pass_file.to_str().unwrap(),
+    ]);
+    let (_, e) = common::text(&out);
+    assert_eq!(out.status.code(), Some(1), "{e}");
+    assert!(
+        e.contains("uses {tenant}") && e.contains("ca.scope: tenant"),
+        "{e}"
+    );
+}
+
+#[test]
+fn crl_fetched_from_the_distribution_point_verifies() {
+    if !judges_present(&["curl", "python3"]) {
+        return;
+    }
+    let ws = Ws::two_tier(&["acme"]);
+    let port = free_port();
+    set_urls(&ws, &format!("http://127.0.0.1:{port}/{{env}}/{{ca}}.crl"));
+    ca_init(&ws, "prod");
+    let rep = ws.issue("acme", "prod", &[]);
+    let cert = PathBuf::from(s(&rep["files"]["cert"]));
+    let web = ws.dir.path().join("web");
+    let j = ws.json(&[
+        "crl",
+        "publish",
+        "--env",
+        "prod",
+        "--out",
+        web.to_str().unwrap(),
+    ]);
+    assert_eq!(j["published"].as_array().unwrap().len(), 2, "{j}");
+    let _server = WebServer::start(&web, port);
+
+    // the URL is read from the certificate itself
+    let e = exts(&cert);
+    let url = e
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("URI:").filter(|u| u.ends_with(".crl")))
+        .unwrap_or_else(|| panic!("no CDP in {e}"))
+        .to_string();
+    let fetch = |name: &str| {
+        let out = ws.dir.path().join(name);
+        let (ok, msg) = common::tool("curl", &["-fsS", "-o", out.to_str().unwrap(), &url]);
+        assert!(ok, "curl {url}: {msg}");
+        out
+    };
+    let der = fetch("fetched.crl");
+    let chain = cert.with_file_name("chain.pem");
+    let v = openssl(&[
+        "crl",
+        "-inform",
+        "DER",
+        "-in",
+        der.to_str().unwrap(),
+        "-CAfile",
+        chain.to_str().unwrap(),
+        "-noout",
+    ]);
+    assert!(v.contains("verify OK"), "{v}");
+
+    // a revocation reaches the URL with the next publish, under the same name
+    let serial = s(&rep["serial"]).to_string();
+    ws.ok(&[
+        "revoke",
+        "--env",
+        "prod",
+        "--serial",
+        &serial,
+        "--reason",
+        "key-compromise",
+        "--ca-passphrase-file",
+        ws.pass_file.to_str().unwrap(),
+    ]);
+    ws.ok(&[
+        "crl",
+        "publish",
+        "--env",
+        "prod",
+        "--out",
+        web.to_str().unwrap(),
+    ]);
+    let der = fetch("fetched2.crl");
+    let text = openssl(&[
+        "crl",
+        "-inform",
+        "DER",
+        "-in",
+        der.to_str().unwrap(),
+        "-CAfile",
+        chain.to_str().unwrap(),
+        "-noout",
+        "-text",
+    ]);
+    assert!(text.contains("verify OK"), "{text}");
+    assert!(text.to_ascii_lowercase().contains(&serial), "{text}");
+    assert!(text.contains("Key Compromise"), "{text}");
+    // PEM beside the DER, the same CRL
+    let pem = url.rsplit('/').next().unwrap().to_string() + ".pem";
+    let pem_text = openssl(&[
+        "crl",
+        "-in",
+        web.join("prod").join(&pem).to_str().unwrap(),
+        "-noout",
+        "-hash",
+    ]);
+    assert!(!pem_text.trim().is_empty());
+}
+
+fn crl_number(ws: &Ws, dir: &Path) -> u64 {
+    let _ = ws;
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("state.json")).unwrap()).unwrap();
+    v["crl_number"].as_u64().unwrap()
+}
+
+#[test]
+fn crl_if_due_is_idempotent_and_signs_only_what_is_due() {
+    let ws = Ws::two_tier_with_cas(&["acme"]);
+    let root = ws.path("pki/prod/ca");
+    let issuing = issuing_dir(&ws);
+    let (r0, i0) = (crl_number(&ws, &root), crl_number(&ws, &issuing));
+
+    // fresh CRLs: nothing to do, success, no passphrase asked for
+    for _ in 0..2 {
+        let j = ws.json(&["crl", "--env", "prod", "--if-due"]);
+        assert!(j["crls"].as_array().unwrap().is_empty(), "{j}");
+        assert_eq!(j["fresh"].as_array().unwrap().len(), 2, "{j}");
+        assert!(j.get("crl_number").is_none(), "{j}");
+    }
+    assert_eq!(
+        (crl_number(&ws, &root), crl_number(&ws, &issuing)),
+        (r0, i0)
+    );
+    let t = ws.ok(&["crl", "--env", "prod", "--if-due"]);
+    assert!(t.contains("No CRL of prod is due"), "{t}");
+
+    // a window wider than the issuing CA's 7-day CRL but not the root's 1-year one
+    let pf = ws.pass_file.to_str().unwrap().to_string();
+    let j = ws.json(&[
+        "crl",
+        "--env",
+        "prod",
+        "--if-due",
+        "--before",
+        "30d",
+        "--ca-passphrase-file",
+        &pf,
+    ]);
+    assert_eq!(j["crls"].as_array().unwrap().len(), 1, "{j}");
+    assert_eq!(j["crl_number"], i0 + 1, "{j}");
+    assert_eq!(crl_number(&ws, &root), r0);
+
+    // a lost CRL file is due whatever its window
+    std::fs::remove_file(issuing.join("crl.pem")).unwrap();
+    let out = ws.run(&["crl", "--env", "prod", "--if-due"]);
+    let (_, e) = common::text(&out);
+    assert!(
+        !out.status.success() && e.contains("--ca-passphrase-file"),
+        "{e}"
+    );
+    let j = ws.json(&[
+        "crl",
+        "--env",
+        "prod",
+        "--if-due",
+        "--ca-passphrase-file",
+        &pf,
+    ]);
+    assert_eq!(j["crls"].as_array().unwrap().len(), 1, "{j}");
+    assert_eq!(j["crl_number"], i0 + 2, "{j}");
+    let j = ws.json(&["crl", "--env", "prod", "--if-due"]);
+    assert!(j["crls"].as_array().unwrap().is_empty(), "{j}");
+
+    // a recorded revocation the CRL lacks is due too
+    let rep = ws.issue("acme", "prod", &[]);
+    let serial = s(&rep["serial"]).to_string();
+    let old_crl = std::fs::read(issuing.join("crl.pem")).unwrap();
+    ws.ok(&[
+        "revoke",
+        "--env",
+        "prod",
+        "--serial",
+        &serial,
+        "--ca-passphrase-file",
+        &pf,
+    ]);
+    std::fs::write(issuing.join("crl.pem"), old_crl).unwrap();
+    let j = ws.json(&[
+        "crl",
+        "--env",
+        "prod",
+        "--if-due",
+        "--ca-passphrase-file",
+        &pf,
+    ]);
+    assert_eq!(j["crls"].as_array().unwrap().len(), 1, "{j}");
+    assert_eq!(j["revoked"], 1, "{j}");
+    // --before without --if-due is a usage error
+    let out = ws.run(&["crl", "--env", "prod", "--before", "1d"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn expired_certificates_leave_the_next_crl() {
+    let ws = Ws::two_tier_with_cas(&["acme"]);
+    let pf = ws.pass_file.to_str().unwrap().to_string();
+    let rep = ws.issue(
+        "acme",
+        "prod",
+        &[
+            "--not-before",
+            "2020-01-01T00:00:00Z",
+            "--not-after",
+            "2020-02-01T00:00:00Z",
+            "--fixture",
+        ],
+    );
+    let serial = s(&rep["serial"]).to_string();
+    ws.ok(&[
+        "revoke",
+        "--env",
+        "prod",
+        "--serial",
+        &serial,
+        "--ca-passphrase-file",
+        &pf,
+    ]);
+    let issuing = issuing_dir(&ws);
+    let listed = |ws: &Ws| {
+        let _ = ws;
+        openssl(&[
+            "crl",
+            "-in",
+            issuing.join("crl.pem").to_str().unwrap(),
+            "-noout",
+            "-text",
+        ])
+        .to_ascii_lowercase()
+        .contains(&serial)
+    };
+    // revoked after it expired: listed (once a CRL signed after both has listed it, it
+    // may go)
+    assert!(listed(&ws));
+    let j = ws.json(&["crl", "--env", "prod", "--ca-passphrase-file", &pf]);
+    assert!(
+        listed(&ws),
+        "the revocation is younger than the previous CRL: {j}"
+    );
+    // as if the revocation had been recorded before the previous CRL was signed
+    let sp = issuing.join("state.json");
+    let mut st: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&sp).unwrap()).unwrap();
+    st["revocations"][0]["revoked_at"] = "2020-01-15T00:00:00Z".into();
+    assert_eq!(st["revocations"][0]["not_after"], "2020-02-01T00:00:00Z");
+    std::fs::write(&sp, st.to_string()).unwrap();
+    let j = ws.json(&["crl", "--env", "prod", "--ca-passphrase-file", &pf]);
+    assert_eq!(j["revoked"], 0, "{j}");
+    assert_eq!(j["expired_left_out"], 1, "{j}");
+    assert!(!listed(&ws));
+    // state.json keeps the record, and doctor does not call the entry missing
+    let st = std::fs::read_to_string(&sp).unwrap();
+    assert!(st.contains(&serial));
+    ws.ok(&["doctor", "--env", "prod"]);
+    // and it stays out
+    ws.ok(&["crl", "--env", "prod", "--ca-passphrase-file", &pf]);
+    assert!(!listed(&ws));
+}
