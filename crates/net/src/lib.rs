@@ -6,6 +6,7 @@
 //! It depends on `mtlsctl-pki` for certificate helpers and never on `mtlsctl-core`, so the
 //! compiler keeps workspace reads and audit writes out of it.
 
+pub mod http;
 pub mod probe;
 pub mod serve;
 pub mod tls;

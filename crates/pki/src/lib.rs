@@ -9,6 +9,7 @@ pub mod hierarchy;
 pub mod inspect;
 pub mod integrity;
 pub mod keys;
+pub mod ocsp;
 pub mod pbe;
 pub mod pkcs12;
 pub mod pointers;

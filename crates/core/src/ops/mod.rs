@@ -12,6 +12,7 @@ pub mod inspect;
 pub mod issue;
 pub mod issue_all;
 pub mod lifecycle;
+pub mod ocsp;
 pub mod pfx;
 pub mod probe;
 pub mod serve;

@@ -70,6 +70,9 @@ pub struct CaLayer {
     /// Where the signing CA's certificate is published (AIA caIssuers).
     #[serde(default)]
     pub issuer_url: S<String>,
+    /// How long an OCSP response of `mtlsctl ocsp serve` is valid (nextUpdate).
+    #[serde(default)]
+    pub ocsp_validity: S<Dur>,
     #[serde(default)]
     pub external: S<bool>,
     /// 2 (default): a root and issuing CAs below it; 1: the root signs leaves itself.

@@ -161,6 +161,8 @@ pub struct ResolvedCa {
     pub crl_url: Val<String>,
     pub ocsp_url: Val<String>,
     pub issuer_url: Val<String>,
+    /// nextUpdate of an OCSP response, from its thisUpdate.
+    pub ocsp_validity: Val<Dur>,
     pub external: Val<bool>,
     /// 2: root + issuing CAs; 1: the root signs leaves. Applies when the CA is made.
     pub tiers: Val<u8>,
@@ -370,6 +372,11 @@ impl ResolvedCa {
                 "ca.issuer_url",
                 or_dash(&self.issuer_url.value),
                 self.issuer_url.source.to_string(),
+            ),
+            (
+                "ca.ocsp_validity",
+                self.ocsp_validity.value.to_string(),
+                self.ocsp_validity.source.to_string(),
             ),
             (
                 "ca.external",
@@ -852,6 +859,19 @@ impl Profiles {
         let issuer_url = urls.pop().expect("three");
         let ocsp_url = urls.pop().expect("three");
         let crl_url = urls.pop().expect("three");
+        let ocsp_validity = pick_ca(
+            self,
+            &layers,
+            |l| l.ocsp_validity.as_ref(),
+            Dur::from_secs(3600),
+        );
+        if !(60..=7 * 86_400).contains(&ocsp_validity.value.secs()) {
+            return Err(err_at(
+                self,
+                &ocsp_validity.source,
+                "ca.ocsp_validity must be between 1m and 7d (gateways cache responses until nextUpdate)".into(),
+            ));
+        }
         let tiers = pick_ca(self, &layers, |l| l.tiers.as_ref(), defaults::CA_TIERS);
         if !(1..=2).contains(&tiers.value) {
             return Err(err_at(
@@ -976,6 +996,7 @@ impl Profiles {
             crl_url,
             ocsp_url,
             issuer_url,
+            ocsp_validity,
             external: pick_ca(self, &layers, |l| l.external.as_ref(), false),
             subject_parsed,
         })

@@ -216,13 +216,14 @@ impl Material {
         };
         let nginx_ocsp = match &rev.ocsp_url {
             Some(u) => format!(
-                "# Revocation by OCSP (nginx 1.19+): asks our responder about each client\n# certificate; with it, ssl_crl above can go.\nssl_ocsp               on;\n# ssl_ocsp_responder   {u};   # the URL the certificates name is used by default\n# ssl_ocsp_cache       shared:mtls_ocsp:1m;"
+                "# Revocation by OCSP (nginx 1.19+): asks our responder about each client\n# certificate; with it, ssl_crl above can go.\nssl_ocsp               on;\n# ssl_ocsp_responder   {u};   # the URL the certificates name is used by default\n# ssl_ocsp_cache       shared:mtls_ocsp:1m;\n# resolver             127.0.0.53;   # needed when the responder's URL names a host"
             ),
             None => "# Revocation by OCSP (nginx 1.19+) once our certificates name a responder:\n# ssl_ocsp               on;".to_string(),
         };
         let azure = match &rev.ocsp_url {
             Some(u) => format!(
-                "3. Application Gateway checks revocation by OCSP only, not by CRL. Our client\n   certificate names the OCSP responder {u}: in the SSL profile's\n   Client Authentication, turn on revocation checking (OCSP). It works once\n   that responder is reachable from the gateway's subnet; a revoked\n   certificate is then refused without any file from us."
+                "3. Application Gateway checks revocation by OCSP only, not by CRL. Our client\n   certificate names the OCSP responder {u}: in the SSL profile's\n   Client Authentication, turn on revocation checking (OCSP;
+   verifyClientRevocation: OCSP in ARM and the CLI). It works once\n   that responder is reachable from the gateway's subnet; a revoked\n   certificate is then refused without any file from us."
             ),
             None => "3. Application Gateway checks revocation by OCSP only, not by CRL: our certificates\n   carry no OCSP responder, so a revoked certificate is NOT refused by the gateway.\n   Ask us to remove access another way (for example the backend's credentials).".to_string(),
         };
