@@ -686,6 +686,15 @@ fn ocsp_responder_answers_from_the_records_judged_by_openssl() {
     assert!(out.contains("OCSP Signing"), "{out}");
     assert!(out.contains("OCSP No Check"), "{out}");
 
+    // without a nonce the signed answer is reused (RFC 5019), until the state changes
+    for _ in 0..2 {
+        let out = ask(&srv, &issuing, &["-cert", c, "-no_nonce"], &root);
+        assert!(
+            out.contains("Response verify OK") && out.contains(&format!("{c}: good")),
+            "{out}"
+        );
+    }
+
     // revoked after `revoke`, with its reason, without a restart
     let pf = ws.pass_file.to_str().unwrap().to_string();
     ws.ok(&[
@@ -876,6 +885,10 @@ fn ocsp_responder_answers_from_the_records_judged_by_openssl() {
         "{log}"
     );
     assert!(lines.iter().any(|l| l["kind"] == "crl"), "{log}");
+    assert!(
+        log.contains(":cached"),
+        "the second no-nonce answer was reused: {log}"
+    );
     let audit = std::fs::read_to_string(ws.path("audit.log")).unwrap();
     assert_eq!(
         audit.matches("\"ocsp-responder-cert\"").count(),

@@ -467,13 +467,24 @@ pub fn restore_revocations(
         }));
     }
     let mut added = Vec::new();
+    // an index, so that a CRL of 10,000 entries is not compared with each record
+    let mut at: std::collections::HashMap<String, usize> = state
+        .revocations
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.serial.clone(), i))
+        .collect();
     for r in found {
-        match state.revocations.iter_mut().find(|s| s.serial == r.serial) {
+        match at.get(&r.serial) {
             // a record from before notAfter was kept learns it from the meta.json
-            Some(s) if s.not_after.is_none() => s.not_after = r.not_after,
-            Some(_) => {}
+            Some(&i) => {
+                if state.revocations[i].not_after.is_none() {
+                    state.revocations[i].not_after = r.not_after;
+                }
+            }
             None => {
                 added.push(r.serial.clone());
+                at.insert(r.serial.clone(), state.revocations.len());
                 state.revocations.push(r);
             }
         }

@@ -100,6 +100,29 @@ pub struct Service {
     envs: Vec<String>,
     cas: Vec<Served>,
     index: Mutex<(std::time::Instant, HashMap<String, CaLoc>)>,
+    cache: Mutex<HashMap<(usize, String), Cached>>,
+}
+
+/// A signed answer to a request without a nonce, reused (RFC 5019 2.2.1 allows
+/// pre-produced responses) while the CA's state.json is unchanged, the same responder
+/// signs, and it is younger than [`CACHE_FOR`] (and a quarter of ca.ocsp_validity).
+/// Answers with an unknown status are never kept: an issuance would change them.
+struct Cached {
+    der: Vec<u8>,
+    made: std::time::Instant,
+    stamp: Option<(SystemTime, u64)>,
+    responder_not_after: OffsetDateTime,
+}
+
+/// The longest a signed response is reused.
+const CACHE_FOR: std::time::Duration = std::time::Duration::from_secs(60);
+/// At most this many cached responses (the cache is emptied when full: memory stays bounded).
+const CACHE_MAX: usize = 10_000;
+
+fn state_stamp(path: &std::path::Path) -> Option<(SystemTime, u64)> {
+    std::fs::metadata(path)
+        .ok()
+        .and_then(|m| Some((m.modified().ok()?, m.len())))
 }
 
 fn url_path(u: &str) -> Option<String> {
@@ -200,6 +223,7 @@ impl Service {
             envs: envs.to_vec(),
             cas,
             index: Mutex::new((std::time::Instant::now(), HashMap::new())),
+            cache: Mutex::new(HashMap::new()),
         };
         svc.rebuild_index();
         Ok(svc)
@@ -305,9 +329,7 @@ impl Service {
     /// modification time changed.
     fn revoked(&self, c: &Served, serial: &str) -> Option<(OffsetDateTime, Option<u8>)> {
         let path: PathBuf = self.ws.ca_state(&c.loc);
-        let stamp = std::fs::metadata(&path)
-            .ok()
-            .and_then(|m| Some((m.modified().ok()?, m.len())));
+        let stamp = state_stamp(&path);
         let mut g = c.state.lock().unwrap_or_else(|p| p.into_inner());
         if g.stamp != stamp || stamp.is_none() {
             let st: CaState = self.ws.load_ca_state(&c.loc).unwrap_or_default();
@@ -343,6 +365,44 @@ impl Service {
             return ocsp_resp(Refusal::Unauthorized.response(), None);
         };
         line.ca = Some(c.loc.to_string());
+        let ci = self
+            .cas
+            .iter()
+            .position(|x| std::ptr::eq(x, c))
+            .unwrap_or(0);
+        let key = (
+            ci,
+            req.ids
+                .iter()
+                .map(|i| i.serial.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
+        );
+        let stamp = state_stamp(&self.ws.ca_state(&c.loc));
+        let max_age_of = |c: &Served| c.ocsp_validity.whole_seconds().max(0) as u64;
+        let fresh_for =
+            CACHE_FOR.min(std::time::Duration::try_from(c.ocsp_validity / 4).unwrap_or(CACHE_FOR));
+        if !line.nonce {
+            let not_after = c
+                .responder
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .not_after;
+            let g = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(hit) = g.get(&key)
+                && hit.stamp == stamp
+                && hit.responder_not_after == not_after
+                && hit.made.elapsed() < fresh_for
+            {
+                line.ocsp_status = Some("successful");
+                line.certs = req
+                    .ids
+                    .iter()
+                    .map(|i| format!("{}:cached", i.serial))
+                    .collect();
+                return ocsp_resp(hit.der.clone(), Some(max_age_of(c)));
+            }
+        }
         let mut statuses = Vec::with_capacity(req.ids.len());
         for id in &req.ids {
             let st = match self.revoked(c, &id.serial) {
@@ -368,7 +428,22 @@ impl Service {
         match ocsp::respond(&req, &statuses, &r, this_update, next_update) {
             Ok(body) => {
                 line.ocsp_status = Some("successful");
-                let max_age = (!line.nonce).then(|| c.ocsp_validity.whole_seconds().max(0) as u64);
+                if !line.nonce && !statuses.contains(&Status::Unknown) {
+                    let mut g = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+                    if g.len() >= CACHE_MAX {
+                        g.clear();
+                    }
+                    g.insert(
+                        key,
+                        Cached {
+                            der: body.clone(),
+                            made: std::time::Instant::now(),
+                            stamp,
+                            responder_not_after: r.not_after,
+                        },
+                    );
+                }
+                let max_age = (!line.nonce).then(|| max_age_of(c));
                 ocsp_resp(body, max_age)
             }
             Err(_) => {
