@@ -17,6 +17,14 @@ demo:
 bench:
     ./scripts/bench.sh
 
+# Only the CRL benchmark (10,000 revocations); replaces its section of docs/performance.md
+bench-crl:
+    ./scripts/bench-crl.sh --write
+
+# Only the OCSP responder benchmark (20,000 requests, 16 clients); replaces its section
+bench-ocsp:
+    ./scripts/bench-ocsp.sh --write
+
 # x509-limbo conformance of `mtlsctl verify` (fails below 145 passed; -v lists failures)
 conformance *ARGS:
     ./scripts/conformance.sh {{ARGS}}

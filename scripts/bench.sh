@@ -17,6 +17,10 @@ out=$(mktemp)
   ./scripts/bench-issue.sh
   echo
   ./scripts/bench-expiry.sh
+  echo
+  ./scripts/bench-crl.sh
+  echo
+  ./scripts/bench-ocsp.sh
 } > "$out"
 mv "$out" docs/performance.md
 echo "wrote docs/performance.md"
