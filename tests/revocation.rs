@@ -1049,5 +1049,9 @@ http {{
     assert!(call(&good).ends_with("200"));
     let log = std::fs::read_to_string(d.join("logs/error.log")).unwrap_or_default();
     assert!(log.contains("revoked"), "{log}");
+    // with the responder down nginx refuses even the good certificate (hard fail), as
+    // docs/revocation.md says
     drop(srv);
+    let down = call(&good);
+    assert!(down.ends_with("400"), "responder down: {down}");
 }
