@@ -1055,3 +1055,27 @@ http {{
     let down = call(&good);
     assert!(down.ends_with("400"), "responder down: {down}");
 }
+
+#[test]
+fn tenant_scoped_cas_expand_tenant_in_their_urls() {
+    let ws = Ws::two_tier(&["acme"]);
+    set_urls(&ws, "http://pki.example.com/{env}/{tenant}/{ca}.crl");
+    let envp = ws.path("profiles/environments/prod.yaml");
+    let text = std::fs::read_to_string(&envp).unwrap();
+    let line = "  # scope: tenant ";
+    assert!(text.contains(line), "the template offers ca.scope");
+    std::fs::write(&envp, text.replacen(line, "  scope: tenant #", 1)).unwrap();
+    ws.ok(&[
+        "ca",
+        "init",
+        "--env",
+        "prod",
+        "--tenant",
+        "acme",
+        "--ca-passphrase-file",
+        ws.pass_file.to_str().unwrap(),
+    ]);
+    let rep = ws.issue("acme", "prod", &[]);
+    let e = exts(&PathBuf::from(s(&rep["files"]["cert"])));
+    assert!(e.contains("URI:http://pki.example.com/prod/acme/"), "{e}");
+}
