@@ -110,8 +110,12 @@ pub struct Config {
     /// The environment's CA chain, trusted (with its CRL) unless `trust_env_ca` is false.
     pub ca: Vec<X509>,
     pub trust_env_ca: bool,
-    /// The environment's CRL.
+    /// The CRL of the CA that signs the environment's client certificates (watched: a
+    /// new one takes effect on the next connection).
     pub crl: PathBuf,
+    /// The CRLs of the other CAs of the trust bundle (the root, CAs being rotated out),
+    /// checked too and watched the same way.
+    pub other_crls: Vec<PathBuf>,
     /// Other trust anchors for client certificates (a customer's CA); no CRL is held
     /// for them.
     pub client_ca: Vec<X509>,
@@ -203,15 +207,20 @@ struct VerifyFailure {
 /// against the CRL as it is on disk.
 struct Tls {
     ctx: SslContext,
-    stamp: Option<(i64, i64, u64, u64)>,
+    stamp: Option<Vec<(i64, i64, u64, u64)>>,
 }
 
-fn crl_stamp(cfg: &Config) -> Option<(i64, i64, u64, u64)> {
+fn crl_stamp(cfg: &Config) -> Option<Vec<(i64, i64, u64, u64)>> {
     if !cfg.trust_env_ca {
         return None;
     }
-    let m = std::fs::metadata(&cfg.crl).ok()?;
-    Some((m.mtime(), m.mtime_nsec(), m.len(), m.ino()))
+    std::iter::once(&cfg.crl)
+        .chain(cfg.other_crls.iter())
+        .map(|p| {
+            let m = std::fs::metadata(p).ok()?;
+            Some((m.mtime(), m.mtime_nsec(), m.len(), m.ino()))
+        })
+        .collect()
 }
 
 fn context(cfg: &Config) -> Result<SslContext> {
@@ -240,13 +249,16 @@ fn context(cfg: &Config) -> Result<SslContext> {
     }
     if cfg.trust_env_ca {
         let lookup = sb.add_lookup(X509Lookup::file())?;
-        lookup
-            .load_crl_file(&cfg.crl, openssl::ssl::SslFiletype::PEM)
-            .map_err(|source| NetError::Crl {
-                path: cfg.crl.clone(),
-                env: cfg.env.clone(),
-                source,
-            })?;
+        // every CA of the chain is checked against its CRL (CRL_CHECK_ALL)
+        for p in std::iter::once(&cfg.crl).chain(cfg.other_crls.iter()) {
+            lookup
+                .load_crl_file(p, openssl::ssl::SslFiletype::PEM)
+                .map_err(|source| NetError::Crl {
+                    path: p.clone(),
+                    env: cfg.env.clone(),
+                    source,
+                })?;
+        }
         sb.set_flags(X509VerifyFlags::CRL_CHECK | X509VerifyFlags::CRL_CHECK_ALL)?;
     }
     sb.set_purpose(X509PurposeId::SSL_CLIENT)?;

@@ -13,6 +13,7 @@ pub mod inspect;
 pub mod issue;
 pub mod issue_all;
 pub mod lifecycle;
+pub mod ocsp;
 pub mod offboard;
 pub mod pfx;
 pub mod probe;

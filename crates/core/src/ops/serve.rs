@@ -122,8 +122,10 @@ pub fn start(
         .as_ref()
         .map(|l| ws.crl(l))
         .unwrap_or_else(|| ca.crls[0].clone());
+    let other_crls = ca.crls.iter().filter(|c| **c != crl).cloned().collect();
     let config = Config {
         crl,
+        other_crls,
         env: s.env,
         listen: s.listen,
         ca: trust,

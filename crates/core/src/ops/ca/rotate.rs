@@ -160,7 +160,12 @@ pub fn rotate(
         Tier::Issuing => "a new issuing CA",
         Tier::Root => "the cross-certificate of a root rotation",
     };
-    let old_signer = root_signer(ws, &set, req.passphrase, req.root_key, what)?;
+    let old_signer = super::with_urls(
+        root_signer(ws, &set, req.passphrase, req.root_key, what)?,
+        &settings,
+        profiles,
+        &old_root.loc,
+    )?;
     if req.tier == Tier::Root && old_root.entry.offline && req.root_key_out.is_none() {
         return Err(OpError::RootKeyOutNeeded { env: env.into() });
     }
@@ -196,7 +201,10 @@ pub fn rotate(
         }
         reissued = Some(built);
     }
-    let old_signer = migrated_signer.unwrap_or(old_signer);
+    let old_signer = match migrated_signer {
+        Some(s) => super::with_urls(s, &settings, profiles, &old_root.loc)?,
+        None => old_signer,
+    };
     match req.tier {
         Tier::Issuing => {
             for k in &kinds {
@@ -243,7 +251,7 @@ pub fn rotate(
             if let Some(d) = req.root_key_out {
                 offline_path = Some(offline_key_path(d, &base, &serial_hex));
             }
-            let new_signer = root.signer()?;
+            let new_signer = super::with_urls(root.signer()?, &settings, profiles, &root.loc)?;
             for k in &kinds {
                 let s = crate::pki::serial::random_serial()?;
                 let gen_ = h.issuing_generations(*k) + 1;
