@@ -13,10 +13,18 @@ lint:
 demo:
     ./scripts/demo.sh
 
-# Benchmarks (issue, expiry against OpenSSL recipes; serve against nginx); rewrites
+# Benchmarks (issue, expiry, crl, ocsp against OpenSSL; serve against nginx); rewrites
 # docs/performance.md, or only the named sections: `just bench serve`
 bench *SECTIONS:
     ./scripts/bench.sh {{SECTIONS}}
+
+# Only the CRL benchmark (10,000 revocations); replaces its section of docs/performance.md
+bench-crl:
+    ./scripts/bench.sh crl
+
+# Only the OCSP responder benchmark (20,000 requests, 16 clients); replaces its section
+bench-ocsp:
+    ./scripts/bench.sh ocsp
 
 # x509-limbo conformance of `mtlsctl verify` (fails below 145 passed; -v lists failures)
 conformance *ARGS:

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Runs the benchmarks on this machine and rewrites docs/performance.md with the figures.
 #
-#   scripts/bench.sh                 # every section: issue, expiry, serve
+#   scripts/bench.sh                 # every section: issue, expiry, serve, crl, ocsp
 #   scripts/bench.sh serve           # only the named sections: each replaces its own part
 #                                    # of docs/performance.md (between its bench: markers,
 #                                    # appended at the end when it has none yet)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
-ALL=(issue expiry serve)
+ALL=(issue expiry serve crl ocsp)
 for s in "$@"; do
   case " ${ALL[*]} " in *" $s "*) ;; *) echo "unknown section '$s' (choose from: ${ALL[*]})" >&2; exit 2 ;; esac
 done
@@ -31,7 +31,7 @@ if [ $# -eq 0 ]; then
     echo "$(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) memory, $(openssl version | cut -d' ' -f1-2),"
     echo "$(rustc --version | cut -d' ' -f1-2). Each section compares mtlsctl with the plain OpenSSL"
     echo "recipe that scripts use today (or, for serve, with nginx), on the same machine in the same run."
-    echo "\`./scripts/bench.sh SECTION\` reruns one section (issue, expiry or serve) and replaces only it."
+    echo "\`./scripts/bench.sh SECTION\` reruns one section (issue, expiry, serve, crl or ocsp) and replaces only it."
     for s in "${ALL[@]}"; do
       echo
       section "$s"

@@ -1013,3 +1013,29 @@ fn probe_fails_when_a_gateway_still_accepts_what_we_revoked() {
         "{first}"
     );
 }
+
+#[test]
+fn tenant_flags_of_a_shared_ca_are_refused_with_the_way_out() {
+    let ws = Ws::two_tier_with_cas(&["acme"]);
+    for args in [
+        vec!["ca", "rotate", "--env", "prod", "--tenant", "acme"],
+        vec![
+            "ca", "retire", "--env", "prod", "--tenant", "acme", "--serial", "01",
+        ],
+        vec!["ca", "init", "--env", "prod", "--tenant", "acme"],
+    ] {
+        let mut a = args.clone();
+        let pf = pf(&ws);
+        if args[1] != "retire" {
+            a.extend(["--ca-passphrase-file", &pf]);
+        }
+        let out = ws.run(&a);
+        assert!(!out.status.success(), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.contains("shares the prod CA") && err.contains("overrides.prod"),
+            "{err}"
+        );
+    }
+}

@@ -202,6 +202,15 @@ fn print_cert(out: &Out, c: &CertInfo, ind: &str) -> std::io::Result<()> {
             c.extended_key_usage.join(", ")
         );
     }
+    if let Some(u) = &c.revocation.crl {
+        say!(out, "{ind}  CRL DP:      {}", sanitize(u));
+    }
+    if let Some(u) = &c.revocation.ocsp {
+        say!(out, "{ind}  OCSP:        {}", sanitize(u));
+    }
+    if let Some(u) = &c.revocation.issuer {
+        say!(out, "{ind}  CA issuers:  {}", sanitize(u));
+    }
     say!(
         out,
         "{ind}  basic:       CA:{}{}",

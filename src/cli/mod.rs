@@ -17,6 +17,7 @@ pub mod init;
 pub mod inspect;
 pub mod issue;
 pub mod list;
+pub mod ocsp;
 pub mod out;
 pub mod pfx;
 pub mod probe;
@@ -141,7 +142,7 @@ pub enum Command {
     Renew(renew::Args),
     /// Revoke a certificate and re-sign the environment's CRL
     Revoke(revoke::Args),
-    /// Re-sign an environment's CRL
+    /// Re-sign an environment's CRLs (only those due with --if-due), or publish them
     Crl(crl::Args),
     /// List the audit trail, or check its hash chain (`audit verify`)
     Audit(audit::Args),
@@ -157,6 +158,9 @@ pub enum Command {
     GatewayTest(gateway_test::Args),
     /// Run a local mTLS test gateway that checks client certificates
     Serve(serve::Args),
+    /// OCSP responder (and CRL server) for an environment's CAs
+    #[command(subcommand)]
+    Ocsp(ocsp::OcspCmd),
     /// Print a shell completion script
     Completions(completions::CompletionsArgs),
     /// Print the man page (roff)
@@ -343,6 +347,7 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Command::Probe(a) => probe::run(&ctx, a)?,
         Command::GatewayTest(a) => gateway_test::run(&ctx, a)?,
         Command::Serve(a) => serve::run(&ctx, a)?,
+        Command::Ocsp(c) => ocsp::run(&ctx, c)?,
         Command::Completions(a) => completions::run_completions(&ctx, a)?,
         Command::Man(a) => completions::run_man(&ctx, a)?,
     };

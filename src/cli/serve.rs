@@ -72,8 +72,18 @@ pub struct Args {
     /// Largest request body accepted (413 above it), in bytes
     #[arg(long, value_name = "BYTES", default_value_t = serve::MAX_BODY)]
     pub max_body: usize,
+    /// Ask the OCSP responder a client certificate names (profile ca.ocsp_url) and refuse
+    /// it (403) unless the answer is good, as nginx's ssl_ocsp on does
+    #[arg(long, value_enum, default_value = "on")]
+    pub ocsp: OcspArg,
     #[command(flatten)]
     pub pass: CaPassArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OcspArg {
+    On,
+    Off,
 }
 
 pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
@@ -132,6 +142,7 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
         allow_fingerprints: a.allow_fingerprint.clone(),
         max_connections: a.max_connections,
         max_body: a.max_body,
+        ocsp: a.ocsp == OcspArg::On,
     };
     let now = time::OffsetDateTime::now_utc();
     let gateway = if let (Some(cert), Some(key)) = (&a.cert, &a.key) {

@@ -7,6 +7,8 @@
 //! compiler keeps workspace reads and audit writes out of it.
 
 pub mod http;
+pub mod httpd;
+pub mod ocsp_client;
 pub mod probe;
 pub mod serve;
 pub mod tls;

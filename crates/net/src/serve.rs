@@ -110,8 +110,12 @@ pub struct Config {
     /// The environment's CA chain, trusted (with its CRL) unless `trust_env_ca` is false.
     pub ca: Vec<X509>,
     pub trust_env_ca: bool,
-    /// The environment's CRL.
+    /// The CRL of the CA that signs the environment's client certificates (watched: a
+    /// new one takes effect on the next connection).
     pub crl: PathBuf,
+    /// The CRLs of the other CAs of the trust bundle (the root, CAs being rotated out),
+    /// checked too and watched the same way.
+    pub other_crls: Vec<PathBuf>,
     /// Other trust anchors for client certificates (a customer's CA); no CRL is held
     /// for them.
     pub client_ca: Vec<X509>,
@@ -129,6 +133,10 @@ pub struct Config {
     pub allow_fingerprints: Vec<String>,
     pub max_connections: usize,
     pub max_body: usize,
+    /// Ask the OCSP responder a client certificate names (its Authority Information
+    /// Access) before answering, and refuse (403) unless it says good: a revoked,
+    /// unknown or unanswered certificate is refused, as nginx's `ssl_ocsp on` does.
+    pub ocsp: bool,
 }
 
 /// One connection attempt, as logged.
@@ -199,15 +207,20 @@ struct VerifyFailure {
 /// against the CRL as it is on disk.
 struct Tls {
     ctx: SslContext,
-    stamp: Option<(i64, i64, u64, u64)>,
+    stamp: Option<Vec<(i64, i64, u64, u64)>>,
 }
 
-fn crl_stamp(cfg: &Config) -> Option<(i64, i64, u64, u64)> {
+fn crl_stamp(cfg: &Config) -> Option<Vec<(i64, i64, u64, u64)>> {
     if !cfg.trust_env_ca {
         return None;
     }
-    let m = std::fs::metadata(&cfg.crl).ok()?;
-    Some((m.mtime(), m.mtime_nsec(), m.len(), m.ino()))
+    std::iter::once(&cfg.crl)
+        .chain(cfg.other_crls.iter())
+        .map(|p| {
+            let m = std::fs::metadata(p).ok()?;
+            Some((m.mtime(), m.mtime_nsec(), m.len(), m.ino()))
+        })
+        .collect()
 }
 
 fn context(cfg: &Config) -> Result<SslContext> {
@@ -236,13 +249,16 @@ fn context(cfg: &Config) -> Result<SslContext> {
     }
     if cfg.trust_env_ca {
         let lookup = sb.add_lookup(X509Lookup::file())?;
-        lookup
-            .load_crl_file(&cfg.crl, openssl::ssl::SslFiletype::PEM)
-            .map_err(|source| NetError::Crl {
-                path: cfg.crl.clone(),
-                env: cfg.env.clone(),
-                source,
-            })?;
+        // every CA of the chain is checked against its CRL (CRL_CHECK_ALL)
+        for p in std::iter::once(&cfg.crl).chain(cfg.other_crls.iter()) {
+            lookup
+                .load_crl_file(p, openssl::ssl::SslFiletype::PEM)
+                .map_err(|source| NetError::Crl {
+                    path: p.clone(),
+                    env: cfg.env.clone(),
+                    source,
+                })?;
+        }
         sb.set_flags(X509VerifyFlags::CRL_CHECK | X509VerifyFlags::CRL_CHECK_ALL)?;
     }
     sb.set_purpose(X509PurposeId::SSL_CLIENT)?;
@@ -864,7 +880,18 @@ fn answer_job(cfg: &Config, job: Job) -> Attempt {
             );
             403
         }
-        Ok(()) => answer(cfg, &mut tls, &req, &mut attempt),
+        Ok(()) => match ocsp_refusal(cfg, peer_der.as_deref()) {
+            Some(why) => {
+                attempt.result = "forbidden";
+                attempt.reason = why.clone();
+                let _ = write_all(
+                    &mut tls,
+                    &http::response(403, "text/plain", format!("Forbidden: {why}\n").as_bytes()),
+                );
+                403
+            }
+            None => answer(cfg, &mut tls, &req, &mut attempt),
+        },
     };
     attempt.status = Some(status);
     let _ = tls.shutdown();
@@ -895,6 +922,34 @@ fn under(path: &str, prefix: &str) -> bool {
         return p.starts_with(prefix) || p == prefix.trim_end_matches('/');
     }
     p == prefix || p.strip_prefix(prefix).is_some_and(|r| r.starts_with('/'))
+}
+
+/// Why the OCSP responder the client certificate names does not let it in, if it does
+/// not (and OCSP checking is on and the certificate names one).
+fn ocsp_refusal(cfg: &Config, peer: Option<&[u8]>) -> Option<String> {
+    if !cfg.ocsp {
+        return None;
+    }
+    let leaf = X509::from_der(peer?).ok()?;
+    let url = crate::ocsp_client::responder_url(&leaf)?;
+    let issuer = cfg.ca.iter().chain(cfg.client_ca.iter()).find(|c| {
+        c.public_key()
+            .and_then(|k| leaf.verify(&k))
+            .unwrap_or(false)
+    })?;
+    let trust: Vec<X509> = cfg.ca.iter().chain(cfg.client_ca.iter()).cloned().collect();
+    match crate::ocsp_client::check(&leaf, issuer, &trust, &url, cfg.timeout) {
+        crate::ocsp_client::Verdict::Good => None,
+        crate::ocsp_client::Verdict::Revoked { reason } => Some(format!(
+            "the client certificate is revoked (OCSP, {reason})"
+        )),
+        crate::ocsp_client::Verdict::Unknown => {
+            Some("the OCSP responder does not know the client certificate".into())
+        }
+        crate::ocsp_client::Verdict::NoAnswer(why) => Some(format!(
+            "no OCSP answer for the client certificate ({why}); refused, as a gateway with OCSP checking on does"
+        )),
+    }
 }
 
 /// Authorization after authentication: a certificate on the paths that need one, and on

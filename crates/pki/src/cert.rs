@@ -79,6 +79,10 @@ pub struct Signer {
     pub not_after: OffsetDateTime,
     /// The CA's subject key identifier (CRLs carry it as their AKI).
     pub ski: Vec<u8>,
+    /// The revocation pointers (CRL distribution point, OCSP, caIssuers) written into
+    /// every certificate this CA signs: where this CA's CRL, responder and certificate
+    /// are found. Empty by default.
+    pub urls: crate::pointers::RevocationUrls,
     pub(crate) issuer: Issuer<'static, KeyPair>,
 }
 
@@ -118,6 +122,7 @@ impl Signer {
             cert,
             not_after,
             ski,
+            urls: Default::default(),
             issuer,
         })
     }
@@ -335,6 +340,7 @@ pub fn sign_leaf_in_window(
         });
     }
     p.serial_number = Some(SerialNumber::from_slice(serial));
+    signer.urls.apply(&mut p)?;
     let cert = p.signed_by(public_key, &signer.issuer)?;
     Ok(Built {
         der: cert.der().to_vec(),

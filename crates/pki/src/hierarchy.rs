@@ -172,6 +172,7 @@ pub fn sign_sub_ca_with_serial(
     p.not_before = now - CLOCK_SKEW;
     p.not_after = clip(now + req.validity, signer, &mut warnings);
     p.serial_number = Some(SerialNumber::from_slice(serial));
+    signer.urls.apply(&mut p)?;
     let cert = p.signed_by(public_key, &signer.issuer)?;
     Ok(Built {
         der: cert.der().to_vec(),

@@ -118,6 +118,10 @@ pub struct CertInfo {
     pub self_signed: bool,
     pub subject_key_id: Option<String>,
     pub authority_key_id: Option<String>,
+    /// CRL distribution point, OCSP responder and caIssuers URLs (absent when the
+    /// certificate names none).
+    #[serde(skip_serializing_if = "crate::pointers::RevocationUrls::is_empty")]
+    pub revocation: crate::pointers::RevocationUrls,
     pub fingerprints: Fingerprints,
 }
 
@@ -149,6 +153,7 @@ pub fn describe(c: &X509Certificate<'_>, der: &[u8]) -> CertInfo {
     let mut path_length = None;
     let mut ski = None;
     let mut aki = None;
+    let mut urls = crate::pointers::RevocationUrls::default();
     for ext in c.extensions() {
         match ext.parsed_extension() {
             ParsedExtension::SubjectAlternativeName(s) => {
@@ -209,6 +214,33 @@ pub fn describe(c: &X509Certificate<'_>, der: &[u8]) -> CertInfo {
                     .as_ref()
                     .map(|k| fingerprint::colon_hex(k.0))
             }
+            ParsedExtension::CRLDistributionPoints(points) => {
+                urls.crl = points.iter().find_map(|p| match &p.distribution_point {
+                    Some(x509_parser::extensions::DistributionPointName::FullName(names)) => {
+                        names.iter().find_map(|g| match g {
+                            GeneralName::URI(u) => Some(u.to_string()),
+                            _ => None,
+                        })
+                    }
+                    _ => None,
+                });
+            }
+            ParsedExtension::AuthorityInfoAccess(aia) => {
+                for ad in aia.iter() {
+                    let GeneralName::URI(u) = &ad.access_location else {
+                        continue;
+                    };
+                    match ad.access_method.to_id_string().as_str() {
+                        "1.3.6.1.5.5.7.48.1" if urls.ocsp.is_none() => {
+                            urls.ocsp = Some(u.to_string())
+                        }
+                        "1.3.6.1.5.5.7.48.2" if urls.issuer.is_none() => {
+                            urls.issuer = Some(u.to_string())
+                        }
+                        _ => {}
+                    }
+                }
+            }
             _ => {}
         }
     }
@@ -229,6 +261,7 @@ pub fn describe(c: &X509Certificate<'_>, der: &[u8]) -> CertInfo {
         self_signed: c.subject().as_raw() == c.issuer().as_raw(),
         subject_key_id: ski,
         authority_key_id: aki,
+        revocation: urls,
         fingerprints: Fingerprints {
             sha256: fingerprint::colon_hex(&fingerprint::sha256(der)),
             sha1: fingerprint::colon_hex(&sha1),

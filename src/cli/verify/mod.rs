@@ -266,6 +266,27 @@ fn render(ctx: &Ctx, o: &Outcome) -> Result<()> {
         ]);
     }
     say!(ctx.out, "{t}");
+    for p in &o.path {
+        let r = &p.cert.revocation;
+        let mut parts = Vec::new();
+        if let Some(u) = &r.crl {
+            parts.push(format!("CRL {}", sanitize(u)));
+        }
+        if let Some(u) = &r.ocsp {
+            parts.push(format!("OCSP {}", sanitize(u)));
+        }
+        if let Some(u) = &r.issuer {
+            parts.push(format!("caIssuers {}", sanitize(u)));
+        }
+        if !parts.is_empty() {
+            say!(
+                ctx.out,
+                "revocation at depth {}: {}",
+                p.depth,
+                parts.join(", ")
+            );
+        }
+    }
     let errors: Vec<&Finding> = o.errors().collect();
     let warnings: Vec<&Finding> = o.warnings().collect();
     for f in &errors {

@@ -429,6 +429,7 @@ fn meta_revocation(rec: &LeafRecord) -> Option<Revocation> {
             revoked_at: rec.meta.revoked_at.unwrap_or(rec.meta.issued_at),
             reason,
             tenant: Some(rec.meta.tenant.clone()),
+            not_after: Some(rec.meta.not_after),
         }
     })
 }
@@ -462,13 +463,30 @@ pub fn restore_revocations(
             revoked_at: r.revoked_at,
             reason: reason_name(r.reason.as_deref()).to_string(),
             tenant: None,
+            not_after: None,
         }));
     }
     let mut added = Vec::new();
+    // an index, so that a CRL of 10,000 entries is not compared with each record
+    let mut at: std::collections::HashMap<String, usize> = state
+        .revocations
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.serial.clone(), i))
+        .collect();
     for r in found {
-        if !state.revocations.iter().any(|s| s.serial == r.serial) {
-            added.push(r.serial.clone());
-            state.revocations.push(r);
+        match at.get(&r.serial) {
+            // a record from before notAfter was kept learns it from the meta.json
+            Some(&i) => {
+                if state.revocations[i].not_after.is_none() {
+                    state.revocations[i].not_after = r.not_after;
+                }
+            }
+            None => {
+                added.push(r.serial.clone());
+                at.insert(r.serial.clone(), state.revocations.len());
+                state.revocations.push(r);
+            }
         }
     }
     Ok(added)
@@ -805,9 +823,16 @@ fn check_env(ws: &Workspace, env: &str) -> (Vec<Problem>, usize) {
             out.extend(ca_record_problem(ws, &c.loc, &c.der));
             let (state_probs, state) = state_problems(ws, &c.loc, &mine);
             out.extend(state_probs);
-            let mut revoked: BTreeSet<String> =
-                state.revocations.iter().map(|r| r.serial.clone()).collect();
-            revoked.extend(mine.iter().filter_map(meta_revocation).map(|r| r.serial));
+            let mut all = state.revocations.clone();
+            all.extend(mine.iter().filter_map(meta_revocation));
+            // an expired certificate's entry leaves the CRL once a CRL signed after its
+            // notAfter listed it (RFC 5280 5.1.2.6): not a missing revocation
+            let gone = super::lifecycle::expired_out(ws.read_crl(&c.loc).as_ref(), &all);
+            let revoked: BTreeSet<String> = all
+                .iter()
+                .map(|r| r.serial.clone())
+                .filter(|s| !gone.contains(s.as_str()))
+                .collect();
             out.extend(crl_problems(ws, &c.loc, &c.der, &revoked));
         }
     }

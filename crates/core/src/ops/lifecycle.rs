@@ -367,6 +367,9 @@ pub struct CrlReport {
     pub next_update: OffsetDateTime,
     /// How many serials it lists.
     pub revoked: usize,
+    /// Revoked certificates it leaves out because they expired before the previous CRL
+    /// was signed, which listed them (RFC 5280 5.1.2.6); state.json keeps them.
+    pub expired_left_out: usize,
     pub path: PathBuf,
     /// The extra copy written with --out.
     pub copy: Option<PathBuf>,
@@ -401,9 +404,11 @@ pub fn resign_crl(
     let mut state = ws.load_ca_state(ca)?;
     let restored = super::doctor::restore_revocations(ws, ca, Some(&signer.cert_der), &mut state)?;
     let number = next_crl_number(ws, ca, &state)?;
+    let dropped = expired_out(ws.read_crl(ca).as_ref(), &state.revocations);
     let entries: Vec<crl::Entry<'_>> = state
         .revocations
         .iter()
+        .filter(|r| !dropped.contains(r.serial.as_str()))
         .map(|r| crl::Entry {
             serial_hex: &r.serial,
             revoked_at: r.revoked_at,
@@ -429,10 +434,32 @@ pub fn resign_crl(
         this_update: whole_seconds(now) - crate::pki::cert::CLOCK_SKEW,
         next_update,
         revoked,
+        expired_left_out: dropped.len(),
         path: ws.crl(ca),
         copy: out.map(crate::workspace::absolute),
         restored,
     })
+}
+
+/// The revocations the next CRL leaves out: certificates that had expired and been
+/// revoked when the CRL on disk (`previous`) was signed (notAfter and revocation time
+/// both before its thisUpdate), so that CRL, or one before it signed after they expired,
+/// listed them: RFC 5280 5.1.2.6 permits dropping an entry once it has appeared on one
+/// CRL issued beyond the certificate's validity. A certificate revoked after it expired
+/// is still listed once. state.json keeps every record; only the list stops growing.
+pub(crate) fn expired_out<'a>(
+    previous: Option<&crate::pki::inspect::CrlInfo>,
+    revocations: &'a [Revocation],
+) -> std::collections::HashSet<&'a str> {
+    let Some(prev) = previous else {
+        return Default::default();
+    };
+    revocations
+        .iter()
+        .filter(|r| r.not_after.is_some_and(|t| t < prev.this_update))
+        .filter(|r| r.revoked_at < prev.this_update)
+        .map(|r| r.serial.as_str())
+        .collect()
 }
 
 /// The detail of a `crl` audit line.
@@ -514,16 +541,99 @@ pub struct CrlSkipped {
 /// `crls`, and the CAs left out in `skipped`.
 #[derive(Debug, Serialize)]
 pub struct CrlRun {
+    /// Absent with `--if-due` when no CRL had to be signed.
     #[serde(flatten)]
-    pub primary: CrlReport,
+    pub primary: Option<CrlReport>,
     pub crls: Vec<CrlReport>,
     pub skipped: Vec<CrlSkipped>,
+    /// With `--if-due`: the CRLs left as they were, still outside their re-sign window.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fresh: Vec<CrlFresh>,
+}
+
+/// A CRL that `crl --if-due` left alone.
+#[derive(Debug, Serialize, Clone)]
+pub struct CrlFresh {
+    pub ca: String,
+    pub path: PathBuf,
+    pub crl_number: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub next_update: OffsetDateTime,
+    /// When it enters its re-sign window (nextUpdate minus the window).
+    #[serde(with = "time::serde::rfc3339")]
+    pub due_at: OffsetDateTime,
+}
+
+/// When `crl --if-due` re-signs: `before` ahead of nextUpdate, or (None) a third of the
+/// CRL's own lifetime, the window `expiry` reports it due in.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct IfDue {
+    pub before: Option<Duration>,
+}
+
+/// Whether the CRL of `c` must be re-signed now under `rule`: it is missing or not
+/// signed by its CA, it lacks a revocation the state records, its number is behind the
+/// last one signed, or its nextUpdate is inside the window. Returns None when it is
+/// fresh, with what it looks like.
+fn crl_needed(
+    ws: &Workspace,
+    c: &super::ca::CaView,
+    rule: IfDue,
+    now: OffsetDateTime,
+) -> Result<Option<CrlFresh>> {
+    let path = ws.crl(&c.loc);
+    let Ok(data) = std::fs::read(&path) else {
+        return Ok(None);
+    };
+    let Some(der) = crate::pki::inspect::blocks(&data)
+        .ok()
+        .and_then(|b| b.into_iter().next())
+        .map(|b| b.der)
+    else {
+        return Ok(None);
+    };
+    let Ok(info) = crate::pki::inspect::crl_info(&der) else {
+        return Ok(None);
+    };
+    if !crate::pki::integrity::crl_signed_by(&der, &c.der).unwrap_or(false) {
+        return Ok(None);
+    }
+    let Some(next) = info.next_update else {
+        return Ok(None);
+    };
+    let state = ws.load_ca_state(&c.loc)?;
+    let listed: std::collections::HashSet<&str> =
+        info.revoked.iter().map(|r| r.serial.as_str()).collect();
+    let gone = expired_out(Some(&info), &state.revocations);
+    let complete = state
+        .revocations
+        .iter()
+        .all(|r| listed.contains(r.serial.as_str()) || gone.contains(r.serial.as_str()));
+    let number: Option<u64> = info
+        .crl_number
+        .as_deref()
+        .and_then(|n| u64::from_str_radix(n, 16).ok());
+    let current = number.is_some_and(|n| n >= state.crl_number);
+    let window = rule.before.unwrap_or((next - info.this_update) / 3);
+    let due_at = next - window;
+    if !complete || !current || now >= due_at {
+        return Ok(None);
+    }
+    Ok(Some(CrlFresh {
+        ca: c.loc.to_string(),
+        path,
+        crl_number: info.crl_number.clone(),
+        next_update: next,
+        due_at,
+    }))
 }
 
 /// Re-signs the CRL of every CA of `env` (its own set and each tenant's) that still has
 /// certificates to vouch for: every root and issuing CA that has not expired, retired
 /// ones too. An offline root's needs `root_key` (its set's key file); without it, it is
-/// skipped and said so. `out` gets a copy of the primary CRL.
+/// skipped and said so. `out` gets a copy of the primary CRL. With `if_due`, a CRL
+/// outside its re-sign window is left as it is and listed in `fresh`.
+#[allow(clippy::too_many_arguments)]
 pub fn crl_env(
     ws: &Workspace,
     profiles: &Profiles,
@@ -531,6 +641,7 @@ pub fn crl_env(
     passphrase: Option<&secrecy::SecretString>,
     root_key: Option<&std::path::Path>,
     out: Option<&std::path::Path>,
+    if_due: Option<IfDue>,
     now: OffsetDateTime,
 ) -> Result<CrlRun> {
     profiles.check_env(env)?;
@@ -543,6 +654,7 @@ pub fn crl_env(
         .and_then(|c| c.signing.clone());
     let mut crls = Vec::new();
     let mut skipped = Vec::new();
+    let mut fresh = Vec::new();
     for base in bases {
         let set = super::ca::read_set(ws, &base)?;
         let settings = profiles.resolve_ca_for(env, base.tenant.as_deref())?;
@@ -552,6 +664,12 @@ pub fn crl_env(
                     ca: c.loc.to_string(),
                     reason: "expired: the certificates it issued have expired with it".into(),
                 });
+                continue;
+            }
+            if let Some(rule) = if_due
+                && let Some(f) = crl_needed(ws, c, rule, now)?
+            {
+                fresh.push(f);
                 continue;
             }
             let key = if c.entry.offline {
@@ -589,20 +707,150 @@ pub fn crl_env(
     }
     let primary = primary_loc
         .and_then(|p| crls.iter().find(|r| r.ca == p.to_string()).cloned())
-        .or_else(|| crls.first().cloned())
-        .ok_or_else(|| {
-            OpError::Msg(format!(
-                "no CRL of {env} could be signed: {}",
-                skipped
-                    .iter()
-                    .map(|s| format!("{}: {}", s.ca, s.reason))
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            ))
-        })?;
+        .or_else(|| crls.first().cloned());
+    if primary.is_none() && if_due.is_some() && !fresh.is_empty() {
+        return Ok(CrlRun {
+            primary,
+            crls,
+            skipped,
+            fresh,
+        });
+    }
+    let primary = primary.ok_or_else(|| {
+        OpError::Msg(format!(
+            "no CRL of {env} could be signed: {}",
+            skipped
+                .iter()
+                .map(|s| format!("{}: {}", s.ca, s.reason))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ))
+    })?;
     Ok(CrlRun {
-        primary,
+        primary: Some(primary),
         crls,
+        skipped,
+        fresh,
+    })
+}
+
+/// Whether `crl --if-due` has anything to sign in `env` (so a passphrase is needed).
+pub fn crl_due_any(ws: &Workspace, env: &str, rule: IfDue, now: OffsetDateTime) -> Result<bool> {
+    for base in super::ca::set_bases(ws, env) {
+        let set = super::ca::read_set(ws, &base)?;
+        for c in set.cas.iter().filter(|c| c.entry.role != CaRole::Cross) {
+            if c.entry.not_after > now && crl_needed(ws, c, rule, now)?.is_none() {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
+}
+
+/// What `crl publish` wrote for one CA.
+#[derive(Debug, Serialize, Clone)]
+pub struct Published {
+    pub ca: String,
+    /// The CA's serial, lowercase hex: the stable part of each name ({ca} in URLs).
+    pub serial: String,
+    pub crl_number: Option<String>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub next_update: Option<OffsetDateTime>,
+    /// `<serial>.crl`: the CRL, DER (what a CRL distribution point serves).
+    pub crl_der: PathBuf,
+    /// `<serial>.crl.pem`: the same CRL, PEM.
+    pub crl_pem: PathBuf,
+    /// `<serial>.crt`: the CA certificate, DER (what caIssuers serves).
+    pub cert_der: PathBuf,
+}
+
+/// What `crl publish` reports.
+#[derive(Debug, Serialize)]
+pub struct PublishReport {
+    pub env: String,
+    pub dir: PathBuf,
+    pub published: Vec<Published>,
+    /// CAs left out, and why (expired, or their CRL past nextUpdate or unreadable).
+    pub skipped: Vec<CrlSkipped>,
+}
+
+/// Copies the current CRL of every CA of `env` (its own set and each tenant's, retired
+/// CAs until they expire) into `dir/<env>/` under names that do not change from one CRL
+/// to the next: `<serial>.crl` (DER), `<serial>.crl.pem` and the CA certificate as
+/// `<serial>.crt` (DER), for a web server or an object store behind `ca.crl_url` and
+/// `ca.issuer_url`. Each CRL is checked against its CA's certificate first; one past its
+/// nextUpdate is still published, with a warning in `skipped` saying to re-sign it.
+/// Needs no passphrase and writes nothing in the workspace.
+pub fn publish(
+    ws: &Workspace,
+    profiles: &Profiles,
+    env: &str,
+    dir: &std::path::Path,
+    now: OffsetDateTime,
+) -> Result<PublishReport> {
+    profiles.check_env(env)?;
+    let bases = super::ca::set_bases(ws, env);
+    if bases.is_empty() {
+        super::ca::ca_cert_der(ws, profiles, env)?;
+    }
+    let out_dir = crate::workspace::absolute(&dir.join(env));
+    std::fs::create_dir_all(&out_dir)
+        .map_err(|e| crate::workspace::io_err(&out_dir, "create", e))?;
+    let mut published = Vec::new();
+    let mut skipped = Vec::new();
+    for base in bases {
+        let set = super::ca::read_set(ws, &base)?;
+        for c in set.cas.iter().filter(|c| c.entry.role != CaRole::Cross) {
+            if c.entry.not_after <= now {
+                skipped.push(CrlSkipped {
+                    ca: c.loc.to_string(),
+                    reason: "expired: the certificates it issued have expired with it".into(),
+                });
+                continue;
+            }
+            let path = ws.crl(&c.loc);
+            let pem = ws.read(&path)?;
+            let der = crate::pki::inspect::blocks(&pem)
+                .ok()
+                .and_then(|b| b.into_iter().next())
+                .map(|b| b.der)
+                .filter(|d| crate::pki::integrity::crl_signed_by(d, &c.der).unwrap_or(false))
+                .ok_or_else(|| OpError::CrlNotSigned {
+                    path: path.clone(),
+                    subject: crate::pki::inspect::cert_info(&c.der)
+                        .map(|i| i.subject)
+                        .unwrap_or_default(),
+                    env: env.to_string(),
+                })?;
+            let info = crate::pki::inspect::crl_info(&der)?;
+            if info.next_update.is_some_and(|n| n <= now) {
+                skipped.push(CrlSkipped {
+                    ca: c.loc.to_string(),
+                    reason: format!(
+                        "published, but its nextUpdate has passed: re-sign it with `mtlsctl crl --env {env}` and publish again"
+                    ),
+                });
+            }
+            let serial = c.entry.serial.to_ascii_lowercase();
+            let p = Published {
+                ca: c.loc.to_string(),
+                crl_number: info.crl_number.clone(),
+                next_update: info.next_update,
+                crl_der: out_dir.join(format!("{serial}.crl")),
+                crl_pem: out_dir.join(format!("{serial}.crl.pem")),
+                cert_der: out_dir.join(format!("{serial}.crt")),
+                serial,
+            };
+            fsutil::write_atomic(&p.crl_der, &der, PUBLIC)?;
+            fsutil::write_atomic(&p.crl_pem, &pem, PUBLIC)?;
+            fsutil::write_atomic(&p.cert_der, &c.der, PUBLIC)?;
+            published.push(p);
+        }
+    }
+    Ok(PublishReport {
+        env: env.to_string(),
+        dir: out_dir,
+        published,
         skipped,
     })
 }
@@ -826,6 +1074,7 @@ fn record_revocation(
         revoked_at: at,
         reason: why.clone(),
         tenant: Some(rec.meta.tenant.clone()),
+        not_after: Some(rec.meta.not_after),
     });
     (at, why)
 }

@@ -13,6 +13,7 @@ pub mod inspect;
 pub mod issue;
 pub mod issue_all;
 pub mod lifecycle;
+pub mod ocsp;
 pub mod offboard;
 pub mod pfx;
 pub mod probe;
@@ -49,6 +50,11 @@ pub enum OpError {
         "tenant '{tenant}' has its own CA in '{env}' (ca.scope: tenant) and it does not exist yet: run `mtlsctl ca init --env {env} --tenant {tenant}`"
     )]
     NoTenantCa { env: String, tenant: String },
+    /// `--tenant` for a tenant that has no CAs of its own in the environment.
+    #[error(
+        "tenant '{tenant}' shares the {env} CA (ca.scope is env): leave out --tenant to act on the environment's CA, or set ca: {{scope: tenant}} under overrides.{env} in its profile to give it its own"
+    )]
+    TenantSharesCa { env: String, tenant: String },
     /// A CA file that is not what the set's records say.
     #[error("{}: {reason}", path.display())]
     CaHierarchy { path: PathBuf, reason: String },

@@ -30,9 +30,58 @@ pub struct ProbeReport {
     pub local_notes: Vec<String>,
     pub ok: bool,
     pub diagnosis: Vec<String>,
+    /// What the OCSP responder our certificate names says of it (absent when it names
+    /// none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ocsp: Option<OcspNote>,
     /// What our certificate says and the workspace knows, for the diagnosis.
     #[serde(skip)]
     facts: Facts,
+}
+
+/// The OCSP status of the certificate we present, from the responder it names.
+#[derive(Clone, Debug, Serialize)]
+pub struct OcspNote {
+    pub url: String,
+    /// good, revoked, unknown or no-answer.
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// Asks the responder `id`'s certificate names, when it names one; the issuer comes from
+/// the chain we present or, for a certificate of this workspace, its CA set.
+fn ocsp_note(
+    ws: Option<&Workspace>,
+    id: &Identity,
+    timeout: std::time::Duration,
+) -> Option<OcspNote> {
+    use crate::net::ocsp_client::{self, Verdict};
+    let url = ocsp_client::responder_url(&id.cert)?;
+    let mut trust: Vec<X509> = id.chain.clone();
+    if let (Some(ws), Some(b)) = (ws, brief(&id.cert))
+        && let Ok(leaves) = ws.leaves(&Filter::default())
+        && let Some(rec) = leaves.into_iter().find(|r| r.meta.serial == b.serial)
+        && let Ok(set) = crate::ops::ca::read_set(ws, &crate::ops::ca::issuer_of(&rec.meta).set())
+    {
+        trust.extend(set.cas.iter().filter_map(|c| X509::from_der(&c.der).ok()));
+    }
+    let issuer = trust.iter().find(|c| {
+        c.public_key()
+            .and_then(|k| id.cert.verify(&k))
+            .unwrap_or(false)
+    })?;
+    let (status, detail) = match ocsp_client::check(&id.cert, issuer, &trust, &url, timeout) {
+        Verdict::Good => ("good", None),
+        Verdict::Revoked { reason } => ("revoked", Some(reason)),
+        Verdict::Unknown => ("unknown", None),
+        Verdict::NoAnswer(why) => ("no-answer", Some(why)),
+    };
+    Some(OcspNote {
+        url,
+        status,
+        detail,
+    })
 }
 
 /// What is wrong with the certificate we present, as far as we can tell without the
@@ -119,11 +168,27 @@ pub fn probe(ws: Option<&Workspace>, req: &Request<'_>) -> Result<ProbeReport> {
         .identity
         .map(|id| Facts::of(ws, &id.cert, now))
         .unwrap_or_default();
+    let ocsp = req.identity.and_then(|id| ocsp_note(ws, id, req.timeout));
+    let mut local_notes = local_notes;
+    if let Some(o) = &ocsp
+        && o.status != "good"
+    {
+        local_notes.push(format!(
+            "the OCSP responder our certificate names ({}) says: {}{}",
+            o.url,
+            o.status,
+            o.detail
+                .as_ref()
+                .map(|d| format!(" ({d})"))
+                .unwrap_or_default()
+        ));
+    }
     let mut rep = ProbeReport {
         exchange: exchange(req)?,
         local_notes,
         ok: false,
         diagnosis: Vec::new(),
+        ocsp,
         facts,
     };
     diagnose(&mut rep);
@@ -545,6 +610,7 @@ mod tests {
             local_notes: Vec::new(),
             ok: false,
             diagnosis: Vec::new(),
+            ocsp: None,
             facts: Facts::default(),
         };
         diagnose(&mut r);

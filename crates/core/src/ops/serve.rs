@@ -48,6 +48,8 @@ pub struct Settings {
     pub allow_fingerprints: Vec<String>,
     pub max_connections: usize,
     pub max_body: usize,
+    /// Ask the OCSP responder a client certificate names before answering.
+    pub ocsp: bool,
 }
 
 /// The test gateway, bound to its address and ready to serve.
@@ -120,8 +122,10 @@ pub fn start(
         .as_ref()
         .map(|l| ws.crl(l))
         .unwrap_or_else(|| ca.crls[0].clone());
+    let other_crls = ca.crls.iter().filter(|c| **c != crl).cloned().collect();
     let config = Config {
         crl,
+        other_crls,
         env: s.env,
         listen: s.listen,
         ca: trust,
@@ -136,6 +140,7 @@ pub fn start(
         allow_fingerprints,
         max_connections: s.max_connections,
         max_body: s.max_body,
+        ocsp: s.ocsp,
     };
     let listener = crate::net::serve::bind(&config)?;
     Ok(Gateway {

@@ -60,6 +60,19 @@ pub struct CaLayer {
     pub path_length: S<u8>,
     #[serde(default)]
     pub crl_validity: S<Dur>,
+    /// Where the signing CA's CRL is published (the CRL Distribution Point of every
+    /// certificate it signs); a template with {env}, {tenant}, {ca}.
+    #[serde(default)]
+    pub crl_url: S<String>,
+    /// The OCSP responder for the signing CA (Authority Information Access).
+    #[serde(default)]
+    pub ocsp_url: S<String>,
+    /// Where the signing CA's certificate is published (AIA caIssuers).
+    #[serde(default)]
+    pub issuer_url: S<String>,
+    /// How long an OCSP response of `mtlsctl ocsp serve` is valid (nextUpdate).
+    #[serde(default)]
+    pub ocsp_validity: S<Dur>,
     #[serde(default)]
     pub external: S<bool>,
     /// 2 (default): a root and issuing CAs below it; 1: the root signs leaves itself.

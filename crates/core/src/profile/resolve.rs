@@ -157,6 +157,12 @@ pub struct ResolvedCa {
     pub validity: Val<Dur>,
     pub path_length: Val<u8>,
     pub crl_validity: Val<Dur>,
+    /// Revocation pointer templates ({env}, {tenant}, {ca}); empty: not set.
+    pub crl_url: Val<String>,
+    pub ocsp_url: Val<String>,
+    pub issuer_url: Val<String>,
+    /// nextUpdate of an OCSP response, from its thisUpdate.
+    pub ocsp_validity: Val<Dur>,
     pub external: Val<bool>,
     /// 2: root + issuing CAs; 1: the root signs leaves. Applies when the CA is made.
     pub tiers: Val<u8>,
@@ -353,6 +359,26 @@ impl ResolvedCa {
                 self.crl_validity.source.to_string(),
             ),
             (
+                "ca.crl_url",
+                or_dash(&self.crl_url.value),
+                self.crl_url.source.to_string(),
+            ),
+            (
+                "ca.ocsp_url",
+                or_dash(&self.ocsp_url.value),
+                self.ocsp_url.source.to_string(),
+            ),
+            (
+                "ca.issuer_url",
+                or_dash(&self.issuer_url.value),
+                self.issuer_url.source.to_string(),
+            ),
+            (
+                "ca.ocsp_validity",
+                self.ocsp_validity.value.to_string(),
+                self.ocsp_validity.source.to_string(),
+            ),
+            (
                 "ca.external",
                 self.external.value.to_string(),
                 self.external.source.to_string(),
@@ -400,6 +426,59 @@ impl ResolvedCa {
                 self.issuing_name_constraints.source.to_string(),
             ),
         ]
+    }
+}
+
+fn or_dash(s: &str) -> String {
+    if s.is_empty() {
+        "-".to_string()
+    } else {
+        s.to_string()
+    }
+}
+
+/// The placeholders a revocation URL template may use.
+pub const URL_PLACEHOLDERS: &str = "{env}, {tenant}, {ca}";
+
+impl ResolvedCa {
+    /// The revocation pointers the CA with serial `ca_serial` (lowercase hex) writes into
+    /// what it signs, in the set of `tenant` (None: the environment's own set, where
+    /// {tenant} has no value). `None` in the error: the template is fine.
+    pub fn revocation_urls(
+        &self,
+        p: &Profiles,
+        tenant: Option<&str>,
+        ca_serial: &str,
+    ) -> Result<crate::pki::pointers::RevocationUrls, ProfileError> {
+        let one = |key: &str, v: &Val<String>| -> Result<Option<String>, ProfileError> {
+            if v.value.is_empty() {
+                return Ok(None);
+            }
+            if tenant.is_none() && v.value.contains("{tenant}") {
+                return Err(err_at(
+                    p,
+                    &v.source,
+                    format!(
+                        "{key} uses {{tenant}}, but the CAs of environment {} are shared by every tenant (ca.scope: env): remove {{tenant}} or set ca.scope: tenant",
+                        self.env
+                    ),
+                ));
+            }
+            let vars = [
+                ("env", self.env.as_str()),
+                ("tenant", tenant.unwrap_or("")),
+                ("ca", ca_serial),
+            ];
+            let url = expand(&v.value, &vars, false).map_err(|m| err_at(p, &v.source, m))?;
+            crate::pki::pointers::check_url(key, &url)
+                .map_err(|e| err_at(p, &v.source, e.to_string()))?;
+            Ok(Some(url))
+        };
+        Ok(crate::pki::pointers::RevocationUrls {
+            crl: one("ca.crl_url", &self.crl_url)?,
+            ocsp: one("ca.ocsp_url", &self.ocsp_url)?,
+            issuer: one("ca.issuer_url", &self.issuer_url)?,
+        })
     }
 }
 
@@ -757,6 +836,42 @@ impl Profiles {
                 "crl_validity must be at least 1h".into(),
             ));
         }
+        let mut urls = Vec::new();
+        for (key, get) in [
+            (
+                "ca.crl_url",
+                (|l: &CaLayer| l.crl_url.as_ref()) as fn(&CaLayer) -> Option<&Spanned<String>>,
+            ),
+            ("ca.ocsp_url", |l: &CaLayer| l.ocsp_url.as_ref()),
+            ("ca.issuer_url", |l: &CaLayer| l.issuer_url.as_ref()),
+        ] {
+            let v = pick_ca(self, &layers, get, String::new());
+            if !v.value.is_empty() {
+                // every placeholder known, and the URL sound with sample values
+                let sample = [("env", env), ("tenant", "t"), ("ca", "0a")];
+                let url = expand(&v.value, &sample, false)
+                    .map_err(|m| err_at(self, &v.source, format!("{key}: {m}")))?;
+                crate::pki::pointers::check_url(key, &url)
+                    .map_err(|e| err_at(self, &v.source, e.to_string()))?;
+            }
+            urls.push(v);
+        }
+        let issuer_url = urls.pop().expect("three");
+        let ocsp_url = urls.pop().expect("three");
+        let crl_url = urls.pop().expect("three");
+        let ocsp_validity = pick_ca(
+            self,
+            &layers,
+            |l| l.ocsp_validity.as_ref(),
+            Dur::from_secs(3600),
+        );
+        if !(60..=7 * 86_400).contains(&ocsp_validity.value.secs()) {
+            return Err(err_at(
+                self,
+                &ocsp_validity.source,
+                "ca.ocsp_validity must be between 1m and 7d (gateways cache responses until nextUpdate)".into(),
+            ));
+        }
         let tiers = pick_ca(self, &layers, |l| l.tiers.as_ref(), defaults::CA_TIERS);
         if !(1..=2).contains(&tiers.value) {
             return Err(err_at(
@@ -878,6 +993,10 @@ impl Profiles {
             validity,
             path_length,
             crl_validity,
+            crl_url,
+            ocsp_url,
+            issuer_url,
+            ocsp_validity,
             external: pick_ca(self, &layers, |l| l.external.as_ref(), false),
             subject_parsed,
         })

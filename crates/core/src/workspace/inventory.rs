@@ -397,6 +397,14 @@ pub struct Revocation {
     pub reason: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenant: Option<String>,
+    /// The revoked certificate's notAfter, when known: once a CRL signed after it has
+    /// listed the serial, later CRLs leave it out (RFC 5280 5.1.2.6); state.json keeps it.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    pub not_after: Option<OffsetDateTime>,
 }
 
 /// What a CA remembers between runs.

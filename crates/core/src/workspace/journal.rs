@@ -339,6 +339,13 @@ impl RevocationStep {
             revoked_at: self.revoked_at,
             reason: self.reason.clone(),
             tenant: Some(self.tenant.clone()),
+            not_after: recover::read_record(&ws.leaf_dir(
+                &self.env,
+                &self.tenant,
+                self.kind,
+                &self.serial,
+            ))
+            .map(|r| r.meta.not_after),
         });
         ws.save_ca_state(self.loc(), &state)?;
         Ok(true)

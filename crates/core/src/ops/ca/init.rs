@@ -261,7 +261,16 @@ pub fn init(
     });
     let journal = ws.begin(&intent)?;
     let step = intent.ca.as_ref().expect("journaled above");
-    let placed = match build_and_place(ws, ca, &base, passphrase, root_key_out, now, &serial) {
+    let placed = match build_and_place(
+        ws,
+        profiles,
+        ca,
+        &base,
+        passphrase,
+        root_key_out,
+        now,
+        &serial,
+    ) {
         Ok(m) => m,
         Err(e) => {
             // a failed stage removes itself; a CA in place keeps the journal for its audit line
@@ -298,8 +307,10 @@ struct Placed {
 /// Makes the set (root, its issuing CA in two tiers, their first CRLs and states,
 /// hierarchy.json) and puts its folder in place: staged with keys first and the root's
 /// ca.crt last, each file fsynced, then renamed.
+#[allow(clippy::too_many_arguments)]
 fn build_and_place(
     ws: &Workspace,
+    profiles: &Profiles,
     ca: &ResolvedCa,
     base: &CaLoc,
     passphrase: Option<&SecretString>,
@@ -328,7 +339,7 @@ fn build_and_place(
             ca.key.value,
             passphrase,
             ca.crl_validity.value.to_time(),
-            &root.signer()?,
+            &super::with_urls(root.signer()?, ca, profiles, &root.loc)?,
             "",
             now,
             &sub_serial,

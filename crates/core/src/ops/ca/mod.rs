@@ -665,13 +665,33 @@ impl EnvCa {
         passphrase: Option<&SecretString>,
     ) -> Result<CaSigner<'_>> {
         let loc = self.signing_loc()?.clone();
-        let signer = load_signer(ws, &loc, passphrase, None)?;
+        let signer = with_urls(
+            load_signer(ws, &loc, passphrase, None)?,
+            &self.settings,
+            _profiles,
+            &loc,
+        )?;
         Ok(CaSigner {
             ca: self,
             signer,
             loc,
         })
     }
+}
+
+/// `signer` (the CA at `loc`) with the revocation pointers of the profile (`ca.crl_url`,
+/// `ca.ocsp_url`, `ca.issuer_url`), expanded for it: {ca} is its serial in lowercase
+/// hex, {tenant} the tenant of a tenant-scoped set. Everything it signs from then on
+/// names them.
+pub(crate) fn with_urls(
+    mut signer: Signer,
+    settings: &ResolvedCa,
+    profiles: &Profiles,
+    loc: &CaLoc,
+) -> Result<Signer> {
+    let serial = cert_info(&signer.cert_der)?.serial.to_ascii_lowercase();
+    signer.urls = settings.revocation_urls(profiles, loc.tenant.as_deref(), &serial)?;
+    Ok(signer)
 }
 
 /// The chain a leaf of `env` is handed with: the CA certificate(s), as X509, checked

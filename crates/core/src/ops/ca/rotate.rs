@@ -128,6 +128,14 @@ pub fn rotate(
 ) -> Result<RotateReport> {
     ws.audit_preflight()?;
     let settings = profiles.resolve_ca_for(env, tenant)?;
+    if let Some(t) = tenant
+        && settings.tenant.is_none()
+    {
+        return Err(OpError::TenantSharesCa {
+            env: env.into(),
+            tenant: t.into(),
+        });
+    }
     let base = CaLoc::base(env, settings.tenant.as_deref());
     if !ws.ca_cert(&base).is_file() {
         return Err(super::missing(&settings, env));
@@ -152,7 +160,12 @@ pub fn rotate(
         Tier::Issuing => "a new issuing CA",
         Tier::Root => "the cross-certificate of a root rotation",
     };
-    let old_signer = root_signer(ws, &set, req.passphrase, req.root_key, what)?;
+    let old_signer = super::with_urls(
+        root_signer(ws, &set, req.passphrase, req.root_key, what)?,
+        &settings,
+        profiles,
+        &old_root.loc,
+    )?;
     if req.tier == Tier::Root && old_root.entry.offline && req.root_key_out.is_none() {
         return Err(OpError::RootKeyOutNeeded { env: env.into() });
     }
@@ -188,7 +201,10 @@ pub fn rotate(
         }
         reissued = Some(built);
     }
-    let old_signer = migrated_signer.unwrap_or(old_signer);
+    let old_signer = match migrated_signer {
+        Some(s) => super::with_urls(s, &settings, profiles, &old_root.loc)?,
+        None => old_signer,
+    };
     match req.tier {
         Tier::Issuing => {
             for k in &kinds {
@@ -235,7 +251,7 @@ pub fn rotate(
             if let Some(d) = req.root_key_out {
                 offline_path = Some(offline_key_path(d, &base, &serial_hex));
             }
-            let new_signer = root.signer()?;
+            let new_signer = super::with_urls(root.signer()?, &settings, profiles, &root.loc)?;
             for k in &kinds {
                 let s = crate::pki::serial::random_serial()?;
                 let gen_ = h.issuing_generations(*k) + 1;
@@ -535,7 +551,9 @@ pub fn ensure_issuing(
         root_key: None,
         root_key_out: None,
     };
-    rotate(ws, profiles, env, tenant, &req, now).map(Some)
+    // the set the tenant's leaves chain to: its own, or the environment's
+    let own = ca.settings.tenant.clone();
+    rotate(ws, profiles, env, own.as_deref(), &req, now).map(Some)
 }
 
 /// What `ca retire` did.
@@ -565,6 +583,14 @@ pub fn retire(
 ) -> Result<RetireReport> {
     ws.audit_preflight()?;
     let settings = profiles.resolve_ca_for(env, tenant)?;
+    if let Some(t) = tenant
+        && settings.tenant.is_none()
+    {
+        return Err(OpError::TenantSharesCa {
+            env: env.into(),
+            tenant: t.into(),
+        });
+    }
     let base = CaLoc::base(env, settings.tenant.as_deref());
     if !ws.ca_cert(&base).is_file() {
         return Err(super::missing(&settings, env));

@@ -174,6 +174,23 @@ impl Material {
             .unwrap_or_else(|| "(none)".into())
     }
 
+    /// The revocation pointers of the client certificate and the CAs above it.
+    pub fn revocation(&self) -> super::RevocationEntry {
+        let mut crl_urls: Vec<String> = Vec::new();
+        for u in std::iter::once(&self.client.info)
+            .chain(self.cas.iter().map(|c| &c.info))
+            .filter_map(|i| i.revocation.crl.clone())
+        {
+            if !crl_urls.contains(&u) {
+                crl_urls.push(u);
+            }
+        }
+        super::RevocationEntry {
+            ocsp_url: self.client.info.revocation.ocsp.clone(),
+            crl_urls,
+        }
+    }
+
     /// Whether the chain ends in a self-signed root.
     pub fn root_included(&self) -> bool {
         self.cas.last().is_some_and(|c| c.entry.self_signed)
@@ -182,6 +199,58 @@ impl Material {
     /// The placeholders every template may use.
     pub fn vars(&self) -> Vars {
         let c = &self.client.entry;
+        let rev = self.revocation();
+        let crl_urls = if rev.crl_urls.is_empty() {
+            "(none)".to_string()
+        } else {
+            rev.crl_urls.join(" ")
+        };
+        let freshness = if rev.crl_urls.is_empty() {
+            format!(
+                "Our certificates name no CRL distribution point: crl.pem is a static file.\nWe send a fresh one before its next update ({}); install it and reload.",
+                self.next_update()
+            )
+        } else {
+            format!(
+                "We re-sign each CRL well before its next update and publish it at the\nURL each certificate names (CRL distribution point): {crl_urls}\nA gateway that fetches CRLs from there stays current on its own; one that\nloads crl.pem as a file needs the fresh file before {}.",
+                self.next_update()
+            )
+        };
+        let ocsp = match &rev.ocsp_url {
+            Some(u) => format!("Our client certificate names an OCSP responder: {u}"),
+            None => "Our certificates name no OCSP responder.".to_string(),
+        };
+        let nginx_ocsp = match &rev.ocsp_url {
+            Some(u) => format!(
+                "# Revocation by OCSP (nginx 1.19+): asks our responder about each client\n# certificate; with it, ssl_crl above can go.\nssl_ocsp               on;\n# ssl_ocsp_responder   {u};   # the URL the certificates name is used by default\n# ssl_ocsp_cache       shared:mtls_ocsp:1m;\n# resolver             127.0.0.53;   # needed when the responder's URL names a host"
+            ),
+            None => "# Revocation by OCSP (nginx 1.19+) once our certificates name a responder:\n# ssl_ocsp               on;".to_string(),
+        };
+        let azure = match &rev.ocsp_url {
+            Some(u) => format!(
+                "3. Application Gateway checks revocation by OCSP only, not by CRL. Our client\n   certificate names the OCSP responder {u}: in the SSL profile's\n   Client Authentication, turn on revocation checking (OCSP;
+   verifyClientRevocation: OCSP in ARM and the CLI). It works once\n   that responder is reachable from the gateway's subnet; a revoked\n   certificate is then refused without any file from us."
+            ),
+            None => "3. Application Gateway checks revocation by OCSP only, not by CRL: our certificates\n   carry no OCSP responder, so a revoked certificate is NOT refused by the gateway.\n   Ask us to remove access another way (for example the backend's credentials).".to_string(),
+        };
+        let f5 = match (&rev.ocsp_url, rev.crl_urls.first()) {
+            (_, Some(u)) => format!(
+                "4. Instead of re-importing crl.pem, let the BIG-IP fetch it: a CRLDP\n   configuration object (Local Traffic > Profiles > Authentication > CRLDP)\n   pointing at the distribution point in our certificates ({u}),\n   used by a client-cert authentication profile; or an OCSP responder object{}.\n   With a static CRL file, re-import the fresh one we send before {}.",
+                rev.ocsp_url
+                    .as_ref()
+                    .map(|o| format!(" for {o}"))
+                    .unwrap_or_default(),
+                self.next_update()
+            ),
+            (Some(o), None) => format!(
+                "4. Instead of a static CRL, an OCSP responder object for {o}, used by a\n   client-cert authentication profile. With crl.pem, re-import the fresh one we\n   send before {}.",
+                self.next_update()
+            ),
+            (None, None) => format!(
+                "4. The CRL is a static file: re-import the fresh one we send before {}.",
+                self.next_update()
+            ),
+        };
         let title = format!(
             "mTLS hand-off for tenant {}, environment {}",
             self.tenant, self.env
@@ -204,6 +273,16 @@ impl Material {
             .with("sha1_colon", &c.fingerprints.sha1_colon)
             .with("sha1_hex", &c.fingerprints.sha1_hex)
             .with("x5t_s256", &c.fingerprints.x5t_s256)
+            .with("crl_urls", crl_urls)
+            .with(
+                "ocsp_url",
+                rev.ocsp_url.clone().unwrap_or_else(|| "(none)".into()),
+            )
+            .with("crl_freshness", freshness)
+            .with("ocsp_note", ocsp)
+            .with("nginx_ocsp", nginx_ocsp)
+            .with("azure_revocation", azure)
+            .with("f5_revocation", f5)
     }
 }
 

@@ -150,6 +150,17 @@ pub struct CrlEntry {
     pub revoked: usize,
 }
 
+/// The revocation pointers the hand-off's certificates carry (`ca.ocsp_url`,
+/// `ca.crl_url`): empty when the profile sets none.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct RevocationEntry {
+    /// The OCSP responder named by the client certificate (AIA).
+    pub ocsp_url: Option<String>,
+    /// The CRL distribution points, the client certificate's first, then those of the
+    /// CAs above it (each names its issuer's CRL).
+    pub crl_urls: Vec<String>,
+}
+
 /// One file of the hand-off.
 #[derive(Clone, Debug, Serialize)]
 pub struct FileEntry {
@@ -181,6 +192,8 @@ pub struct Manifest {
     pub client: ClientEntry,
     pub ca_chain: Vec<CertEntry>,
     pub crls: Vec<CrlEntry>,
+    /// Where a gateway finds revocation without a hand-off: what the certificates name.
+    pub revocation: RevocationEntry,
     pub checks: Vec<Check>,
     pub warnings: Vec<String>,
     /// Every file except manifest.json itself.
@@ -341,6 +354,7 @@ pub fn build(ws: &Workspace, profiles: &Profiles, req: &Request<'_>) -> Result<H
         },
         ca_chain: m.cas.iter().map(|c| c.entry.clone()).collect(),
         crls: m.crls.clone(),
+        revocation: m.revocation(),
         checks,
         warnings,
         files: files
