@@ -170,6 +170,7 @@ fn rows_of(
         let status = match r.meta.status {
             Status::Revoked => "revoked",
             Status::Superseded => "superseded",
+            Status::Staged => "staged",
             Status::Active if r.meta.not_after <= now => "expired",
             Status::Active if r.meta.not_after - r.meta.fit_window(renew_before) <= now => "due",
             Status::Active => "valid",
