@@ -217,6 +217,8 @@ fn staged_rollover_through_a_pinning_nginx_iis_and_tyk() {
     let pf = pass(&ws);
     pinning(&ws, "3s");
     let s1 = s(&ws.issue("acme", "prod", &[])["serial"]).to_string();
+    // a second apart, so the staged successor is strictly the newer certificate
+    std::thread::sleep(Duration::from_millis(1100));
     let r = ws.json(&["renew", "--force", "--ca-passphrase-file", &pf]);
     let item = &r["items"][0];
     assert_eq!(item["staged"], true, "{r:#}");
