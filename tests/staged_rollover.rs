@@ -237,6 +237,12 @@ fn staged_rollover_through_a_pinning_nginx_iis_and_tyk() {
             .unwrap()
     };
     assert_eq!(st(&s2), "staged", "{list:#}");
+    // plain `list` shows the staged one beside the active one; doctor accepts it
+    let plain = ws.json(&["list"]);
+    assert_eq!(ones(&plain), 2, "{plain:#}");
+    let out = ws.run(&["-o", "json", "doctor"]);
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["errors"], 0, "{doc:#}");
     // a second renew does not stage another one
     let again = ws.json(&["renew", "--force", "--ca-passphrase-file", &pf]);
     assert_eq!(again["items"][0]["action"], "skipped", "{again:#}");
