@@ -423,7 +423,12 @@ fn activate_killed_at_each_fault_point_leaves_one_active_certificate() {
             .env("MTLSCTL_FAULT", point)
             .output()
             .unwrap();
-        assert!(!out.status.success(), "{point}: not killed");
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&out.status),
+            Some(9),
+            "{point}: not killed: {:?}",
+            text(&out)
+        );
         // the next run that takes the lock recovers (rolls the activation forward): one
         // active certificate, the successor, and current on it
         ws.ok(&["renew", "--ca-passphrase-file", &pf]);
