@@ -132,7 +132,7 @@ fn table_of(ctx: &Ctx, out: &Out, rows: &[Row], code: Exit) -> Result<()> {
     Ok(())
 }
 
-/// One row per record (only active ones unless `all`), judged valid / due / expired by
+/// One row per record (only active and staged ones unless `all`), judged valid / due / expired by
 /// its profile's renewal window.
 fn rows_of(
     ctx: &Ctx,
@@ -146,7 +146,7 @@ fn rows_of(
     let mut windows = std::collections::HashMap::new();
     let handed = handoffs(ctx, ws);
     for r in recs {
-        if !all && r.meta.status != Status::Active {
+        if !all && !matches!(r.meta.status, Status::Active | Status::Staged) {
             continue;
         }
         // one profile resolution per tenant/env; a broken profile is named, not fatal
@@ -170,6 +170,7 @@ fn rows_of(
         let status = match r.meta.status {
             Status::Revoked => "revoked",
             Status::Superseded => "superseded",
+            Status::Staged => "staged",
             Status::Active if r.meta.not_after <= now => "expired",
             Status::Active if r.meta.not_after - r.meta.fit_window(renew_before) <= now => "due",
             Status::Active => "valid",

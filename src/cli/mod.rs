@@ -1,6 +1,7 @@
 //! The command line: parsing (clap), rendering, prompts. Holds no crypto and no file
 //! layout; each command lives in its own file with its `Args` and `run()`.
 
+pub mod activate;
 pub mod advice;
 pub mod audit;
 pub mod ca;
@@ -140,6 +141,8 @@ pub enum Command {
     Expiry(expiry::Args),
     /// Reissue certificates that are due for renewal
     Renew(renew::Args),
+    /// Make a staged successor (renew --stage) the current certificate
+    Activate(activate::Args),
     /// Revoke a certificate and re-sign the environment's CRL
     Revoke(revoke::Args),
     /// Re-sign an environment's CRLs (only those due with --if-due), or publish them
@@ -338,6 +341,7 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Command::Sign(a) => sign::run(&ctx, a)?,
         Command::Expiry(a) => expiry::run(&ctx, a)?,
         Command::Renew(a) => renew::run(&ctx, a)?,
+        Command::Activate(a) => activate::run(&ctx, a)?,
         Command::Revoke(a) => revoke::run(&ctx, a)?,
         Command::Crl(a) => crl::run(&ctx, a)?,
         Command::Audit(a) => audit::run(&ctx, a)?,

@@ -25,6 +25,10 @@ pub struct Args {
     /// Environment of --tenant
     #[arg(long, requires = "tenant")]
     pub env: Option<String>,
+    /// Present the tenant's staged successor instead (see renew --stage); the result is
+    /// recorded in the audit log for activate
+    #[arg(long, requires = "tenant")]
+    pub staged: bool,
     /// Present this certificate (PEM or DER; a full chain file is fine), with --key
     #[arg(long, value_name = "FILE", requires = "key", conflicts_with = "pfx")]
     pub cert: Option<PathBuf>,
@@ -93,11 +97,18 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
         // optional: only to say whether our certificate is revoked or superseded
         ctx.workspace().ok()
     };
+    let mut staged_serial: Option<String> = None;
     let identity: Option<Identity> = if let (Some(t), Some(e)) = (&a.tenant, &a.env) {
         let ws = ws.as_ref().expect("workspace opened above");
         let profiles = ctx.profiles(ws)?;
         profiles.check_env(e)?;
-        Some(probe::tenant_identity(ws, t, e)?)
+        if a.staged {
+            let (id, serial) = probe::staged_identity(ws, t, e)?;
+            staged_serial = Some(serial);
+            Some(id)
+        } else {
+            Some(probe::tenant_identity(ws, t, e)?)
+        }
     } else if let (Some(c), Some(k)) = (&a.cert, &a.key) {
         let pass =
             secrets::key_passphrase(k, a.key_passphrase_file.as_deref(), ctx.global.no_input)?;
@@ -124,6 +135,11 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
         timeout,
     };
     let rep = probe::probe(ws.as_ref(), &req)?;
+    if let (Some(serial), Some(ws), Some(t), Some(e)) = (&staged_serial, &ws, &a.tenant, &a.env) {
+        let _lock = ctx.lock_for_write(ws)?;
+        probe::audit_probe(ws, t, e, serial, rep.ok, &a.url)
+            .with_context(|| "recording the probe of the staged certificate in audit.log")?;
+    }
     if !rep.ok {
         ctx.out.unquiet();
     }

@@ -31,6 +31,10 @@ pub struct Args {
     /// Renew every selected certificate now, due or not
     #[arg(long, conflicts_with = "within")]
     pub force: bool,
+    /// Issue the successor staged, not active, for a gateway that pins the certificate
+    /// (as handoff.pinning: true does); mtlsctl activate switches to it
+    #[arg(long)]
+    pub stage: bool,
     /// Show what would be renewed; change nothing
     #[arg(long)]
     pub dry_run: bool,
@@ -51,15 +55,17 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
         Some(ctx.lock_for_write(&ws)?)
     };
     let now = time::OffsetDateTime::now_utc();
-    let plan = lifecycle::plan_renewals(
+    let mut plan = lifecycle::plan_renewals(
         &ws,
         &profiles,
         a.tenant.as_deref(),
         a.env.as_deref(),
         a.within,
         a.force,
+        a.stage,
         now,
     )?;
+    let retire = std::mem::take(&mut plan.retire);
     let mut items: Vec<RenewItem> = Vec::new();
     if a.dry_run {
         for mut d in plan.due {
@@ -123,7 +129,58 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
     }
     items.extend(plan.settled);
     items.sort_by(|x, y| (&x.tenant, &x.env, x.kind).cmp(&(&y.tenant, &y.env, y.kind)));
-    let rep = RenewReport::new(a.dry_run, a.reuse_key, a.force, items);
+    // superseded certificates whose overlap after activate is over: revoked now
+    let mut retired = Vec::new();
+    for (rec, overlap) in retire {
+        let mut item = lifecycle::RetiredItem {
+            tenant: rec.meta.tenant.clone(),
+            env: rec.meta.env.clone(),
+            kind: rec.meta.kind,
+            serial: rec.meta.serial.clone(),
+            superseded_by: rec.meta.superseded_by.clone(),
+            superseded_at: rec.meta.superseded_at.unwrap_or(now),
+            overlap: overlap.to_string(),
+            action: if a.dry_run { "would-revoke" } else { "revoked" },
+            reason: None,
+        };
+        if !a.dry_run {
+            let res = a.pass.for_env(ctx, &ws, &rec.meta.env).and_then(|p| {
+                Ok(lifecycle::revoke(
+                    &ws,
+                    &profiles,
+                    p.as_ref(),
+                    &rec,
+                    "superseded",
+                    now,
+                )?)
+            });
+            if let Err(e) = res {
+                item.action = "failed";
+                item.reason = Some(render_error(&e));
+            }
+        }
+        retired.push(item);
+    }
+    let rep = RenewReport::new(a.dry_run, a.reuse_key, a.force, items).with_retired(retired);
+    for r in &rep.retired {
+        match r.action {
+            "failed" => ctx.error(format!(
+                "{}/{}: revoking the superseded {} after its overlap failed: {}",
+                r.tenant,
+                r.env,
+                r.serial,
+                r.reason.as_deref().unwrap_or("")
+            )),
+            act => ctx.warn(format!(
+                "{}/{}: {} the superseded {} (reason superseded): {} since its successor was activated",
+                r.tenant,
+                r.env,
+                if act == "revoked" { "revoked" } else { "would revoke" },
+                r.serial,
+                r.overlap
+            )),
+        }
+    }
     for i in &rep.items {
         match i.action {
             RenewAction::Failed => ctx.error(format!(
@@ -147,11 +204,13 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
         print_human(ctx, &rep)?;
         Ok(())
     })?;
-    Ok(if rep.failed > 0 {
-        Exit::Error
-    } else {
-        Exit::Ok
-    })
+    Ok(
+        if rep.failed > 0 || rep.retired.iter().any(|r| r.action == "failed") {
+            Exit::Error
+        } else {
+            Exit::Ok
+        },
+    )
 }
 
 fn print_human(ctx: &Ctx, rep: &RenewReport) -> Result<()> {
@@ -171,6 +230,7 @@ fn print_human(ctx: &Ctx, rep: &RenewReport) -> Result<()> {
         );
         for i in &rep.items {
             let action = match i.action {
+                RenewAction::Renewed if i.staged => "renewed (staged)",
                 RenewAction::Renewed => "renewed",
                 RenewAction::WouldRenew => "would renew",
                 RenewAction::NotDue => "not due",

@@ -265,6 +265,7 @@ pub fn import(
     let rec = issue::store(
         ws,
         &NewLeaf {
+            staged: false,
             tenant,
             env,
             kind,
@@ -363,6 +364,7 @@ pub fn sign(
         Some(t) => issue::store(
             ws,
             &NewLeaf {
+                staged: false,
                 tenant: t,
                 env: &req.env,
                 kind: lr.kind,
@@ -544,6 +546,7 @@ fn store_signed(
         origin: "sign".into(),
         superseded_by: None,
         renewed_from: None,
+        superseded_at: None,
         revoked_at: None,
         revocation_reason: None,
         renew_before_secs: None,

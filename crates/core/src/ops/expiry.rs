@@ -630,8 +630,9 @@ pub fn renew_before(profiles: &Profiles, rec: &LeafRecord) -> Result<Duration> {
 pub fn current_leaves(leaves: Vec<LeafRecord>) -> Vec<LeafRecord> {
     let mut by: BTreeMap<(String, String, String), LeafRecord> = BTreeMap::new();
     for r in leaves {
-        // a test fixture is never a tenant's current certificate
-        if r.meta.status == LeafStatus::Superseded || r.meta.fixture {
+        // a test fixture is never a tenant's current certificate, nor is a staged
+        // successor until `activate`
+        if matches!(r.meta.status, LeafStatus::Superseded | LeafStatus::Staged) || r.meta.fixture {
             continue;
         }
         let k = (

@@ -183,6 +183,8 @@ pub struct NewLeaf<'a> {
     pub ca: Option<CaLoc>,
     /// A test fixture: recorded, never current, supersedes nothing.
     pub fixture: bool,
+    /// A staged successor: status staged, supersedes nothing until `activate`.
+    pub staged: bool,
     pub now: OffsetDateTime,
 }
 
@@ -275,7 +277,11 @@ fn prepare(ws: &Workspace, n: &NewLeaf<'_>) -> Result<Prepared> {
         tenant: n.tenant.to_string(),
         env: n.env.to_string(),
         kind: n.kind,
-        status: Status::Active,
+        status: if n.staged {
+            Status::Staged
+        } else {
+            Status::Active
+        },
         issued_at: cert::whole_seconds(n.now),
         not_after: info.not_after,
         subject: info.subject.clone(),
@@ -283,6 +289,7 @@ fn prepare(ws: &Workspace, n: &NewLeaf<'_>) -> Result<Prepared> {
         origin: n.origin.to_string(),
         superseded_by: None,
         renewed_from: n.renewed_from.clone(),
+        superseded_at: None,
         revoked_at: None,
         revocation_reason: None,
         renew_before_secs: n.renew_before_secs,
@@ -343,8 +350,9 @@ impl<'a> LeafPlan<'a> {
             origin,
             renewed_from,
             has_key: true,
-            // a test fixture never replaces the tenant's certificate
-            supersede: !r.fixture,
+            // a test fixture never replaces the tenant's certificate, and a staged
+            // successor replaces it only at `activate`
+            supersede: !r.fixture && !r.staged,
             ca: Some(ca),
         }
     }
@@ -399,7 +407,7 @@ pub fn store(ws: &Workspace, n: &NewLeaf<'_>) -> Result<LeafRecord> {
         origin: n.origin,
         renewed_from: n.renewed_from.as_deref(),
         has_key: n.key.is_some(),
-        supersede: !n.fixture,
+        supersede: !n.fixture && !n.staged,
         ca: n.ca.as_ref(),
     }
     .add_to(ws, &mut intent, &p.meta.serial)?;
@@ -467,6 +475,7 @@ fn prepare_issue(
             renew_before_secs: own_window(r),
             ca: Some(with.ca.clone()),
             fixture: r.fixture,
+            staged: r.staged,
             now,
         },
     )?;

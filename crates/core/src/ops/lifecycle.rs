@@ -59,6 +59,31 @@ pub struct RenewItem {
     pub reason: Option<String>,
     /// The new certificate, when renewed.
     pub certificate: Option<IssueReport>,
+    /// The successor is (or would be) issued staged, not active: the tenant's gateway
+    /// pins the certificate (`handoff.pinning`, or `renew --stage`).
+    pub staged: bool,
+    /// Which hand-off applies: "ca-trust" (the gateway trusts our CA: nothing to
+    /// stage) or "pinning" (staged rollover: export both pins, probe, activate).
+    pub handoff: &'static str,
+}
+
+/// A superseded certificate revoked by `renew` once the overlap after `activate` is
+/// over.
+#[derive(Debug, Serialize)]
+pub struct RetiredItem {
+    pub tenant: String,
+    pub env: String,
+    pub kind: Kind,
+    pub serial: String,
+    /// The serial that replaced it.
+    pub superseded_by: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub superseded_at: OffsetDateTime,
+    /// The tenant's `handoff.overlap`.
+    pub overlap: String,
+    /// "revoked", or "failed" (see `reason`).
+    pub action: &'static str,
+    pub reason: Option<String>,
 }
 
 /// The whole renewal report.
@@ -74,11 +99,34 @@ pub struct RenewReport {
     pub not_due: usize,
     pub skipped: usize,
     pub failed: usize,
+    /// Superseded certificates revoked (reason superseded) because the overlap after
+    /// their successor's activation is over.
+    pub retired: Vec<RetiredItem>,
     /// What the operator does next, in one or two sentences.
     pub next: Vec<String>,
 }
 
 impl RenewReport {
+    /// Adds the superseded certificates revoked after their overlap, and says so.
+    pub fn with_retired(mut self, retired: Vec<RetiredItem>) -> Self {
+        let done: Vec<&RetiredItem> = retired.iter().filter(|r| r.action == "revoked").collect();
+        if !done.is_empty() {
+            let what = done
+                .iter()
+                .map(|r| format!("{} of {}/{}", r.serial, r.tenant, r.env))
+                .collect::<Vec<_>>()
+                .join(", ");
+            self.next.insert(
+                0,
+                format!(
+                    "revoked {what} (superseded, overlap over): remove its pin from the gateway and hand off the CRL: mtlsctl export --tenant T --env E --force"
+                ),
+            );
+            self.next.retain(|n| !n.starts_with("nothing:"));
+        }
+        self.retired = retired;
+        self
+    }
     pub fn new(dry_run: bool, reuse_key: bool, force: bool, items: Vec<RenewItem>) -> Self {
         let n = |a: RenewAction| items.iter().filter(|i| i.action == a).count();
         RenewReport {
@@ -90,6 +138,7 @@ impl RenewReport {
             not_due: n(RenewAction::NotDue),
             skipped: n(RenewAction::Skipped),
             failed: n(RenewAction::Failed),
+            retired: Vec::new(),
             next: renew_next(&items),
             items,
         }
@@ -110,10 +159,24 @@ fn renew_next(items: &[RenewItem]) -> Vec<String> {
             .join(", ")
     };
     let mut next = Vec::new();
-    let renewed = of(RenewAction::Renewed);
+    let staged: Vec<&RenewItem> = items
+        .iter()
+        .filter(|i| i.staged && i.action == RenewAction::Renewed)
+        .collect();
+    for i in &staged {
+        next.push(format!(
+            "staged for a pinning gateway: mtlsctl export --tenant {t} --env {e} --force (both pins), then mtlsctl probe --tenant {t} --env {e} --staged --url URL, then mtlsctl activate --tenant {t} --env {e}",
+            t = i.tenant,
+            e = i.env
+        ));
+    }
+    let renewed: Vec<&RenewItem> = of(RenewAction::Renewed)
+        .into_iter()
+        .filter(|i| !i.staged)
+        .collect();
     if let [one] = renewed.as_slice() {
         next.push(format!(
-            "reload the platform that reads pki/{}/{}/{}/current/ (or deliver again); gateways that trust our CA need nothing, one that pins the certificate (IIS mapping, Tyk ID, Envoy hash, nginx fingerprint) needs: mtlsctl export --tenant {} --env {} --force",
+            "reload the platform that reads pki/{}/{}/{}/current/ (or deliver again); gateways that trust our CA need nothing, one that pins the certificate (IIS mapping, Tyk ID, Envoy hash, nginx fingerprint) needs staging: set handoff.pinning: true in its profile, or renew --stage; now: mtlsctl export --tenant {} --env {} --force",
             one.env, one.tenant, one.kind, one.tenant, one.env
         ));
     } else if !renewed.is_empty() {
@@ -158,6 +221,9 @@ pub struct Due {
 pub struct RenewPlan {
     pub settled: Vec<RenewItem>,
     pub due: Vec<Due>,
+    /// Superseded certificates whose overlap after `activate` is over: `renew` revokes
+    /// them (reason superseded).
+    pub retire: Vec<(LeafRecord, Dur)>,
 }
 
 impl RenewPlan {
@@ -173,6 +239,8 @@ impl RenewPlan {
 /// Finds every current (active) certificate of the workspace, optionally of one tenant
 /// and/or env, and decides which are due within `within` (default: each one's profile
 /// renew_before). With `force`, every one is due (--force: renew now, due or not).
+/// With `stage` (or a tenant's `handoff.pinning`) each successor is issued staged.
+#[allow(clippy::too_many_arguments)]
 pub fn plan_renewals(
     ws: &Workspace,
     profiles: &Profiles,
@@ -180,6 +248,7 @@ pub fn plan_renewals(
     env: Option<&str>,
     within: Option<Dur>,
     force: bool,
+    stage: bool,
     now: OffsetDateTime,
 ) -> Result<RenewPlan> {
     if let Some(e) = env {
@@ -195,6 +264,24 @@ pub fn plan_renewals(
         None => profiles.env_names(),
     };
     let index = super::ca::CaIndex::load(ws, &envs);
+    let mut retire = Vec::new();
+    for r in &leaves {
+        if r.meta.status != Status::Superseded || r.meta.fixture {
+            continue;
+        }
+        let Some(at) = r.meta.superseded_at else {
+            continue;
+        };
+        let overlap = profiles.handoff(&r.meta.tenant).unwrap_or_default().overlap;
+        if at + overlap.to_time() <= now && r.meta.not_after > now {
+            retire.push((r.clone(), overlap));
+        }
+    }
+    let staged_of: Vec<LeafRecord> = leaves
+        .iter()
+        .filter(|r| r.meta.status == Status::Staged && !r.meta.fixture)
+        .cloned()
+        .collect();
     let current: Vec<LeafRecord> = super::expiry::current_leaves(leaves)
         .into_iter()
         .filter(|r| r.meta.status == Status::Active)
@@ -202,8 +289,14 @@ pub fn plan_renewals(
     let mut plan = RenewPlan {
         settled: Vec::new(),
         due: Vec::new(),
+        retire,
     };
     for rec in current {
+        let pinning = stage
+            || profiles
+                .handoff(&rec.meta.tenant)
+                .map(|h| h.pinning)
+                .unwrap_or(false);
         let resolved = profiles.resolve_kind(&rec.meta.tenant, &rec.meta.env, Some(rec.meta.kind));
         let (window, window_text) = match (within, &resolved) {
             (Some(w), _) => (w.to_time(), w.to_string()),
@@ -230,6 +323,8 @@ pub fn plan_renewals(
             action: RenewAction::NotDue,
             reason: None,
             certificate: None,
+            staged: pinning,
+            handoff: if pinning { "pinning" } else { "ca-trust" },
         };
         let rotated = index.rotated_away(&rec.meta);
         if let Some(st) = rotated {
@@ -240,6 +335,21 @@ pub fn plan_renewals(
             ));
         }
         if !force && now < item.renew_after && rotated.is_none() {
+            plan.settled.push(item);
+            continue;
+        }
+        if let Some(s) = staged_of.iter().find(|s| {
+            s.meta.tenant == rec.meta.tenant
+                && s.meta.env == rec.meta.env
+                && s.meta.kind == rec.meta.kind
+        }) {
+            item.action = RenewAction::Skipped;
+            item.reason = Some(format!(
+                "its successor {} is staged already: probe it (mtlsctl probe --tenant {t} --env {e} --staged --url URL) and run mtlsctl activate --tenant {t} --env {e}",
+                s.meta.serial,
+                t = rec.meta.tenant,
+                e = rec.meta.env
+            ));
             plan.settled.push(item);
             continue;
         }
@@ -267,7 +377,8 @@ pub fn plan_renewals(
             plan.settled.push(item);
             continue;
         }
-        let resolved = keep_sans(profiles, &rec, resolved);
+        let mut resolved = keep_sans(profiles, &rec, resolved);
+        resolved.staged = pinning;
         plan.due.push(Due {
             item,
             record: rec,

@@ -1,6 +1,7 @@
 //! Lifecycle operations: they compose `pki` (what to build) with `workspace` (where it
 //! goes) and return plain outcomes for the CLI to render. No printing, no prompting.
 
+pub mod activate;
 pub mod audit;
 pub mod ca;
 pub mod csr;

@@ -195,6 +195,56 @@ pub fn probe(ws: Option<&Workspace>, req: &Request<'_>) -> Result<ProbeReport> {
     Ok(rep)
 }
 
+/// The tenant's staged successor (`probe --staged`): the certificate `activate` will
+/// make current, presented to check the gateway accepts it already.
+pub fn staged_identity(ws: &Workspace, tenant: &str, env: &str) -> Result<(Identity, String)> {
+    let rec = ws.staged_leaf(tenant, env, Kind::Client)?.ok_or_else(|| {
+        OpError::Msg(format!(
+            "--staged: {tenant}/{env} has no staged certificate; stage one with mtlsctl renew --tenant {tenant} --env {env} --stage"
+        ))
+    })?;
+    if !rec.key_path().is_file() {
+        return Err(OpError::NoKeyBeside { dir: rec.dir });
+    }
+    let mut id = file_identity(&rec.cert_path(), &rec.key_path(), None)?;
+    if id.chain.is_empty() && rec.chain_path().is_file() {
+        id.chain = load_certs(&rec.chain_path())?;
+    }
+    id.source = format!(
+        "{tenant}/{env} staged client certificate ({})",
+        rec.meta.serial
+    );
+    Ok((id, rec.meta.serial))
+}
+
+/// Records a probe of a workspace certificate as an audit line `probe` (serial, pass or
+/// fail, the URL), which `activate` reads. The caller holds the lock.
+pub fn audit_probe(
+    ws: &Workspace,
+    tenant: &str,
+    env: &str,
+    serial: &str,
+    ok: bool,
+    url: &str,
+) -> Result<()> {
+    let mut ev = crate::workspace::audit::Event::new("probe");
+    ev.tenant = Some(tenant);
+    ev.env = Some(env);
+    ev.kind = Some("client");
+    ev.serial = Some(serial);
+    ev.detail = Some(format!(
+        "{} {}",
+        if ok {
+            super::activate::PROBE_PASS
+        } else {
+            super::activate::PROBE_FAIL
+        },
+        crate::pki::text::sanitize(url)
+    ));
+    ws.audit(&ev)?;
+    Ok(())
+}
+
 /// The tenant's current client certificate in the workspace.
 pub fn tenant_identity(ws: &Workspace, tenant: &str, env: &str) -> Result<Identity> {
     let rec =

@@ -287,6 +287,22 @@ impl fmt::Debug for Profiles {
     }
 }
 
+/// A tenant's effective `handoff:` settings.
+#[derive(Clone, Copy, Debug, serde::Serialize)]
+pub struct Handoff {
+    pub pinning: bool,
+    pub overlap: Dur,
+}
+
+impl Default for Handoff {
+    fn default() -> Self {
+        Handoff {
+            pinning: false,
+            overlap: Dur::days(14),
+        }
+    }
+}
+
 impl Profiles {
     /// Reads mtlsctl.yaml and every environment profile; checks names and lists tenants.
     pub fn load(ws: &Workspace) -> Result<Self, ProfileError> {
@@ -369,6 +385,21 @@ impl Profiles {
                 known: self.env_names(),
             })
         }
+    }
+
+    /// A tenant's `handoff:` settings: whether its gateway pins our certificate, and how
+    /// long old and new pins overlap (default 14d). A tenant without a profile (an
+    /// imported or signed certificate's pseudo-tenant) pins nothing.
+    pub fn handoff(&self, tenant: &str) -> Result<Handoff, ProfileError> {
+        if !self.tenant_names.iter().any(|t| t == tenant) {
+            return Ok(Handoff::default());
+        }
+        let (_, t) = self.tenant(tenant)?;
+        let h = t.handoff.unwrap_or_default();
+        Ok(Handoff {
+            pinning: h.pinning.map(|v| v.value).unwrap_or(false),
+            overlap: h.overlap.map(|v| v.value).unwrap_or(Dur::days(14)),
+        })
     }
 
     /// Reads and checks a tenant's profile. A name that is no valid tenant name (from a

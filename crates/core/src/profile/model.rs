@@ -238,6 +238,22 @@ pub struct TenantFile {
     pub server: Option<KindLayer>,
     #[serde(default)]
     pub overrides: BTreeMap<String, Spanned<LeafLayer>>,
+    /// How renewals reach the tenant's gateways (docs/profiles.md#handoff).
+    #[serde(default)]
+    pub handoff: Option<HandoffLayer>,
+}
+
+/// `handoff:` of a tenant profile.
+#[derive(Debug, Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct HandoffLayer {
+    /// The tenant's gateway pins our certificate (IIS one-to-one mapping, Tyk
+    /// certificate ID, Envoy hash, nginx fingerprint): `renew` stages the successor.
+    #[serde(default)]
+    pub pinning: S<bool>,
+    /// How long the old and new pins overlap (default 14d).
+    #[serde(default)]
+    pub overlap: S<Dur>,
 }
 
 impl TenantFile {

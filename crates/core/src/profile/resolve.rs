@@ -144,6 +144,10 @@ pub struct Resolved {
     /// A test fixture (`--fixture`): recorded, never current.
     #[serde(skip)]
     pub fixture: bool,
+    /// A staged successor (`renew --stage`, `handoff.pinning`): recorded with status
+    /// staged, supersedes nothing until `activate`.
+    #[serde(skip)]
+    pub staged: bool,
     #[serde(skip)]
     subject_parsed: Subject,
 }
@@ -1164,6 +1168,7 @@ impl Profiles {
             pfx_friendly_name,
             window,
             fixture: flags.fixture,
+            staged: false,
             subject_parsed,
         })
     }

@@ -24,6 +24,10 @@ pub const PFX_PASS: &str = "bundle.pfx.pass";
 #[serde(rename_all = "kebab-case")]
 pub enum Status {
     Active,
+    /// A renewal's successor issued ahead of the switch for gateways that pin the
+    /// certificate (`renew --stage`, `handoff.pinning`): never `current` until
+    /// `activate` makes it the active one.
+    Staged,
     Superseded,
     Revoked,
 }
@@ -32,6 +36,7 @@ impl Status {
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Active => "active",
+            Status::Staged => "staged",
             Status::Superseded => "superseded",
             Status::Revoked => "revoked",
         }
@@ -58,6 +63,14 @@ pub struct LeafMeta {
     pub superseded_by: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub renewed_from: Option<String>,
+    /// When `activate` superseded it by its staged successor: the overlap after which
+    /// `renew` revokes it counts from here.
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub superseded_at: Option<OffsetDateTime>,
     #[serde(
         default,
         with = "time::serde::rfc3339::option",
@@ -350,6 +363,34 @@ impl Workspace {
             .find(|r| r.meta.status == Status::Active && !r.meta.fixture))
     }
 
+    /// The newest staged successor of tenant/env/kind, if any (`renew --stage`).
+    pub fn staged_leaf(
+        &self,
+        tenant: &str,
+        env: &str,
+        kind: Kind,
+    ) -> Result<Option<LeafRecord>, WsError> {
+        let kind_dir = self.kind_dir(env, tenant, kind);
+        fsutil::refuse_symlinks(self.root(), &kind_dir)?;
+        let mut inv = Inventory::default();
+        let mut recs = Vec::new();
+        for leaf_dir in dirs(&kind_dir, None, &mut inv) {
+            match leaf_at(&leaf_dir, env, tenant, kind) {
+                Some(Ok(r)) => recs.push(r),
+                Some(Err(e)) => return Err(e),
+                None => {}
+            }
+        }
+        if let Some(p) = inv.problems.into_iter().next() {
+            return Err(p.error);
+        }
+        recs.sort_by_key(|r| r.meta.issued_at);
+        Ok(recs
+            .into_iter()
+            .rev()
+            .find(|r| r.meta.status == Status::Staged && !r.meta.fixture))
+    }
+
     /// Finds a leaf of `env` by serial (any tenant, any kind). A folder that cannot be
     /// read is an error only when the serial is found nowhere else (it may be in there).
     pub fn leaf_by_serial(&self, env: &str, serial: &str) -> Result<Option<LeafRecord>, WsError> {
@@ -455,6 +496,7 @@ mod tests {
             origin: "issue".into(),
             superseded_by: None,
             renewed_from: None,
+            superseded_at: None,
             revoked_at: None,
             revocation_reason: None,
             renew_before_secs: None,

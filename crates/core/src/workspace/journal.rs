@@ -50,6 +50,69 @@ pub struct Intent {
     /// `tenant remove`: the folders and profile to archive (ops::offboard).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub offboard: Option<OffboardStep>,
+    /// `activate`: a staged successor made the active certificate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activation: Option<ActivationStep>,
+}
+
+/// A staged successor becoming the active certificate of tenant/env/kind, the one it
+/// replaces superseded. Recovery rolls it forward: every part is safe to repeat.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ActivationStep {
+    pub tenant: String,
+    pub env: String,
+    pub kind: Kind,
+    /// The staged certificate that becomes active.
+    pub serial: String,
+    /// The active certificate it supersedes (none: the tenant had none left).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub supersedes: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    pub audit: AuditStep,
+}
+
+impl ActivationStep {
+    /// Marks the old certificate superseded (with the time the overlap counts from),
+    /// then the staged one active, then moves `current`. Returns whether it changed
+    /// anything.
+    pub fn apply(&self, ws: &Workspace) -> Result<bool, WsError> {
+        let mut changed = false;
+        if let Some(prev) = &self.supersedes {
+            let dir = ws.leaf_dir(&self.env, &self.tenant, self.kind, prev);
+            if let Some(mut rec) = recover::read_record(&dir)
+                && rec.meta.status == Status::Active
+            {
+                rec.meta.status = Status::Superseded;
+                rec.meta.superseded_by = Some(self.serial.clone());
+                rec.meta.superseded_at = Some(self.at);
+                rec.save()?;
+                changed = true;
+            }
+        }
+        fault::hit(Fault::AfterSupersede);
+        let dir = ws.leaf_dir(&self.env, &self.tenant, self.kind, &self.serial);
+        if let Some(mut rec) = recover::read_record(&dir)
+            && rec.meta.status == Status::Staged
+        {
+            rec.meta.status = Status::Active;
+            rec.save()?;
+            changed = true;
+        }
+        fault::hit(Fault::AfterMeta);
+        ws.refresh_current(&self.env, &self.tenant, self.kind)?;
+        Ok(changed)
+    }
+
+    /// The audit event of the activation.
+    pub fn event(&self) -> Event<'_> {
+        let mut ev = self.audit.event();
+        ev.tenant = Some(&self.tenant);
+        ev.env = Some(&self.env);
+        ev.kind = Some(self.kind.as_str());
+        ev.serial = Some(&self.serial);
+        ev
+    }
 }
 
 /// A tenant's folders (and profile) moved under `archive/` once its certificates are
@@ -208,13 +271,14 @@ impl Intent {
             crls: Vec::new(),
             ca: None,
             offboard: None,
+            activation: None,
         }
     }
 
     /// The audit line of the next step: its `op_id` is the run's plus a step number.
     pub fn audit_step(&self, op: &str, detail: Option<String>) -> AuditStep {
         let n = self.leaves.len() + self.revocations.len() + self.crls.len() + 1;
-        let n = n + usize::from(self.ca.is_some());
+        let n = n + usize::from(self.ca.is_some()) + usize::from(self.activation.is_some());
         AuditStep {
             op_id: format!("{}.{n}", self.op_id),
             op: op.to_string(),

@@ -233,6 +233,29 @@ impl Recovery<'_> {
                 );
             }
         }
+        if let Some(a) = &i.activation {
+            sane(path, &a.env, Some(&a.tenant), &a.serial)?;
+            if let Some(p) = &a.supersedes {
+                sane(path, &a.env, Some(&a.tenant), p)?;
+            }
+            if a.apply(self.ws)? {
+                self.note(
+                    Action::Superseded,
+                    &a.env,
+                    a.supersedes.as_deref(),
+                    None,
+                    format!(
+                        "made {} of {}/{} {} active, as the interrupted activate run meant to",
+                        a.serial, a.tenant, a.env, a.kind
+                    ),
+                );
+            }
+            self.one_active(&a.env, &a.tenant, a.kind)?;
+            if !self.ws.audit_has(&a.audit.op_id)? {
+                self.ws.audit(&by_recovery(a.event()))?;
+                self.audited(&a.env, &a.serial, &a.audit.op);
+            }
+        }
         for c in &i.crls {
             sane(path, &c.env, None, "00")?;
             self.settle_crl(c, &i.op)?;

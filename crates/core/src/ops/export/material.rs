@@ -31,6 +31,12 @@ pub struct Material {
     pub now: OffsetDateTime,
     /// The tenant's current client certificate.
     pub client: Cert,
+    /// Its staged successor (staged rollover for pinning gateways): while there is one,
+    /// every pin lists both.
+    pub staged: Option<Cert>,
+    /// With a staged successor: add the new pin by, the platform switches on, remove
+    /// the old pin after (from the renewal and the tenant's `handoff.overlap`).
+    pub rollover: Option<[OffsetDateTime; 3]>,
     /// Tyk certificate ID of the client certificate: org ID + lowercase hex SHA-256.
     pub tyk_certificate_id: String,
     /// Every CA a gateway must trust, issuing CA first, root last.
@@ -107,6 +113,29 @@ impl Material {
             });
         }
         let client = current_client(ws, req, &ca)?;
+        let (staged, rollover) = match ws.staged_leaf(req.tenant, env, Kind::Client)? {
+            Some(rec) => {
+                let path = rec.cert_path();
+                let der = inspect::certificates(&fsutil::read_nofollow(&path)?)
+                    .map_err(|e| OpError::input(&path, e))?
+                    .into_iter()
+                    .next()
+                    .expect("at least one");
+                let cert = Cert::from_x509(&X509::from_der(&der).map_err(pki)?)?;
+                let overlap = profiles
+                    .handoff(req.tenant)
+                    .unwrap_or_default()
+                    .overlap
+                    .to_time();
+                let from = rec.meta.issued_at;
+                let switch = from + overlap;
+                (
+                    Some(cert),
+                    Some([from + overlap / 2, switch, switch + overlap]),
+                )
+            }
+            None => (None, None),
+        };
         let mut warnings = Vec::new();
         let mut cas = Vec::new();
         let mut crls = Vec::new();
@@ -152,11 +181,36 @@ impl Material {
             // 2 in one tier, 3 in two, 4 while a cross-certificate carries a new root
             depth: ca.verify_depth + 2,
             client,
+            staged,
+            rollover,
             cas,
             crls,
             crl_pem,
             warnings,
         })
+    }
+
+    /// The client certificates a pinning gateway must accept now: the current one, and
+    /// its staged successor while there is one.
+    pub fn pinned(&self) -> Vec<&Cert> {
+        std::iter::once(&self.client).chain(&self.staged).collect()
+    }
+
+    /// The README's staged-rollover section (empty without a staged successor).
+    pub fn rollover_text(&self) -> String {
+        let (Some(s), Some([add, switch, remove])) = (&self.staged, &self.rollover) else {
+            return String::new();
+        };
+        format!(
+            "\nStaged rollover (your gateway pins our certificate)\n---------------------------------------------------\nThis hand-off carries two client certificates: the current one ({}) and its\nsuccessor ({}, client-staged.pem). Every pin file lists both.\n- add the new pin by        {}\n- we switch to the new one on {}\n- remove the old pin after  {}\nSHA-256 of the successor   {}\nSHA-1 of the successor     {}\n",
+            self.client.entry.serial,
+            s.entry.serial,
+            rfc3339(*add),
+            rfc3339(*switch),
+            rfc3339(*remove),
+            s.entry.fingerprints.sha256_colon,
+            s.entry.fingerprints.sha1_colon,
+        )
     }
 
     /// `mtls-<tenant>-<env>`: the name of the Kubernetes objects and gateway entries.

@@ -417,6 +417,13 @@ fn assemble(formats: &[Format], m: &Material, warnings: &[String]) -> Result<Fil
         "crl: one current CRL for every CA in ca-chain.pem",
         m.crl_pem.clone().into_bytes(),
     );
+    if let Some(st) = &m.staged {
+        put(
+            "client-staged.pem".into(),
+            "client-certificate-staged: the staged successor, to pin beside the current one",
+            crate::pki::pem("CERTIFICATE", &st.der).into_bytes(),
+        );
+    }
     for &f in formats {
         for file in f.gateway().files(m)? {
             put(
@@ -446,6 +453,7 @@ fn assemble(formats: &[Format], m: &Material, warnings: &[String]) -> Result<Fil
 fn readme(formats: &[Format], m: &Material, warnings: &[String]) -> String {
     let vars = m.vars();
     let mut s = render(template!("README.txt"), &vars);
+    s.push_str(&m.rollover_text());
     for &f in formats {
         let g = f.gateway();
         s.push_str(&format!("{}\n{}\n", g.title(), "-".repeat(g.title().len())));

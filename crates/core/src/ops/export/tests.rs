@@ -72,6 +72,8 @@ pub(crate) fn sample_material() -> Material {
     let client = Cert::from_x509(&client).unwrap();
     let crl_pem = "-----BEGIN X509 CRL-----\nMAA=\n-----END X509 CRL-----\n".to_string();
     Material {
+        staged: None,
+        rollover: None,
         tenant: "acme".into(),
         env: "prod".into(),
         tyk_org_id: "org42".into(),

@@ -14,7 +14,14 @@ impl Gateway for Envoy {
         let p = &m.client.entry.fingerprints;
         m.vars()
             .with("spki_quoted", yaml_quoted(&p.spki_sha256_base64))
-            .with("sha256_quoted", yaml_quoted(&p.sha256_hex))
+            .with(
+                "sha256_quoted",
+                m.pinned()
+                    .iter()
+                    .map(|c| yaml_quoted(&c.entry.fingerprints.sha256_hex))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            )
     }
 
     fn files(&self, m: &Material) -> Result<Vec<File>> {

@@ -33,6 +33,20 @@ impl Gateway for Iis {
             .with("sha1_upper", c.fingerprints.sha1_hex.to_uppercase())
             .with("ca_thumbprints", ca_lines)
             .with("client_base64", fingerprint::base64(&m.client.der))
+            .with(
+                "one_to_one",
+                m.pinned()
+                    .iter()
+                    .map(|c| {
+                        format!(
+                            "    <add enabled=\"true\" userName=\"DOMAIN\\svc-{}\" password=\"CHANGE-ME\"\n         certificate=\"{}\" />",
+                            xml_attr(&m.tenant),
+                            fingerprint::base64(&c.der)
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            )
             .with("issuer_o", xml_attr(&issuer_o))
             .with("subject_ou", xml_attr(&subject_ou))
     }
@@ -77,6 +91,13 @@ impl Gateway for Iis {
                 render(template!("iis/web.config.xml"), &v),
             ),
         ]);
+        if let Some(s) = &m.staged {
+            out.push(File::new(
+                "client-staged-base64.txt",
+                "iis-one-to-one-staged: the staged successor's oneToOneMappings certificate attribute",
+                format!("{}\n", fingerprint::base64(&s.der)),
+            ));
+        }
         Ok(out)
     }
 }

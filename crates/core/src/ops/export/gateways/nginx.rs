@@ -11,10 +11,28 @@ impl Gateway for Nginx {
     about!("nginx", "nginx");
 
     fn files(&self, m: &Material) -> Result<Vec<File>> {
-        Ok(vec![File::new(
-            "mtls.conf",
-            "nginx-snippet: server-block directives for client certificate checks",
-            render(template!("nginx/mtls.conf"), &self.vars(m)),
-        )])
+        let mut pins = format!(
+            "# Only this tenant's certificates, by SHA-1 fingerprint: include inside http {{ }},\n# then inside server {{ }}: if ($mtls_pinned_{t} = 0) {{ return 403; }}\n# During a staged rollover both the current and the successor are listed.\nmap $ssl_client_fingerprint $mtls_pinned_{t} {{\n    default 0;\n",
+            t = m.tenant.replace('-', "_")
+        );
+        for c in m.pinned() {
+            pins.push_str(&format!(
+                "    {} 1; # {}\n",
+                c.entry.fingerprints.sha1_hex, c.entry.serial
+            ));
+        }
+        pins.push_str("}\n");
+        Ok(vec![
+            File::new(
+                "mtls.conf",
+                "nginx-snippet: server-block directives for client certificate checks",
+                render(template!("nginx/mtls.conf"), &self.vars(m)),
+            ),
+            File::new(
+                "pinned-fingerprints.conf",
+                "nginx-pins: a map $ssl_client_fingerprint allow-list of our certificates (http block)",
+                pins,
+            ),
+        ])
     }
 }

@@ -30,15 +30,27 @@ impl Gateway for Tyk {
             .iter()
             .map(|ca| format!("{}{}", m.tyk_org_id, ca.entry.fingerprints.sha256_hex))
             .collect();
-        let ids = json!({
+        let mut ids = json!({
             "org_id": m.tyk_org_id,
             "client_certificate_id": m.tyk_certificate_id,
             "client_sha256": m.client.entry.fingerprints.sha256_hex,
             "ca_certificate_ids": ca_ids,
         });
+        let all: Vec<String> = m
+            .pinned()
+            .iter()
+            .map(|c| format!("{}{}", m.tyk_org_id, c.entry.fingerprints.sha256_hex))
+            .collect();
+        if let Some(s) = &m.staged {
+            ids["staged_client_certificate_id"] = json!(format!(
+                "{}{}",
+                m.tyk_org_id, s.entry.fingerprints.sha256_hex
+            ));
+            ids["staged_client_sha256"] = json!(s.entry.fingerprints.sha256_hex);
+        }
         let api = json!({
             "use_mutual_tls_auth": true,
-            "client_certificates": [m.tyk_certificate_id],
+            "client_certificates": all,
         });
         Ok(vec![
             File::new(
