@@ -183,6 +183,8 @@ pub struct NewLeaf<'a> {
     pub ca: Option<CaLoc>,
     /// A test fixture: recorded, never current, supersedes nothing.
     pub fixture: bool,
+    /// What the audit line says beside the issuance (an accepted nonconforming CA).
+    pub audit_detail: Option<String>,
     pub now: OffsetDateTime,
 }
 
@@ -403,6 +405,9 @@ pub fn store(ws: &Workspace, n: &NewLeaf<'_>) -> Result<LeafRecord> {
         ca: n.ca.as_ref(),
     }
     .add_to(ws, &mut intent, &p.meta.serial)?;
+    if let Some(d) = &n.audit_detail {
+        intent.leaves[0].audit.detail = Some(d.clone());
+    }
     let journal = ws.begin(&intent)?;
     place(ws, &p, &intent.leaves[0])?;
     journal.done();
@@ -467,6 +472,7 @@ fn prepare_issue(
             renew_before_secs: own_window(r),
             ca: Some(with.ca.clone()),
             fixture: r.fixture,
+            audit_detail: None,
             now,
         },
     )?;

@@ -36,6 +36,11 @@ pub enum RenewAction {
     NotDue,
     /// Due, but mtlsctl cannot reissue it (see `reason`).
     Skipped,
+    /// Due, and issued by an external CA: a new request (`csr`) was made for it, to send
+    /// to that CA (see `reason` and `request`).
+    Requested,
+    /// Due, issued by an external CA: a new request would be made without --dry-run.
+    WouldRequest,
     /// Due, and reissuing it failed (see `reason`).
     Failed,
 }
@@ -59,6 +64,9 @@ pub struct RenewItem {
     pub reason: Option<String>,
     /// The new certificate, when renewed.
     pub certificate: Option<IssueReport>,
+    /// The new request to send to the external CA (action `requested`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request: Option<std::path::PathBuf>,
 }
 
 /// The whole renewal report.
@@ -73,6 +81,8 @@ pub struct RenewReport {
     pub would_renew: usize,
     pub not_due: usize,
     pub skipped: usize,
+    /// New requests made for certificates of an external CA.
+    pub requested: usize,
     pub failed: usize,
     /// What the operator does next, in one or two sentences.
     pub next: Vec<String>,
@@ -89,6 +99,7 @@ impl RenewReport {
             would_renew: n(RenewAction::WouldRenew),
             not_due: n(RenewAction::NotDue),
             skipped: n(RenewAction::Skipped),
+            requested: n(RenewAction::Requested),
             failed: n(RenewAction::Failed),
             next: renew_next(&items),
             items,
@@ -120,6 +131,26 @@ fn renew_next(items: &[RenewItem]) -> Vec<String> {
         next.push(format!(
             "reload the platforms that read the current/ path of {}; gateways that trust our CA need nothing, those that pin the certificate (IIS mapping, Tyk ID, Envoy hash, nginx fingerprint) need: mtlsctl export --tenant T --env E --force for each",
             names(&renewed)
+        ));
+    }
+    for r in of(RenewAction::Requested) {
+        next.push(format!(
+            "send {} to the external CA of {}, then bring the certificate back with `mtlsctl import --tenant {} --env {} --kind {} --cert FILE --chain FILE`",
+            r.request
+                .as_deref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| "the new request".into()),
+            r.tenant,
+            r.tenant,
+            r.env,
+            r.kind
+        ));
+    }
+    let asked = of(RenewAction::WouldRequest);
+    if !asked.is_empty() {
+        next.push(format!(
+            "run it again without --dry-run to make a new request for the external CA of {}",
+            names(&asked)
         ));
     }
     let would = of(RenewAction::WouldRenew);
@@ -158,6 +189,8 @@ pub struct Due {
 pub struct RenewPlan {
     pub settled: Vec<RenewItem>,
     pub due: Vec<Due>,
+    /// Due certificates of an external CA (`import`): renewing them is a new request.
+    pub requests: Vec<RenewItem>,
 }
 
 impl RenewPlan {
@@ -200,6 +233,7 @@ pub fn plan_renewals(
         .filter(|r| r.meta.status == Status::Active)
         .collect();
     let mut plan = RenewPlan {
+        requests: Vec::new(),
         settled: Vec::new(),
         due: Vec::new(),
     };
@@ -230,6 +264,7 @@ pub fn plan_renewals(
             action: RenewAction::NotDue,
             reason: None,
             certificate: None,
+            request: None,
         };
         let rotated = index.rotated_away(&rec.meta);
         if let Some(st) = rotated {
@@ -241,6 +276,15 @@ pub fn plan_renewals(
         }
         if !force && now < item.renew_after && rotated.is_none() {
             plan.settled.push(item);
+            continue;
+        }
+        if rec.meta.origin == "import" {
+            item.action = RenewAction::WouldRequest;
+            item.reason = Some(format!(
+                "issued by the external CA of {}: a new request is made, to send to that CA",
+                rec.meta.tenant
+            ));
+            plan.requests.push(item);
             continue;
         }
         if let Some(reason) = not_renewable(&rec) {
@@ -284,10 +328,6 @@ fn not_renewable(rec: &LeafRecord) -> Option<String> {
             "signed from a partner's CSR, so mtlsctl holds no key for it: ask the partner for a new CSR and run `mtlsctl sign`"
                 .to_string(),
         ),
-        "import" => Some(format!(
-            "issued by the external CA: make a new request with `mtlsctl csr --tenant {} --env {}` and bring the certificate back with `mtlsctl import`",
-            rec.meta.tenant, rec.meta.env
-        )),
         _ => None,
     }
 }
