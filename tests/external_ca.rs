@@ -279,3 +279,41 @@ fn import_refuses_a_missing_san_and_a_leaf_without_client_auth() {
     assert!(stderr(&out).contains("wrong_eku"), "{}", stderr(&out));
     assert!(ws.path("pki/prod/acme/client/pending/key.pem").is_file());
 }
+
+#[test]
+fn export_works_in_an_external_ca_environment() {
+    let ws = Ws::new(&["acme"]);
+    let p = "profiles/environments/prod.yaml";
+    let t = std::fs::read_to_string(ws.path(p)).unwrap();
+    ws.write(p, &t.replacen("ca:\n", "ca:\n  external: true\n", 1));
+    let csr = pending_csr(&ws);
+    let ca = customer_ca();
+    ca.sign_csr(csr.to_str().unwrap(), "root", "client_ext", 90, "acme.crt");
+    let root = ca.p("root.crt");
+    let out = import(
+        &ws,
+        &ca.p("acme.crt"),
+        &root,
+        &["--accept-nonconforming-ca"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v = ws.json(&["verify", "--tenant", "acme", "--env", "prod"]);
+    assert_eq!(v["valid"], true, "{v:#}");
+    let dir = ws.root().parent().unwrap().join("export");
+    let e = ws.run(&[
+        "export",
+        "--tenant",
+        "acme",
+        "--env",
+        "prod",
+        "--format",
+        "huawei-apig",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(e.status.success(), "{}", stderr(&e));
+    assert_eq!(
+        std::fs::read(dir.join("huawei-apig/trusted_root_ca.pem")).unwrap(),
+        std::fs::read(&root).unwrap()
+    );
+}
