@@ -118,6 +118,22 @@ fn issue_for_the_external_tenant_refuses_and_names_the_flow() {
     );
     // the other tenant still gets our CA
     ws.issue("globex", "prod", &[]);
+    // issue --all never mints acme one of ours in prod, and says what to do instead
+    let pf = ws.pass_file.to_str().unwrap().to_string();
+    let out = ws.run(&[
+        "issue",
+        "--all",
+        "--env",
+        "prod",
+        "--ca-passphrase-file",
+        &pf,
+    ]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("acme") && err.contains("mtlsctl csr"), "{err}");
+    let list = ws.json(&["list"]).to_string();
+    assert!(list.contains("\"tenant\":\"globex\""), "{list}");
+    assert!(!list.contains("\"tenant\":\"acme\""), "{list}");
 }
 
 #[test]
