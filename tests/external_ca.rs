@@ -242,6 +242,15 @@ fn customer_ca_without_key_usage_end_to_end() {
         assert_eq!(status, 200, "{}", nginx.error_log());
     }
 
+    // expiry agrees: a due imported certificate is renewed by a new request
+    let out = ws.run(&["-o", "json", "expiry", "--within", "365d"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("external-ca") && text.contains("mtlsctl renew --tenant acme"),
+        "{text}{}",
+        stderr(&out)
+    );
+
     // renew makes a new request and says to send it
     let r = ws.json(&["renew", "--tenant", "acme", "--env", "prod", "--force"]);
     let item = &r["items"][0];
