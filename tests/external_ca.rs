@@ -227,6 +227,11 @@ fn customer_ca_without_key_usage_end_to_end() {
     // nginx configured with the customer CA from the export accepts the certificate
     if judges_present(&["nginx", "curl"]) {
         let snippet = std::fs::read_to_string(out_dir.join("nginx/mtls.conf")).unwrap();
+        // no CRL of ours for the customer's CA: the snippet sets none
+        assert!(
+            !snippet.lines().any(|l| l.starts_with("ssl_crl")),
+            "{snippet}"
+        );
         let depth = snippet
             .lines()
             .find_map(|l| l.trim().strip_prefix("ssl_verify_depth"))
