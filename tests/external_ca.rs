@@ -267,6 +267,24 @@ fn customer_ca_without_key_usage_end_to_end() {
     // the imported certificate is still the current one
     let v = ws.json(&["verify", "--tenant", "acme", "--env", "prod"]);
     assert_eq!(v["valid"], true, "{v:#}");
+
+    // a name the profile now asks for: verify --tenant says what is missing, and its fix
+    // is a new request, never `issue --force` (which would discard the imported one)
+    let p = "profiles/tenants/acme.yaml";
+    let prof = std::fs::read_to_string(ws.path(p)).unwrap();
+    ws.write(
+        p,
+        &prof.replace("{tenant}/{env}\"]", "{tenant}/{env}/v2\"]"),
+    );
+    let out = ws.run(&["-o", "json", "verify", "--tenant", "acme", "--env", "prod"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["reason"], "profile_san_mismatch", "{v:#}");
+    let all = v.to_string();
+    assert!(
+        all.contains("mtlsctl csr") && !all.contains("issue --tenant"),
+        "{v:#}"
+    );
 }
 
 #[test]

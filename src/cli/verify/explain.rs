@@ -573,14 +573,21 @@ fn profile(w: &Words) -> Text {
                 tenant,
                 env,
                 kind,
+                external,
             },
         ) => s(
             format!(
                 "the certificate's key is {has} but the profile now asks for {wants} ({source})"
             ),
-            format!(
-                "renew to switch keys: `mtlsctl issue --tenant {tenant} --env {env} --kind {kind} --force`"
-            ),
+            if *external {
+                format!(
+                    "switch keys with a new request to the external CA: `mtlsctl renew --tenant {tenant} --env {env} --force` makes it, then `mtlsctl import`"
+                )
+            } else {
+                format!(
+                    "renew to switch keys: `mtlsctl issue --tenant {tenant} --env {env} --kind {kind} --force`"
+                )
+            },
         ),
         _ => None,
     }
@@ -668,6 +675,7 @@ mod tests {
                 tenant: "acme".into(),
                 env: "prod".into(),
                 kind: Kind::Client,
+                external: false,
             },
             _ => Detail::None,
         }

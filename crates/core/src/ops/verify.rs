@@ -279,6 +279,7 @@ pub(crate) fn profile_findings(r: &Resolved, info: &CertInfo, external: bool) ->
             tenant,
             env,
             kind,
+            external,
         };
         out.push(Finding::new(Code::ProfileKeyMismatch, Some(leaf), detail));
     }

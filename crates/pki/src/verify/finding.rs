@@ -171,6 +171,8 @@ pub enum Detail {
         tenant: String,
         env: String,
         kind: Kind,
+        /// The certificate came from an external CA (`import`).
+        external: bool,
     },
 }
 
