@@ -14,12 +14,21 @@ pub fn describe(e: &(dyn Error + 'static)) -> String {
         Some(OpError::Pki(p)) => Some(p),
         Some(OpError::NotImported { cert, finding }) => {
             let x = explain(finding);
+            let ca = finding.code == crate::pki::verify::Code::Nonconforming
+                && finding.depth().is_some_and(|d| d > 0);
+            let fix = if ca {
+                format!(
+                    "{}, or take this customer CA as it is with --accept-nonconforming-ca",
+                    x.fix
+                )
+            } else {
+                x.fix
+            };
             return format!(
-                "{} was not imported: {} [{}]; {}",
+                "{} was not imported: {} [{}]; {fix}",
                 cert.display(),
                 x.message,
                 finding.code,
-                x.fix
             );
         }
         _ => e.downcast_ref::<PkiError>(),

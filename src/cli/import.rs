@@ -11,8 +11,11 @@ use crate::pki::Kind;
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 The certificate must match the pending key made by `mtlsctl csr`, chain to the root given
-(in --chain or after the certificate in --cert) and carry the EKU of its kind. The pending
-folder is removed once the certificate is stored.")]
+(in --chain or after the certificate in --cert), carry the EKU of its kind and every name
+the profile asks for. A customer root that breaks a strict rule (no keyUsage, as
+`openssl req -x509` makes) is refused unless --accept-nonconforming-ca is given; a leaf
+without the EKU of its kind never is. The pending folder is removed once the certificate
+is stored; the stored chain is then the tenant's trust anchor (verify, export).")]
 pub struct Args {
     /// Tenant of the pending request
     #[arg(long)]
@@ -29,6 +32,10 @@ pub struct Args {
     /// The CA chain: intermediates and the root (PEM)
     #[arg(long, value_name = "FILE")]
     pub chain: Option<PathBuf>,
+    /// Take a customer CA that breaks a strict RFC 5280 rule, such as a root without
+    /// keyUsage (warned in the output and the audit line)
+    #[arg(long)]
+    pub accept_nonconforming_ca: bool,
 }
 
 pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
@@ -44,6 +51,7 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
         a.kind,
         &a.cert,
         a.chain.as_deref(),
+        a.accept_nonconforming_ca,
         time::OffsetDateTime::now_utc(),
     )?;
     let mut rep = imported.report;

@@ -127,6 +127,39 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<Exit> {
             items.push(d.item);
         }
     }
+    // certificates of an external CA: renewing is a new request to send to that CA
+    for mut i in plan.requests {
+        if a.dry_run {
+            items.push(i);
+            continue;
+        }
+        match crate::ops::csr::csr(&ws, &profiles, &i.tenant, &i.env, Some(i.kind), false, now) {
+            Ok(c) => {
+                i.action = RenewAction::Requested;
+                i.reason = Some(format!(
+                    "issued by the external CA of {}: send the new request {} to that CA",
+                    i.tenant,
+                    c.csr.display()
+                ));
+                i.request = Some(c.csr);
+            }
+            Err(crate::ops::OpError::RequestPending { dir, .. }) => {
+                let csr = dir.join(crate::ops::csr::PENDING_CSR);
+                i.action = RenewAction::Requested;
+                i.reason = Some(format!(
+                    "issued by the external CA of {}: a request is already pending; send {} to that CA",
+                    i.tenant,
+                    csr.display()
+                ));
+                i.request = Some(csr);
+            }
+            Err(e) => {
+                i.action = RenewAction::Failed;
+                i.reason = Some(render_error(&anyhow!(e)));
+            }
+        }
+        items.push(i);
+    }
     items.extend(plan.settled);
     items.sort_by(|x, y| (&x.tenant, &x.env, x.kind).cmp(&(&y.tenant, &y.env, y.kind)));
     // superseded certificates whose overlap after activate is over: revoked now
@@ -235,6 +268,8 @@ fn print_human(ctx: &Ctx, rep: &RenewReport) -> Result<()> {
                 RenewAction::WouldRenew => "would renew",
                 RenewAction::NotDue => "not due",
                 RenewAction::Skipped => "skipped",
+                RenewAction::Requested => "new request",
+                RenewAction::WouldRequest => "would request",
                 RenewAction::Failed => "FAILED",
             };
             let (ns, na) = match &i.certificate {

@@ -467,6 +467,13 @@ fn form(w: &Words) -> Text {
             format!("{who} has a critical extension the verifier does not know"),
             "reissue the certificate without that extension, or mark it non-critical",
         ),
+        (Code::NonconformingCaAccepted, _) => s(
+            format!(
+                "{who} breaks an RFC 5280 rule that strict verifiers enforce ({}); taken as it is (import --accept-nonconforming-ca)",
+                w.openssl
+            ),
+            "a strict gateway may refuse it: ask the customer for a conforming CA when they next renew it",
+        ),
         (Code::Nonconforming, _) => s(
             format!(
                 "{who} breaks an RFC 5280 rule that strict verifiers enforce: {}",
@@ -539,15 +546,23 @@ fn profile(w: &Words) -> Text {
                 tenant,
                 env,
                 kind,
+                external,
             },
         ) => s(
             format!(
                 "the profile asks for the names {} but the certificate does not carry them",
                 missing.join(", ")
             ),
-            format!(
-                "reissue it from the current profile: `mtlsctl issue --tenant {tenant} --env {env} --kind {kind} --force`"
-            ),
+            if *external {
+                // never advise `issue --force`: it would discard the imported certificate
+                format!(
+                    "have the external CA sign a request with those names: `mtlsctl csr --tenant {tenant} --env {env} --kind {kind}` (the request carries the profile's names), then `mtlsctl import`"
+                )
+            } else {
+                format!(
+                    "reissue it from the current profile: `mtlsctl issue --tenant {tenant} --env {env} --kind {kind} --force`"
+                )
+            },
         ),
         (
             Code::ProfileKeyMismatch,
@@ -558,14 +573,21 @@ fn profile(w: &Words) -> Text {
                 tenant,
                 env,
                 kind,
+                external,
             },
         ) => s(
             format!(
                 "the certificate's key is {has} but the profile now asks for {wants} ({source})"
             ),
-            format!(
-                "renew to switch keys: `mtlsctl issue --tenant {tenant} --env {env} --kind {kind} --force`"
-            ),
+            if *external {
+                format!(
+                    "switch keys with a new request to the external CA: `mtlsctl renew --tenant {tenant} --env {env} --force` makes it, then `mtlsctl import`"
+                )
+            } else {
+                format!(
+                    "renew to switch keys: `mtlsctl issue --tenant {tenant} --env {env} --kind {kind} --force`"
+                )
+            },
         ),
         _ => None,
     }
@@ -644,6 +666,7 @@ mod tests {
                 tenant: "acme".into(),
                 env: "prod".into(),
                 kind: Kind::Client,
+                external: false,
             },
             Code::ProfileKeyMismatch => Detail::ProfileKey {
                 has: "ecdsa-p256".into(),
@@ -652,6 +675,7 @@ mod tests {
                 tenant: "acme".into(),
                 env: "prod".into(),
                 kind: Kind::Client,
+                external: false,
             },
             _ => Detail::None,
         }

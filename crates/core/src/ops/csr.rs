@@ -167,21 +167,30 @@ pub struct Imported {
 }
 
 /// The certificate an external CA sent back, checked: it holds the pending key, its
-/// chain ends in a root, and the path validates for `kind` at `now`. `whose` names the
-/// pending request in the refusal.
+/// chain ends in a root, the path validates for `kind` at `now` (a customer CA breaking
+/// a strict rule only with `accept_nonconforming_ca`), and it carries every name the
+/// profile asks for, as `verify --tenant` checks it. `whose` names the pending request
+/// in the refusal.
+struct ImportCheck<'a> {
+    cert_file: &'a Path,
+    chain_file: Option<&'a Path>,
+    kind: Kind,
+    accept_nonconforming_ca: bool,
+    now: OffsetDateTime,
+}
+
 fn check_import(
     key: &PrivateKey,
-    cert_file: &Path,
-    chain_file: Option<&Path>,
-    kind: Kind,
-    now: OffsetDateTime,
+    c: &ImportCheck<'_>,
+    r: &crate::profile::Resolved,
     whose: impl Fn() -> String,
 ) -> Result<(Vec<u8>, verify::Outcome)> {
+    let cert_file = c.cert_file;
     let mut given = certs_in(cert_file, "--cert")?;
     let leaf = given.remove(0);
     let mut others = given;
-    if let Some(c) = chain_file {
-        others.extend(certs_in(c, "--chain")?);
+    if let Some(ch) = c.chain_file {
+        others.extend(certs_in(ch, "--chain")?);
     }
     let leaf_x = X509::from_der(&leaf).map_err(PkiError::from)?;
     let leaf_pub = leaf_x.public_key().map_err(PkiError::from)?;
@@ -199,18 +208,24 @@ fn check_import(
     if trusted.is_empty() {
         return Err(OpError::ChainWithoutRoot);
     }
-    let outcome = verify::verify(&Input {
-        leaf: leaf.clone(),
-        untrusted,
-        trusted,
-        crls: Vec::new(),
-        purpose: Purpose::from(kind),
-        hostname: None,
-        ip: None,
-        at: Some(now),
-        renew_before: time::Duration::ZERO,
-        max_depth: None,
-    })?;
+    let mut outcome = super::verify::verify_customer(
+        &Input {
+            leaf: leaf.clone(),
+            untrusted,
+            trusted,
+            crls: Vec::new(),
+            purpose: Purpose::from(c.kind),
+            hostname: None,
+            ip: None,
+            at: Some(c.now),
+            renew_before: time::Duration::ZERO,
+            max_depth: None,
+            relaxed: false,
+        },
+        c.accept_nonconforming_ca,
+    )?;
+    let info = inspect::cert_info(&leaf)?;
+    outcome.add(super::verify::profile_findings(r, &info, true));
     if let Some(e) = outcome.errors().next() {
         return Err(OpError::NotImported {
             cert: cert_file.to_path_buf(),
@@ -231,6 +246,7 @@ pub fn import(
     kind: Option<Kind>,
     cert_file: &Path,
     chain_file: Option<&Path>,
+    accept_nonconforming_ca: bool,
     now: OffsetDateTime,
 ) -> Result<Imported> {
     ws.audit_preflight()?;
@@ -248,12 +264,30 @@ pub fn import(
     }
     let key_pem = zeroize::Zeroizing::new(ws.read(&key_path)?);
     let key = PrivateKey::from_pem_or_der(&key_pem, None)?;
-    let (leaf, outcome) = check_import(&key, cert_file, chain_file, kind, now, || {
+    let check = ImportCheck {
+        cert_file,
+        chain_file,
+        kind,
+        accept_nonconforming_ca,
+        now,
+    };
+    let (leaf, outcome) = check_import(&key, &check, &r, || {
         format!(
             "{tenant}/{env}/{kind}; import the certificate issued for {}",
             dir.join(PENDING_CSR).display()
         )
     })?;
+    let accepted: Vec<String> = outcome
+        .warnings()
+        .filter(|f| f.code == verify::Code::NonconformingCaAccepted)
+        .map(|f| f.subject().unwrap_or("a CA").to_string())
+        .collect();
+    let audit_detail = (!accepted.is_empty()).then(|| {
+        format!(
+            "nonconforming CA accepted (--accept-nonconforming-ca): {}",
+            accepted.join(", ")
+        )
+    });
     let mut chain = Vec::new();
     for p in outcome.path.iter().skip(1) {
         chain.push(X509::from_der(&p.der).map_err(PkiError::from)?);
@@ -278,6 +312,7 @@ pub fn import(
             renew_before_secs: None,
             ca: None,
             fixture: false,
+            audit_detail,
             now,
         },
     )?;
@@ -377,6 +412,7 @@ pub fn sign(
                 renew_before_secs: None,
                 ca: Some(with.ca.clone()),
                 fixture: false,
+                audit_detail: None,
                 now,
             },
         )?,

@@ -578,6 +578,16 @@ fn leaf_findings(
                 st.as_str()
             ));
         }
+        if m.origin == "import"
+            && matches!(f.status, Status::Due | Status::Critical | Status::Expired)
+            && f.reason.is_none()
+        {
+            // its renewal is a new request to the tenant's own CA, as `renew` makes it
+            f.reason = Some(format!(
+                "external-ca: issued by the external CA of {}; `mtlsctl renew --tenant {} --env {env}` makes a new request to send to it, then `mtlsctl import`",
+                m.tenant, m.tenant
+            ));
+        }
         scan.findings.push(f);
     }
 }

@@ -185,6 +185,8 @@ pub struct NewLeaf<'a> {
     pub fixture: bool,
     /// A staged successor: status staged, supersedes nothing until `activate`.
     pub staged: bool,
+    /// What the audit line says beside the issuance (an accepted nonconforming CA).
+    pub audit_detail: Option<String>,
     pub now: OffsetDateTime,
 }
 
@@ -411,6 +413,9 @@ pub fn store(ws: &Workspace, n: &NewLeaf<'_>) -> Result<LeafRecord> {
         ca: n.ca.as_ref(),
     }
     .add_to(ws, &mut intent, &p.meta.serial)?;
+    if let Some(d) = &n.audit_detail {
+        intent.leaves[0].audit.detail = Some(d.clone());
+    }
     let journal = ws.begin(&intent)?;
     place(ws, &p, &intent.leaves[0])?;
     journal.done();
@@ -476,6 +481,7 @@ fn prepare_issue(
             ca: Some(with.ca.clone()),
             fixture: r.fixture,
             staged: r.staged,
+            audit_detail: None,
             now,
         },
     )?;

@@ -138,8 +138,23 @@ fn plan_tenant(
             r.renew_before.value.to_time(),
             now,
         );
+        // a tenant whose CA here is its customer's is never minted one of ours: its
+        // certificate comes from `csr` and `import`
+        let env_external = profiles.resolve_ca(&e.value)?.external.value;
+        let external = profiles
+            .resolve_ca_for(&e.value, Some(tenant))?
+            .external
+            .value;
         match valid {
             Ok(Some(_)) if !req.force => plan.unchanged += 1,
+            Ok(_) if external && !env_external => plan.failed.push(Failure {
+                tenant: tenant.to_string(),
+                env: e.value.clone(),
+                error: OpError::TenantExternalCa {
+                    env: e.value.clone(),
+                    tenant: tenant.to_string(),
+                },
+            }),
             Ok(_) => plan.todo.push(r),
             // a folder that cannot be read fails this tenant/env only
             Err(error) => plan.failed.push(Failure {

@@ -36,6 +36,11 @@ pub enum RenewAction {
     NotDue,
     /// Due, but mtlsctl cannot reissue it (see `reason`).
     Skipped,
+    /// Due, and issued by an external CA: a new request (`csr`) was made for it, to send
+    /// to that CA (see `reason` and `request`).
+    Requested,
+    /// Due, issued by an external CA: a new request would be made without --dry-run.
+    WouldRequest,
     /// Due, and reissuing it failed (see `reason`).
     Failed,
 }
@@ -65,6 +70,9 @@ pub struct RenewItem {
     /// Which hand-off applies: "ca-trust" (the gateway trusts our CA: nothing to
     /// stage) or "pinning" (staged rollover: export both pins, probe, activate).
     pub handoff: &'static str,
+    /// The new request to send to the external CA (action `requested`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request: Option<std::path::PathBuf>,
 }
 
 /// A superseded certificate revoked by `renew` once the overlap after `activate` is
@@ -98,6 +106,8 @@ pub struct RenewReport {
     pub would_renew: usize,
     pub not_due: usize,
     pub skipped: usize,
+    /// New requests made for certificates of an external CA.
+    pub requested: usize,
     pub failed: usize,
     /// Superseded certificates revoked (reason superseded) because the overlap after
     /// their successor's activation is over.
@@ -137,6 +147,7 @@ impl RenewReport {
             would_renew: n(RenewAction::WouldRenew),
             not_due: n(RenewAction::NotDue),
             skipped: n(RenewAction::Skipped),
+            requested: n(RenewAction::Requested),
             failed: n(RenewAction::Failed),
             retired: Vec::new(),
             next: renew_next(&items),
@@ -185,6 +196,26 @@ fn renew_next(items: &[RenewItem]) -> Vec<String> {
             names(&renewed)
         ));
     }
+    for r in of(RenewAction::Requested) {
+        next.push(format!(
+            "send {} to the external CA of {}, then bring the certificate back with `mtlsctl import --tenant {} --env {} --kind {} --cert FILE --chain FILE`",
+            r.request
+                .as_deref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| "the new request".into()),
+            r.tenant,
+            r.tenant,
+            r.env,
+            r.kind
+        ));
+    }
+    let asked = of(RenewAction::WouldRequest);
+    if !asked.is_empty() {
+        next.push(format!(
+            "run it again without --dry-run to make a new request for the external CA of {}",
+            names(&asked)
+        ));
+    }
     let would = of(RenewAction::WouldRenew);
     if !would.is_empty() {
         next.push(format!(
@@ -224,6 +255,8 @@ pub struct RenewPlan {
     /// Superseded certificates whose overlap after `activate` is over: `renew` revokes
     /// them (reason superseded).
     pub retire: Vec<(LeafRecord, Dur)>,
+    /// Due certificates of an external CA (`import`): renewing them is a new request.
+    pub requests: Vec<RenewItem>,
 }
 
 impl RenewPlan {
@@ -287,6 +320,7 @@ pub fn plan_renewals(
         .filter(|r| r.meta.status == Status::Active)
         .collect();
     let mut plan = RenewPlan {
+        requests: Vec::new(),
         settled: Vec::new(),
         due: Vec::new(),
         retire,
@@ -325,6 +359,7 @@ pub fn plan_renewals(
             certificate: None,
             staged: pinning,
             handoff: if pinning { "pinning" } else { "ca-trust" },
+            request: None,
         };
         let rotated = index.rotated_away(&rec.meta);
         if let Some(st) = rotated {
@@ -351,6 +386,15 @@ pub fn plan_renewals(
                 e = rec.meta.env
             ));
             plan.settled.push(item);
+            continue;
+        }
+        if rec.meta.origin == "import" {
+            item.action = RenewAction::WouldRequest;
+            item.reason = Some(format!(
+                "issued by the external CA of {}: a new request is made, to send to that CA",
+                rec.meta.tenant
+            ));
+            plan.requests.push(item);
             continue;
         }
         if let Some(reason) = not_renewable(&rec) {
@@ -395,10 +439,6 @@ fn not_renewable(rec: &LeafRecord) -> Option<String> {
             "signed from a partner's CSR, so mtlsctl holds no key for it: ask the partner for a new CSR and run `mtlsctl sign`"
                 .to_string(),
         ),
-        "import" => Some(format!(
-            "issued by the external CA: make a new request with `mtlsctl csr --tenant {} --env {}` and bring the certificate back with `mtlsctl import`",
-            rec.meta.tenant, rec.meta.env
-        )),
         _ => None,
     }
 }

@@ -101,6 +101,11 @@ pub enum OpError {
         "environment '{env}' uses an external CA (ca.external in its profile): make a request with `mtlsctl csr --tenant T --env {env}` and bring the certificate back with `mtlsctl import`"
     )]
     ExternalCa { env: String },
+    /// A tenant whose CA in `env` is its own (`overrides.<env>.ca.external: true`).
+    #[error(
+        "{tenant} uses its own external CA in {env} (overrides.{env}.ca.external in its profile): make a request with `mtlsctl csr --tenant {tenant} --env {env}` and bring the certificate back with `mtlsctl import`"
+    )]
+    TenantExternalCa { env: String, tenant: String },
     /// The CA certificate is there, its key is not.
     #[error("the CA key {} is missing: restore it from backup (the certificate alone cannot sign)", path.display())]
     CaKeyMissing { path: PathBuf },

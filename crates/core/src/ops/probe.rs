@@ -95,6 +95,8 @@ struct Facts {
     revoked: bool,
     /// Tenant and environment, when the certificate is one of this workspace's.
     owner: Option<(String, String)>,
+    /// The workspace certificate came from an external CA (`import`).
+    imported: bool,
 }
 
 impl Facts {
@@ -130,6 +132,7 @@ impl Facts {
                 .is_some_and(|st| st.revocations.iter().any(|r| r.serial == b.serial));
             f.revoked = revoked_in_state || rec.meta.status == Status::Revoked;
             f.owner = Some((rec.meta.tenant.clone(), rec.meta.env.clone()));
+            f.imported = rec.meta.origin == "import";
         }
         f
     }
@@ -137,6 +140,9 @@ impl Facts {
     /// The `issue` command that replaces it, with its tenant and env when known.
     fn reissue(&self) -> String {
         match &self.owner {
+            // never `issue --force` for an imported certificate: it would discard it; a
+            // new request goes to the external CA, and `import` brings its answer back
+            Some((t, e)) if self.imported => format!("mtlsctl csr --tenant {t} --env {e}"),
             Some((t, e)) => format!("mtlsctl issue --tenant {t} --env {e} --force"),
             None => "mtlsctl issue --tenant TENANT --env ENV --force".into(),
         }

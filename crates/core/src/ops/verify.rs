@@ -76,7 +76,39 @@ pub fn files(r: &FileRequest, purpose: Purpose) -> Result<Outcome> {
         at: r.at,
         renew_before: r.renew_before.unwrap_or(DEFAULT_RENEW_BEFORE),
         max_depth: r.max_depth,
+        relaxed: false,
     })?)
+}
+
+/// Validates a path that ends in a customer's CA. Strict first; with `accept`, a path
+/// whose only error is a CA breaking one of OpenSSL's strict rules (a root without
+/// keyUsage, as `openssl req -x509` makes) is validated again without them, and each CA
+/// taken as it is becomes a `nonconforming_ca_accepted` warning. OpenSSL checks the path
+/// from the leaf up and stops at the first breach, so one found on a CA means the leaf
+/// passed the strict rules; its purpose (clientAuth) is checked in either run.
+pub(crate) fn verify_customer(input: &Input, accept: bool) -> Result<Outcome> {
+    let strict = verify::verify(input)?;
+    let errors: Vec<&Finding> = strict.errors().collect();
+    let only_cas = !errors.is_empty()
+        && errors
+            .iter()
+            .all(|f| f.code == Code::Nonconforming && f.depth().is_some_and(|d| d > 0));
+    if !accept || !only_cas {
+        return Ok(strict);
+    }
+    let accepted: Vec<Finding> = errors
+        .into_iter()
+        .map(|f| Finding {
+            code: Code::NonconformingCaAccepted,
+            ..f.clone()
+        })
+        .collect();
+    let mut relaxed = verify::verify(&Input {
+        relaxed: true,
+        ..input.clone()
+    })?;
+    relaxed.add(accepted);
+    Ok(relaxed)
 }
 
 /// A tenant's certificate verified in its workspace.
@@ -122,7 +154,10 @@ pub fn tenant(
     let mut ca_files = Vec::new();
     let mut crl_files = Vec::new();
     let issuer = super::ca::issuer_of(&rec.meta);
-    let ours = rec.meta.origin != "import" && ws.ca_cert(issuer.set()).is_file();
+    // an imported certificate is anchored in the customer chain stored with it, even
+    // where the environment has a CA of ours for its other tenants
+    let imported = rec.meta.origin == "import";
+    let ours = !imported && ws.ca_cert(issuer.set()).is_file();
     let (trusted, untrusted): (Vec<Vec<u8>>, Vec<Vec<u8>>) = if ours {
         // the roots of the set that signed it are the anchors; its issuing CAs and any
         // cross-certificate may stand between
@@ -141,7 +176,7 @@ pub fn tenant(
             }
         }
         (trusted, untrusted)
-    } else if ws.ca_cert(env).is_file() {
+    } else if !imported && ws.ca_cert(env).is_file() {
         ca_files.push(ws.ca_cert(env));
         (certs_of(&ws.ca_cert(env), "CA certificate")?, chain)
     } else {
@@ -159,7 +194,7 @@ pub fn tenant(
             chain: rec.chain_path(),
         });
     }
-    if crl_files.is_empty() && ws.crl(env).is_file() {
+    if crl_files.is_empty() && !imported && ws.crl(env).is_file() {
         crl_files.push(ws.crl(env));
     }
     let mut crls = Vec::new();
@@ -168,20 +203,26 @@ pub fn tenant(
         crls.extend(verify::crls_from(&data).map_err(|e| OpError::input(crl_path, e))?);
     }
     let crl = crl_files;
-    let mut outcome = verify::verify(&Input {
-        leaf: leaf.clone(),
-        untrusted,
-        trusted,
-        crls,
-        purpose: kind.into(),
-        hostname: None,
-        ip: None,
-        at,
-        renew_before: r.renew_before.value.to_time(),
-        max_depth: None,
-    })?;
+    // `import` refused a nonconforming customer CA unless told to take it, so one
+    // stored with an imported certificate was accepted then
+    let mut outcome = verify_customer(
+        &Input {
+            leaf: leaf.clone(),
+            untrusted,
+            trusted,
+            crls,
+            purpose: kind.into(),
+            hostname: None,
+            ip: None,
+            at,
+            renew_before: r.renew_before.value.to_time(),
+            max_depth: None,
+            relaxed: false,
+        },
+        imported,
+    )?;
     let info = inspect::cert_info(&leaf).map_err(OpError::from)?;
-    outcome.add(profile_findings(&r, &info));
+    outcome.add(profile_findings(&r, &info, imported));
     Ok(TenantReport {
         tenant: tenant.to_string(),
         env: env.to_string(),
@@ -196,7 +237,8 @@ pub fn tenant(
 
 /// What the profile asks of the tenant's certificate that it lacks: names (an error),
 /// the key algorithm (a warning: renewal switches keys).
-fn profile_findings(r: &Resolved, info: &CertInfo) -> Vec<Finding> {
+/// `external`: the certificate came from an external CA, so the fix is a new request.
+pub(crate) fn profile_findings(r: &Resolved, info: &CertInfo, external: bool) -> Vec<Finding> {
     let leaf = CertRef {
         depth: 0,
         subject: info.subject.clone(),
@@ -221,6 +263,7 @@ fn profile_findings(r: &Resolved, info: &CertInfo) -> Vec<Finding> {
             tenant: tenant.clone(),
             env: env.clone(),
             kind,
+            external,
         };
         out.push(Finding::new(
             Code::ProfileSanMismatch,
@@ -236,6 +279,7 @@ fn profile_findings(r: &Resolved, info: &CertInfo) -> Vec<Finding> {
             tenant,
             env,
             kind,
+            external,
         };
         out.push(Finding::new(Code::ProfileKeyMismatch, Some(leaf), detail));
     }

@@ -147,6 +147,10 @@ pub struct IssuingLayer {
 pub struct TenantCaLayer {
     #[serde(default)]
     pub scope: S<CaScope>,
+    /// `true`: this tenant's certificates come from its own (external) CA in this
+    /// environment, whatever the environment's `ca.external` says.
+    #[serde(default)]
+    pub external: S<bool>,
 }
 
 /// Leaf settings; each file may set any of them.

@@ -1007,7 +1007,8 @@ impl Profiles {
     }
 
     /// The CA settings that apply to `tenant`'s certificates in `env`: the
-    /// environment's, with the tenant's `overrides.<env>.ca.scope` on top. With scope
+    /// environment's, with the tenant's `overrides.<env>.ca.scope` and `.external` on
+    /// top (`external: true` makes the environment's CA someone else's for this tenant). With scope
     /// `tenant` the result names the tenant and its subject's CN ends in " (<tenant>)".
     pub fn resolve_ca_for(
         &self,
@@ -1019,13 +1020,17 @@ impl Profiles {
             return Ok(ca);
         };
         let (tpath, tf) = self.tenant(t)?;
-        if let Some(o) = tf.overrides.get(env)
-            && let Some(c) = &o.value.ca
-            && let Some(sc) = &c.scope
-        {
+        let layer = tf.overrides.get(env).and_then(|o| o.value.ca.as_ref());
+        if let Some(sc) = layer.and_then(|c| c.scope.as_ref()) {
             ca.scope = Val {
                 value: sc.value,
                 source: src(self, &tpath, sc),
+            };
+        }
+        if let Some(ex) = layer.and_then(|c| c.external.as_ref()) {
+            ca.external = Val {
+                value: ex.value,
+                source: src(self, &tpath, ex),
             };
         }
         if ca.scope.value == CaScope::Tenant {

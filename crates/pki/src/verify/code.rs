@@ -137,6 +137,9 @@ codes! {
     WeakAlgorithm = "weak_algorithm", Error, SPECIFIC;
     /// Another RFC 5280 rule OpenSSL's strict mode enforces.
     Nonconforming = "nonconforming", Error, BROAD;
+    /// A customer CA that breaks a strict rule, taken as it is on purpose
+    /// (`import --accept-nonconforming-ca`).
+    NonconformingCaAccepted = "nonconforming_ca_accepted", Warning, SPECIFIC;
     /// Any other OpenSSL verdict.
     Rejected = "rejected", Error, CATCH_ALL;
     /// The profile asks for a name the certificate lacks.

@@ -159,6 +159,8 @@ pub enum Detail {
         tenant: String,
         env: String,
         kind: Kind,
+        /// The certificate came from an external CA (`import`): mtlsctl cannot reissue it.
+        external: bool,
     },
     /// (workspace) the certificate's key algorithm and the profile's, with where the
     /// profile's came from.
@@ -169,6 +171,8 @@ pub enum Detail {
         tenant: String,
         env: String,
         kind: Kind,
+        /// The certificate came from an external CA (`import`).
+        external: bool,
     },
 }
 

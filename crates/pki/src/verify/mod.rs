@@ -95,6 +95,9 @@ pub struct Input {
     pub renew_before: Duration,
     /// Most intermediates allowed between the leaf and the trust anchor.
     pub max_depth: Option<u32>,
+    /// Leave out OpenSSL's X509_STRICT rules (a customer CA taken as it is, such as a
+    /// root without keyUsage); every other check still applies.
+    pub relaxed: bool,
 }
 
 /// One certificate of the path as validated.
@@ -367,6 +370,7 @@ mod tests {
             at: None,
             renew_before: Duration::days(30),
             max_depth: None,
+            relaxed: false,
         }
     }
 

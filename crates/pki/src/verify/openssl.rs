@@ -192,7 +192,11 @@ fn store(inp: &Input, at: OffsetDateTime) -> Result<X509Store> {
 /// What a strict gateway asks of a path: X509_STRICT, the purpose, the name (never the
 /// CN, no partial wildcards), every CRL of the path when any is given, the time, the depth.
 fn params(inp: &Input, at: OffsetDateTime, crl_check: bool) -> Result<X509VerifyParam> {
-    let mut flags = X509VerifyFlags::X509_STRICT;
+    let mut flags = if inp.relaxed {
+        X509VerifyFlags::empty()
+    } else {
+        X509VerifyFlags::X509_STRICT
+    };
     if crl_check {
         flags |= X509VerifyFlags::CRL_CHECK | X509VerifyFlags::CRL_CHECK_ALL;
     }

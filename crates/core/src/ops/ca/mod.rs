@@ -563,6 +563,16 @@ pub fn open_for(
 ) -> Result<EnvCa> {
     let settings = profiles.resolve_ca_for(env, tenant)?;
     let base = CaLoc::base(env, settings.tenant.as_deref());
+    if let Some(t) = tenant
+        && settings.external.value
+        && !profiles.resolve_ca(env)?.external.value
+    {
+        // the environment has a CA of ours, but not for this tenant
+        return Err(OpError::TenantExternalCa {
+            env: env.into(),
+            tenant: t.into(),
+        });
+    }
     if !ws.ca_cert(&base).is_file() {
         return Err(missing(&settings, env));
     }

@@ -104,6 +104,11 @@ impl Material {
     /// certificate, and a CRL file without a current CRL of every CA.
     pub fn load(ws: &Workspace, profiles: &Profiles, req: &Request<'_>) -> Result<Material> {
         let env = req.env;
+        if let Some(rec) = ws.current_leaf(req.tenant, env, Kind::Client)?
+            && rec.meta.origin == "import"
+        {
+            return Material::customer(req, &rec);
+        }
         // refuses a ca.crt that is not the CA recorded at creation (a substituted CA is
         // never handed to a gateway)
         let ca = crate::ops::ca::open_for(ws, profiles, env, Some(req.tenant), Kind::Client)?;
@@ -211,6 +216,70 @@ impl Material {
             s.entry.fingerprints.sha256_colon,
             s.entry.fingerprints.sha1_colon,
         )
+    }
+
+    /// The material of a certificate an external CA signed (`import`): the customer's
+    /// chain stored with it is the trust anchor, handed over as it is, never our CA
+    /// (also where the environment has one for its other tenants). The customer runs
+    /// its CA's CRL: crl.pem is empty.
+    fn customer(
+        req: &Request<'_>,
+        rec: &crate::workspace::inventory::LeafRecord,
+    ) -> Result<Material> {
+        let path = rec.cert_path();
+        let der = inspect::certificates(&fsutil::read_nofollow(&path)?)
+            .map_err(|e| OpError::input(&path, e))?
+            .into_iter()
+            .next()
+            .expect("at least one");
+        let client = Cert::from_x509(&X509::from_der(&der).map_err(pki)?)?;
+        let chain_path = rec.chain_path();
+        let chain = if chain_path.is_file() {
+            inspect::certificates(&fsutil::read_nofollow(&chain_path)?)
+                .map_err(|e| OpError::input(&chain_path, e))?
+        } else {
+            Vec::new()
+        };
+        let cas = chain
+            .iter()
+            .map(|d| Cert::from_x509(&X509::from_der(d).map_err(pki)?))
+            .collect::<Result<Vec<Cert>>>()?;
+        if !cas.last().is_some_and(|c| c.entry.self_signed) {
+            return Err(OpError::NoTrustAnchor {
+                ca_cert: chain_path.clone(),
+                chain: chain_path,
+            });
+        }
+        let mut warnings = vec![format!(
+            "the certificate of {} was signed by its external CA: the hand-off carries that CA's chain as stored at import, and no CRL (the customer publishes its own)",
+            req.tenant
+        )];
+        for c in &cas {
+            if c.info.not_after <= req.now {
+                warnings.push(format!("the CA '{}' has expired", c.entry.subject));
+            }
+        }
+        client_warnings(&client, &cas[0], req.now, &mut warnings);
+        Ok(Material {
+            tenant: req.tenant.to_string(),
+            env: req.env.to_string(),
+            tyk_org_id: req.tyk_org_id.to_string(),
+            now: req.now,
+            tyk_certificate_id: format!(
+                "{}{}",
+                req.tyk_org_id, client.entry.fingerprints.sha256_hex
+            ),
+            chain_pem: cas.iter().map(|c| pem("CERTIFICATE", &c.der)).collect(),
+            client_pem: pem("CERTIFICATE", &client.der),
+            depth: cas.len() + 1,
+            client,
+            cas,
+            crls: Vec::new(),
+            crl_pem: String::new(),
+            warnings,
+            staged: None,
+            rollover: None,
+        })
     }
 
     /// `mtls-<tenant>-<env>`: the name of the Kubernetes objects and gateway entries.
