@@ -41,10 +41,11 @@ step "mtlsctl list"
 step "mtlsctl verify --tenant acme --env prod"
 "$bin" verify --tenant acme --env prod
 
-cert=$(ls -d "$dir"/pki/prod/acme/client/*/ | head -n 1)
+# the stable path of the tenant's active certificate
+cert="$dir/pki/prod/acme/client/current/"
 if command -v openssl >/dev/null 2>&1; then
-  step "openssl verify -x509_strict -purpose sslclient (an independent judge)"
-  openssl verify -x509_strict -purpose sslclient -CAfile "$dir/pki/prod/ca/ca.crt" "${cert}cert.pem"
+  step "openssl verify -x509_strict -purpose sslclient (an independent judge: the root trusted, the issuing CA from chain.pem)"
+  openssl verify -x509_strict -purpose sslclient -CAfile "$dir/pki/prod/ca/ca.crt" -untrusted "${cert}chain.pem" "${cert}cert.pem"
   openssl pkcs12 -info -noout -in "${cert}bundle.pfx" -passin "file:${cert}bundle.pfx.pass" 2>&1 | head -3
 else
   step "(the openssl command is not installed: skipping the independent check)"
