@@ -84,6 +84,8 @@ pub enum OpError {
         serial: String,
         known: Vec<String>,
     },
+    #[error("CA {serial} still has an active issuing CA below it: rotate that first with {fix}")]
+    CaHasActiveChild { serial: String, fix: String },
     #[error("CA {serial} of '{env}' is active: {fix}")]
     CaActive {
         env: String,

@@ -54,15 +54,15 @@ pub struct OcspNote {
 fn ocsp_note(
     ws: Option<&Workspace>,
     id: &Identity,
+    facts: &Facts,
     timeout: std::time::Duration,
 ) -> Option<OcspNote> {
     use crate::net::ocsp_client::{self, Verdict};
     let url = ocsp_client::responder_url(&id.cert)?;
     let mut trust: Vec<X509> = id.chain.clone();
-    if let (Some(ws), Some(b)) = (ws, brief(&id.cert))
-        && let Ok(leaves) = ws.leaves(&Filter::default())
-        && let Some(rec) = leaves.into_iter().find(|r| r.meta.serial == b.serial)
-        && let Ok(set) = crate::ops::ca::read_set(ws, &crate::ops::ca::issuer_of(&rec.meta).set())
+    // the CA set of a certificate of this workspace, as Facts found it
+    if let (Some(ws), Some(issuer)) = (ws, &facts.issuer)
+        && let Ok(set) = crate::ops::ca::read_set(ws, &issuer.set())
     {
         trust.extend(set.cas.iter().filter_map(|c| X509::from_der(&c.der).ok()));
     }
@@ -95,6 +95,8 @@ struct Facts {
     revoked: bool,
     /// Tenant and environment, when the certificate is one of this workspace's.
     owner: Option<(String, String)>,
+    /// The CA of this workspace that signed it, when it is one of ours.
+    issuer: Option<crate::workspace::CaLoc>,
     /// The workspace certificate came from an external CA (`import`).
     imported: bool,
 }
@@ -132,6 +134,7 @@ impl Facts {
                 .is_some_and(|st| st.revocations.iter().any(|r| r.serial == b.serial));
             f.revoked = revoked_in_state || rec.meta.status == Status::Revoked;
             f.owner = Some((rec.meta.tenant.clone(), rec.meta.env.clone()));
+            f.issuer = Some(crate::ops::ca::issuer_of(&rec.meta));
             f.imported = rec.meta.origin == "import";
         }
         f
@@ -174,7 +177,9 @@ pub fn probe(ws: Option<&Workspace>, req: &Request<'_>) -> Result<ProbeReport> {
         .identity
         .map(|id| Facts::of(ws, &id.cert, now))
         .unwrap_or_default();
-    let ocsp = req.identity.and_then(|id| ocsp_note(ws, id, req.timeout));
+    let ocsp = req
+        .identity
+        .and_then(|id| ocsp_note(ws, id, &facts, req.timeout));
     let mut local_notes = local_notes;
     if let Some(o) = &ocsp
         && o.status != "good"

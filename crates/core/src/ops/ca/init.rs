@@ -190,11 +190,7 @@ pub(super) fn write_offline_key(
     serial: &str,
     pem: &[u8],
 ) -> Result<PathBuf> {
-    let scope = match &base.tenant {
-        Some(t) => format!("{}-{t}", base.env),
-        None => base.env.clone(),
-    };
-    let path = crate::workspace::absolute(&dir.join(format!("{scope}-root-{serial}.key")));
+    let path = offline_key_path(dir, base, serial);
     fsutil::write_new(&path, pem, SECRET)?;
     Ok(path)
 }

@@ -163,7 +163,8 @@ pub fn report(
         .iter()
         .filter(|c| c.entry.role != CaRole::Cross && !c.entry.offline)
         .any(|c| {
-            std::fs::read(ws.ca_key(&c.loc))
+            // read as every workspace file is: inside it, no link followed
+            ws.read(&ws.ca_key(&c.loc))
                 .map(|k| is_encrypted_pem(&k))
                 .unwrap_or(false)
         });
@@ -702,12 +703,6 @@ pub(crate) fn with_urls(
     let serial = cert_info(&signer.cert_der)?.serial.to_ascii_lowercase();
     signer.urls = settings.revocation_urls(profiles, loc.tenant.as_deref(), &serial)?;
     Ok(signer)
-}
-
-/// The chain a leaf of `env` is handed with: the CA certificate(s), as X509, checked
-/// as [`open`] checks them.
-pub fn chain(ws: &Workspace, profiles: &Profiles, env: &str) -> Result<Vec<X509>> {
-    Ok(open(ws, profiles, env)?.chain)
 }
 
 /// How long a CRL of the CA `c` of `set` lives: a two-tier root's has its own validity

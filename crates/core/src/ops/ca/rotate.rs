@@ -229,21 +229,17 @@ pub fn rotate(
             let serial_hex = crate::pki::serial::to_hex(&serial);
             let dir = format!("roots/{serial_hex}");
             let gen_ = h.root_generations() + 1;
-            let rreq = settings.root_request(gen_);
-            let mut rreq2 = rreq.clone();
-            // a rotated root needs room for its issuing CAs whatever the tiers were
-            rreq2.path_length = rreq2.path_length.max(1);
+            let mut rreq = settings.root_request(gen_);
+            // a rotated root needs room for its issuing CAs whatever the tiers were, and
+            // its set has two tiers from now on: its CRL lives ca.root.crl_validity
+            rreq.path_length = rreq.path_length.max(1);
             let root = build_root(
                 &base,
                 &dir,
-                &rreq2,
+                &rreq,
                 alg,
                 req.passphrase,
-                if settings.tiers.value >= 2 {
-                    settings.root_crl_validity.value.to_time()
-                } else {
-                    settings.root_crl_validity()
-                },
+                settings.root_crl_validity.value.to_time(),
                 req.root_key_out.is_some(),
                 now,
                 &serial,
@@ -324,7 +320,6 @@ pub fn rotate(
             }
         }
     }
-    // a one-tier root that a rotation replaces signed leaves itself: mark what it signed
     for n in &made {
         h.cas.push(n.entry.clone());
     }
@@ -430,8 +425,7 @@ pub fn rotate(
         .collect::<Result<Vec<_>>>()?;
     let tf = tenant_flag(&after);
     let mut next = vec![format!(
-        "send the new trust bundle to every gateway of {env}: `mtlsctl export --env {env}{} --tenant T --format F` (ca-chain.pem holds old and new CAs until `ca retire`)",
-        ""
+        "send the new trust bundle to every gateway of {env}: `mtlsctl export --env {env} --tenant T --format F` (ca-chain.pem holds old and new CAs until `ca retire`)"
     )];
     if due > 0 {
         next.push(format!(
@@ -627,7 +621,6 @@ pub fn retire(
                     && (c.entry.parent.as_deref() == Some(target.entry.dir.as_str())
                         || c.entry.certifies.as_deref() == Some(target.entry.dir.as_str())))
         })
-        .filter(|c| c.entry.status != CaStatus::Active || c.entry.dir == target.entry.dir)
         .collect();
     if target.entry.status == CaStatus::Retired {
         return Ok(RetireReport {
@@ -642,10 +635,10 @@ pub fn retire(
         .iter()
         .any(|c| c.entry.status == CaStatus::Active && c.entry.role != CaRole::Cross)
     {
-        return Err(OpError::Msg(format!(
-            "CA {} still has an active CA below it: rotate that first",
-            target.entry.serial
-        )));
+        return Err(OpError::CaHasActiveChild {
+            serial: target.entry.serial.clone(),
+            fix: format!("`mtlsctl ca rotate --env {env}{tf} --tier issuing`"),
+        });
     }
     let locs: Vec<CaLoc> = affected.iter().map(|c| c.loc.clone()).collect();
     let still = current_leaves_of(ws, &set, &locs)?;
